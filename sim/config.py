@@ -1,0 +1,320 @@
+"""Run configuration: typed schemas (the single source of truth for keys and units) and validation.
+
+The schemas are plain dataclasses so the library never imports Hydra; the CLI registers them in
+Hydra's ConfigStore (``sim.hydra_schema``) so unknown keys and wrong types are rejected while a
+config is composed, and :func:`validate` checks ranges and cross-field rules before any work.
+
+Units: ``rate_*`` per month (hazards or mean counts), ``p_*`` probabilities, ``dur_*`` durations
+(unit in the name), ``cost_*``/``margin_*`` money in the firm's currency (USD in the presets),
+``rel_*`` dimensionless multipliers (1 = no change), ``sat_*`` points on the 0-10 recommend scale.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+CHANNELS = ("self_service", "phone", "email", "chat", "mail")
+MIXING_MODES = ("network", "global")
+CONTACT_CENTRE_MODES = ("erlang_c",)
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed; the message names key, value and what is allowed."""
+
+
+@dataclass
+class SegmentConfig:
+    label: str = ""  # human label for reports
+    share: float = 0.0  # fraction of customers (initial and acquired) in this segment; shares sum to 1
+    products_mean: float = 1.0  # mean products held (>= 1): 1 + Poisson(products_mean - 1)
+    margin_per_product_year: float = 0.0  # USD gross margin per product per year
+    rel_price_sensitivity: float = 1.0  # multiplier on the price-reason churn hazard
+    rel_need_rate: float = 1.0  # multiplier on every need rate
+    digital_affinity: float = 0.5  # mean of the customer's digital affinity in (0, 1) (Beta draw)
+    sat_mean: float = 7.0  # initial mean satisfaction, also the level it drifts back to (0-10)
+    sat_sd: float = 1.5  # initial satisfaction spread (points, normal, clipped to 0-10)
+    dur_tenure_mean_years: float = 5.0  # mean tenure of the initial customers (exponential), years
+
+
+@dataclass
+class PopulationConfig:
+    name: str = "utility"  # preset name, reported in outputs
+    n_customers: int = 50_000  # customers at month 0
+    p_abuser: float = 0.01  # share of customers who abuse the system (domain.md: ~1%)
+    rel_need_rate_abuser: float = 3.0  # abusers raise this many times the needs of others
+    segments: dict[str, SegmentConfig] = field(default_factory=dict)
+
+
+@dataclass
+class NeedConfig:
+    label: str = ""
+    rate: float = 0.0  # mean occurrences per customer-month
+    is_process_failure: bool = False  # rate scales with needs.rel_process_failure
+    sat_experience_offset: float = 0.0  # how the need itself shifts the touch experience (points)
+    p_self_service_fail: float = 0.2  # chance a self-service attempt fails and spills into phone
+    p_truck_roll: float = 0.0  # share of occurrences needing a field visit
+    channel_weights: dict[str, float] = field(default_factory=dict)  # relative preference per channel
+
+
+@dataclass
+class NeedsConfig:
+    rel_process_failure: float = 1.0  # process-quality index on failure-type needs (1 = today)
+    types: dict[str, NeedConfig] = field(default_factory=dict)
+
+
+@dataclass
+class ChannelConfig:
+    label: str = ""
+    cost_per_contact: float = 0.0  # USD per contact handled in this channel
+    sat_experience: float = 7.0  # experience score of a resolved contact (0-10)
+
+
+@dataclass
+class ChannelsConfig:
+    rel_digital_tilt: float = 2.0  # how strongly digital affinity moves weight from phone/mail to digital
+    sat_experience_self_service_fail: float = 3.0  # experience of a failed self-service attempt (0-10)
+    channels: dict[str, ChannelConfig] = field(default_factory=dict)  # exactly the keys of CHANNELS
+
+
+@dataclass
+class ContactCentreConfig:
+    mode: str = "erlang_c"  # how phone waits are computed; allowed: CONTACT_CENTRE_MODES
+    p_service_level_target: float = 0.8  # staff to answer this share of calls within the threshold
+    rel_staffing: float = 1.0  # agents staffed relative to what the target needs (0 = no one)
+    dur_handle_s: float = 300.0  # mean handle time per call, seconds
+    dur_open_hours_month: float = 220.0  # hours the phone line is staffed per month
+    dur_answer_threshold_s: float = 20.0  # service-level threshold, seconds
+    dur_max_wait_s: float = 1800.0  # longest a caller waits; also the wait when demand exceeds staff
+    p_first_contact_resolution: float = 0.72  # share of calls resolved at the first contact
+    sat_wait_penalty_per_min: float = 0.4  # experience points lost per minute waited
+    sat_unresolved_penalty: float = 2.0  # experience points lost when a call needs a repeat
+
+
+@dataclass
+class SatisfactionConfig:
+    rel_gain: float = 0.15  # satisfaction change per point of experience above expectation
+    rel_loss: float = 0.35  # per point below expectation (bad weighs more: keep > rel_gain)
+    rate_expectation_adapt: float = 0.25  # share of the gap expectation closes after each touch month
+    rate_drift: float = 0.03  # monthly pull of satisfaction toward the customer's baseline
+    sat_expectation_initial: float = 7.0  # starting expectation of every customer (0-10)
+    sat_experience_noise_sd: float = 1.0  # customer-level noise on each month's experience (points)
+    sat_bonus_per_behaviour: float = 0.1  # baseline lift per adopted behaviour (engaged customers)
+
+
+@dataclass
+class BehaviourConfig:
+    label: str = ""
+    p_initial: float = 0.0  # share of customers showing it at month 0
+    rate_innovation: float = 0.0  # Bass p: monthly adoption hazard independent of others
+    rate_imitation: float = 0.0  # Bass q: monthly hazard per unit share of adopted ties
+    rel_incentive: float = 1.0  # multiplier on the hazard from campaigns and incentives
+    sat_threshold: float = 0.0  # permission gate: no adoption below this satisfaction (0 = none)
+    rel_sat_slope: float = 0.0  # hazard x exp(slope * (satisfaction - 7)): trust speeds adoption
+    rel_need: dict[str, float] = field(default_factory=dict)  # need rate multipliers once adopted
+    rel_channel: dict[str, float] = field(default_factory=dict)  # channel weight multipliers
+    rel_churn: float = 1.0  # churn hazard multiplier (switching barrier, e.g. autopay)
+    cost_category: str = ""  # cost-to-serve category that non-adopters incur ("" = none)
+    cost_per_year_without: float = 0.0  # USD per non-adopter-year in that category
+
+
+@dataclass
+class AdoptionConfig:
+    mixing: str = "network"  # imitation share from: network ties, or global (fully mixed)
+    behaviours: dict[str, BehaviourConfig] = field(default_factory=dict)
+
+
+@dataclass
+class ChurnConfig:
+    rate_other: float = 0.002  # monthly hazard for non-CX reasons (moving house, closure)
+    rate_service_max: float = 0.03  # monthly service-reason hazard at satisfaction 0
+    sat_service_threshold: float = 7.0  # service hazard is zero at or above this satisfaction
+    rel_service_shape: float = 2.0  # curvature: hazard = max * ((threshold - sat)/threshold)^shape
+    rate_price: float = 0.0015  # monthly price-reason hazard at price sensitivity 1, price index 1
+    rel_competitor_pressure: float = 1.0  # multiplier on the price hazard (competitor offers)
+    rel_price_elasticity: float = 3.0  # price hazard x price_index^elasticity
+    rel_per_extra_product: float = 0.85  # hazard multiplier per product beyond the first (bundles)
+    rel_tenure_full: float = 0.6  # hazard multiplier once tenure reaches dur_tenure_full_years
+    dur_tenure_full_years: float = 10.0  # tenure at which the tenure barrier is complete, years
+
+
+@dataclass
+class ReferralConfig:
+    mean_degree: int = 8  # mean referral ties per customer (even)
+    clustering: float = 0.3  # target clustering coefficient of the tie network
+    rate_referral_promoter: float = 0.004  # new customers a promoter brings per month
+    p_detractor_speaks: float = 0.1  # monthly chance a detractor spreads negative word of mouth
+    sat_word_of_mouth_impact: float = 0.15  # satisfaction points a tie loses per negative mention
+    rate_paid_acquisition: float = 0.004  # paid new customers per active customer per month
+    rel_detractor_deterrence: float = 1.0  # paid acquisition x (1 - this * detractor share)
+    n_random_ties_new: int = 3  # ties a new customer makes beyond the referrer
+
+
+@dataclass
+class EconomicsConfig:
+    rate_discount_year: float = 0.08  # annual discount rate for NPV and lifetime value
+    rel_price_index: float = 1.0  # price level relative to today: scales margin and price churn
+    cost_acquisition_paid: float = 250.0  # USD per paid new customer
+    cost_acquisition_referred: float = 60.0  # USD per referred new customer
+    cost_truck_roll: float = 150.0  # USD per field visit
+
+
+@dataclass
+class OutputConfig:
+    root: str = "results"  # folder runs are written under (relative to where cxsim is started)
+    run_dir: str = ""  # explicit run folder; "" = <root>/<scenario>/<overrides>/seed=<seed>
+    plots: bool = True  # write kpis.png
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0  # run seed: with the config, fixes every number the run produces
+    years: int = 20  # simulated years (monthly steps)
+    scenario: str = "baseline"  # scenario name, reported in outputs
+    progress: bool = True  # show a progress bar on an interactive terminal
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    needs: NeedsConfig = field(default_factory=NeedsConfig)
+    channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    contact_centre: ContactCentreConfig = field(default_factory=ContactCentreConfig)
+    satisfaction: SatisfactionConfig = field(default_factory=SatisfactionConfig)
+    adoption: AdoptionConfig = field(default_factory=AdoptionConfig)
+    churn: ChurnConfig = field(default_factory=ChurnConfig)
+    referral: ReferralConfig = field(default_factory=ReferralConfig)
+    economics: EconomicsConfig = field(default_factory=EconomicsConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @property
+    def n_months(self) -> int:
+        return 12 * self.years
+
+
+# ---------------------------------------------------------------------------------------------
+# validation: ranges and cross-field rules (types and unknown keys are the schema's job)
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, value: Any, allowed: str) -> None:
+        self.items.append(f"{key}={value!r} is not allowed: {allowed}")
+
+    def check(self, ok: bool, key: str, value: Any, allowed: str) -> None:
+        if not ok:
+            self.add(key, value, allowed)
+
+
+def _number_rules(p: _Problems, prefix: str, obj: Any) -> None:
+    """Rules implied by the naming convention, applied to every numeric field of ``obj``."""
+    for name, value in vars(obj).items():
+        key = f"{prefix}.{name}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value):
+            p.add(key, value, "a finite number")
+        elif name.endswith("_offset"):
+            continue  # signed by design: a need can make a touch feel better or worse
+        elif name.startswith("p_") or name == "share":
+            p.check(0.0 <= value <= 1.0, key, value, "a probability in [0, 1]")
+        elif name.startswith("sat_") and not name.endswith(("_sd", "_offset", "_impact", "_per_min",
+                                                             "_penalty", "_per_behaviour")):
+            p.check(0.0 <= value <= 10.0, key, value, "a score on the 0-10 scale")
+        else:
+            p.check(value >= 0, key, value, "a value >= 0")
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check every range and cross-field rule; raise one ConfigError listing all problems."""
+    p = _Problems()
+    p.check(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
+    p.check(cfg.years > 0, "years", cfg.years, "an integer > 0")
+    pop = cfg.population
+    p.check(pop.n_customers > 0, "population.n_customers", pop.n_customers, "an integer > 0")
+    _number_rules(p, "population", pop)
+    if not pop.segments:
+        p.add("population.segments", {}, "at least one segment")
+    for name, seg in pop.segments.items():
+        _number_rules(p, f"population.segments.{name}", seg)
+        p.check(0 < seg.digital_affinity < 1, f"population.segments.{name}.digital_affinity",
+                seg.digital_affinity, "a value strictly between 0 and 1")
+        p.check(seg.products_mean >= 1, f"population.segments.{name}.products_mean",
+                seg.products_mean, "a mean of at least 1 product")
+    shares = sum(s.share for s in pop.segments.values())
+    if pop.segments and abs(shares - 1.0) > 1e-6:
+        p.add("population.segments.*.share", round(shares, 6), "shares that sum to 1")
+
+    _number_rules(p, "needs", cfg.needs)
+    if not cfg.needs.types:
+        p.add("needs.types", {}, "at least one need type")
+    for name, need in cfg.needs.types.items():
+        _number_rules(p, f"needs.types.{name}", need)
+        for ch, w in need.channel_weights.items():
+            p.check(ch in CHANNELS, f"needs.types.{name}.channel_weights.{ch}", ch,
+                    f"a channel in {list(CHANNELS)}")
+            p.check(w >= 0, f"needs.types.{name}.channel_weights.{ch}", w, "a weight >= 0")
+        p.check(sum(need.channel_weights.values()) > 0, f"needs.types.{name}.channel_weights",
+                dict(need.channel_weights), "at least one positive weight")
+
+    _number_rules(p, "channels", cfg.channels)
+    p.check(set(cfg.channels.channels) == set(CHANNELS), "channels.channels",
+            sorted(cfg.channels.channels), f"exactly the channels {list(CHANNELS)}")
+    for name, ch in cfg.channels.channels.items():
+        _number_rules(p, f"channels.channels.{name}", ch)
+
+    cc = cfg.contact_centre
+    _number_rules(p, "contact_centre", cc)
+    p.check(cc.mode in CONTACT_CENTRE_MODES, "contact_centre.mode", cc.mode,
+            f"one of {list(CONTACT_CENTRE_MODES)}")
+    for key in ("dur_handle_s", "dur_open_hours_month", "dur_max_wait_s"):
+        value = getattr(cc, key)
+        p.check(value > 0, f"contact_centre.{key}", value, "a value > 0")
+    phone_demand = any(n.rate > 0 and n.channel_weights.get("phone", 0) > 0
+                       for n in cfg.needs.types.values())
+    if phone_demand:
+        p.check(cc.rel_staffing > 0, "contact_centre.rel_staffing", cc.rel_staffing,
+                "a staffing level > 0 while needs can reach the phone")
+    p.check(0 < cc.p_service_level_target < 1, "contact_centre.p_service_level_target",
+            cc.p_service_level_target, "a share strictly between 0 and 1")
+
+    _number_rules(p, "satisfaction", cfg.satisfaction)
+    for key in ("rate_expectation_adapt", "rate_drift"):
+        value = getattr(cfg.satisfaction, key)
+        p.check(value <= 1, f"satisfaction.{key}", value, "a monthly share in [0, 1]")
+
+    p.check(cfg.adoption.mixing in MIXING_MODES, "adoption.mixing", cfg.adoption.mixing,
+            f"one of {list(MIXING_MODES)}")
+    for name, b in cfg.adoption.behaviours.items():
+        key = f"adoption.behaviours.{name}"
+        _number_rules(p, key, b)
+        for need in b.rel_need:
+            p.check(need in cfg.needs.types, f"{key}.rel_need.{need}", need,
+                    f"a need type in {sorted(cfg.needs.types)}")
+        for ch in b.rel_channel:
+            p.check(ch in CHANNELS, f"{key}.rel_channel.{ch}", ch, f"a channel in {list(CHANNELS)}")
+        for sub, mapping in (("rel_need", b.rel_need), ("rel_channel", b.rel_channel)):
+            for k, v in mapping.items():
+                p.check(v >= 0, f"{key}.{sub}.{k}", v, "a multiplier >= 0")
+        if b.cost_per_year_without > 0:
+            p.check(bool(b.cost_category), f"{key}.cost_category", b.cost_category,
+                    "a category name when cost_per_year_without > 0")
+
+    _number_rules(p, "churn", cfg.churn)
+    p.check(cfg.churn.dur_tenure_full_years > 0, "churn.dur_tenure_full_years",
+            cfg.churn.dur_tenure_full_years, "a value > 0")
+
+    ref = cfg.referral
+    _number_rules(p, "referral", ref)
+    p.check(ref.mean_degree % 2 == 0, "referral.mean_degree", ref.mean_degree,
+            "an even integer >= 0 (ties are laid out symmetrically on a ring)")
+    if ref.mean_degree >= 2:
+        c_max = 3 * (ref.mean_degree - 2) / (4 * (ref.mean_degree - 1))
+        p.check(ref.clustering <= c_max + 1e-12, "referral.clustering", ref.clustering,
+                f"a value in [0, {c_max:.3f}] for mean_degree={ref.mean_degree}")
+
+    _number_rules(p, "economics", cfg.economics)
+    p.check(bool(cfg.output.root) or bool(cfg.output.run_dir), "output.root", cfg.output.root,
+            "a folder name")
+    if p.items:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(p.items))
+    return cfg

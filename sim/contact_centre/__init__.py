@@ -1,0 +1,19 @@
+"""The phone queue: how long callers wait and whether their issue is resolved.
+
+A contact-centre mode is any class with ``step(model, month_state)`` that reads the month's
+phone calls per customer (``phone_calls``, ``phone_offset_sum``), writes each caller's phone
+experience into ``touch_sum``/``touch_n``, fills ``phone_calls_total`` and reports the queue
+KPIs. The modes share that seam so a discrete-event centre can replace the formula without
+touching any other module.
+"""
+
+from __future__ import annotations
+
+
+def make_contact_centre(model):
+    mode = model.cfg.contact_centre.mode
+    if mode == "erlang_c":
+        from sim.contact_centre.erlang_c_mode import ErlangCContactCentre
+
+        return ErlangCContactCentre(model)
+    raise ValueError(f"contact_centre.mode={mode!r} is not implemented")

@@ -1,0 +1,1 @@
+"""Behaviour modules, one job each; sim.stages fixes the order they run in every month."""

@@ -1,0 +1,89 @@
+"""Each need picks a channel; failed self-service spills into the phone queue.
+
+Choice is a categorical draw over channel weights: the need type's base weights, tilted by the
+customer's digital affinity (digital channels up, phone and mail down) and multiplied by the
+behaviours they show (e.g. "uses self-service first"). All occurrences of one need type in a
+month use one channel: a customer with a billing question asks it the same way twice in a month.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.config import CHANNELS
+from sim.rng import binomial_icdf
+
+SELF_SERVICE = CHANNELS.index("self_service")
+PHONE = CHANNELS.index("phone")
+_DIGITAL_SIGN = np.array([1.0 if c in ("self_service", "email", "chat") else -1.0 for c in CHANNELS])
+
+
+class Channels:
+    name = "channels"
+
+    def __init__(self, model):
+        cfg = model.cfg
+        needs = [cfg.needs.types[n] for n in model.needs_module.names]
+        self.need_names = model.needs_module.names
+        self.base_weights = np.array([[n.channel_weights.get(c, 0.0) for c in CHANNELS] for n in needs])
+        self.need_offset = np.array([n.sat_experience_offset for n in needs])
+        self.p_ss_fail = np.array([n.p_self_service_fail for n in needs])
+        chans = cfg.channels.channels
+        self.experience = np.array([chans[c].sat_experience for c in CHANNELS])
+        self.ss_fail_experience = cfg.channels.sat_experience_self_service_fail
+        self.tilt = cfg.channels.rel_digital_tilt
+        behaviours = [cfg.adoption.behaviours[b] for b in model.pop.behaviour_names]
+        self.rel_channel = np.array([[b.rel_channel.get(c, 1.0) for c in CHANNELS] for b in behaviours])
+        self.rel_channel = self.rel_channel.reshape(len(behaviours), len(CHANNELS))
+        self.behaviours_with_effect = np.flatnonzero((self.rel_channel != 1.0).any(axis=1))
+
+    def customer_weights(self, model, act: np.ndarray) -> np.ndarray:
+        """(n_act, n_channels) multipliers on the need type's base weights."""
+        pop = model.pop
+        aff = pop.digital_affinity[act]
+        w = np.exp(np.outer(self.tilt * (aff - 0.5), _DIGITAL_SIGN))
+        if len(self.behaviours_with_effect):
+            adopted = pop.adoption[act]
+            for b in self.behaviours_with_effect:
+                w[adopted[:, b]] *= self.rel_channel[b]
+        return w
+
+    def step(self, model, ms) -> None:
+        pop, streams, month = model.pop, model.streams, ms.month
+        rows_any = np.flatnonzero(ms.needs.sum(axis=1))
+        if len(rows_any) == 0:
+            return
+        cust_w = self.customer_weights(model, ms.act[rows_any])
+        row_pos = np.full(ms.n_act, -1)
+        row_pos[rows_any] = np.arange(len(rows_any))
+        spilled = 0
+        for j, need in enumerate(self.need_names):
+            rows = np.flatnonzero(ms.needs[:, j])
+            if len(rows) == 0:
+                continue
+            slots = ms.act[rows]
+            n = ms.needs[rows, j]
+            w = cust_w[row_pos[rows]] * self.base_weights[j]
+            cum = np.cumsum(w, axis=1)
+            u = streams.uniform_all(f"channels.{need}", month, pop.n_slots)[slots] * cum[:, -1]
+            choice = np.minimum((u[:, None] >= cum).sum(axis=1), len(CHANNELS) - 1)
+            ms.contacts[rows, choice] += n
+            off = self.need_offset[j]
+
+            ss = choice == SELF_SERVICE
+            u_fail = streams.uniform_all(f"channels.{need}.ss_fail", month, pop.n_slots)[slots[ss]]
+            fails = binomial_icdf(u_fail, n[ss], self.p_ss_fail[j])
+            spilled += int(fails.sum())
+            to_phone = np.where(choice == PHONE, n, 0)
+            to_phone[ss] += fails
+            ms.phone_calls[rows] += to_phone
+            ms.phone_offset_sum[rows] += to_phone * off
+            # non-phone touches are scored here; phone touches once their waits are known
+            direct = np.where(choice == PHONE, 0, n)
+            score = direct * (self.experience[choice] + off)
+            score[ss] += fails * (self.ss_fail_experience - self.experience[SELF_SERVICE])
+            ms.touch_sum[rows] += score
+            ms.touch_n[rows] += direct + to_phone
+        for c, channel in enumerate(CHANNELS):
+            ms.kpis[f"contacts_{channel}"] = int(ms.contacts[:, c].sum())
+        ms.kpis["self_service_spills"] = spilled

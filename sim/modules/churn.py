@@ -1,0 +1,64 @@
+"""Churn: a monthly hazard with three named causes, lowered by switching barriers.
+
+    h = (service + price + other) * barrier
+    service = rate_service_max * ((threshold - sat) / threshold)^shape   below the threshold
+    price   = rate_price * competitor pressure * price_index^elasticity * price sensitivity
+    other   = rate_other   (moving house, closure: outside the firm's CX)
+    barrier = per_extra_product^(products-1) * tenure factor * behaviour multipliers (autopay)
+
+A churner's reason is drawn in proportion to the three causes, so the price/service split of
+defections is an output rather than an assumption. Leavers are billed and served for the month
+and leave at its end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.population import CHURN_REASONS
+
+
+class Churn:
+    name = "churn"
+
+    def __init__(self, model):
+        self.cfg = model.cfg.churn
+        self.econ = model.cfg.economics
+        bs = [model.cfg.adoption.behaviours[n] for n in model.pop.behaviour_names]
+        self.rel_churn = np.array([b.rel_churn for b in bs])
+        self.barrier_behaviours = np.flatnonzero(self.rel_churn != 1.0)
+
+    def hazards(self, model, act: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per-customer (service, price, other) hazards and the barrier multiplier."""
+        c, pop = self.cfg, model.pop
+        sat = pop.satisfaction[act]
+        gap = np.clip((c.sat_service_threshold - sat) / max(c.sat_service_threshold, 1e-9), 0.0, 1.0)
+        service = c.rate_service_max * gap ** c.rel_service_shape
+        price_level = c.rel_competitor_pressure * self.econ.rel_price_index ** c.rel_price_elasticity
+        price = c.rate_price * price_level * pop.seg_price_sensitivity[pop.segment[act]]
+        other = np.full(len(act), c.rate_other)
+        barrier = c.rel_per_extra_product ** (pop.products[act].astype(np.float64) - 1.0)
+        tenure_years = pop.tenure_months[act] / 12.0
+        progress = np.minimum(tenure_years / c.dur_tenure_full_years, 1.0)
+        barrier = barrier * (1.0 - (1.0 - c.rel_tenure_full) * progress)
+        adopted = pop.adoption[act]
+        for b in self.barrier_behaviours:
+            barrier = barrier * np.where(adopted[:, b], self.rel_churn[b], 1.0)
+        return service, price, other, barrier
+
+    def step(self, model, ms) -> None:
+        pop, streams, act = model.pop, model.streams, ms.act
+        service, price, other, barrier = self.hazards(model, act)
+        raw = service + price + other
+        prob = -np.expm1(-raw * barrier)
+        u = streams.uniform_all("churn.event", ms.month, pop.n_slots)[act]
+        leaves = u < prob
+        rows = np.flatnonzero(leaves)
+        u_reason = streams.uniform_all("churn.reason", ms.month, pop.n_slots)[act[rows]] * raw[rows]
+        reason = np.where(u_reason < service[rows], 0, np.where(u_reason < service[rows] + price[rows], 1, 2))
+        pop.remove(act[rows], ms.month, reason.astype(np.int8))
+        k = ms.kpis
+        k["new_churn"] = len(rows)
+        for code, name in enumerate(CHURN_REASONS):
+            k[f"new_churn_{name}"] = int(np.count_nonzero(reason == code))
+        k["churn_rate"] = len(rows) / ms.n_act if ms.n_act else 0.0

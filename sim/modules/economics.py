@@ -1,0 +1,97 @@
+"""Money: margin, cost to serve by category, acquisition spend and discounting.
+
+Customers active at the start of the month are billed and served for it (leavers included).
+Costs are expected values where the event itself changes nothing else in the model (late
+payments, paper bills, truck rolls), so they add no noise to paired comparisons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.config import CHANNELS
+
+
+class Economics:
+    name = "economics"
+
+    def __init__(self, model):
+        cfg = model.cfg
+        self.econ = cfg.economics
+        self.channel_cost = np.array([cfg.channels.channels[c].cost_per_contact for c in CHANNELS])
+        self.phone_cost = cfg.channels.channels["phone"].cost_per_contact
+        needs = [cfg.needs.types[n] for n in model.needs_module.names]
+        self.truck_rolls_per_need = np.array([n.p_truck_roll for n in needs])
+        bs = [cfg.adoption.behaviours[n] for n in model.pop.behaviour_names]
+        self.behaviour_cost = [(b, beh.cost_category, beh.cost_per_year_without / 12.0)
+                               for b, beh in enumerate(bs) if beh.cost_per_year_without > 0]
+        self.categories = sorted({c for _, c, _ in self.behaviour_cost})
+        n_seg = len(model.pop.segment_names)
+        # per-segment running totals, for lifetime value at the end of the run
+        self.seg_customer_months = np.zeros(n_seg)
+        self.seg_margin = np.zeros(n_seg)
+        self.seg_cost_to_serve = np.zeros(n_seg)
+        self.seg_churned = np.zeros(n_seg)
+        self.monthly_discount = (1.0 + self.econ.rate_discount_year) ** (1.0 / 12.0) - 1.0
+
+    def step(self, model, ms) -> None:
+        pop, k, act = model.pop, ms.kpis, ms.act
+        seg = pop.segment[act]
+        n_seg = len(self.seg_margin)
+        margin = pop.products[act] * pop.seg_margin_year[seg] * self.econ.rel_price_index / 12.0
+
+        # the phone column counts contacts that chose phone; calls served include spills and repeats
+        contacts = ms.contacts.astype(np.float64)
+        contacts[:, CHANNELS.index("phone")] = ms.phone_calls_total
+        cost = contacts @ self.channel_cost
+        for c, channel in enumerate(CHANNELS):
+            k[f"cost_contacts_{channel}"] = float(contacts[:, c].sum() * self.channel_cost[c])
+        truck = (ms.needs @ self.truck_rolls_per_need) * self.econ.cost_truck_roll
+        cost += truck
+        k["cost_truck_rolls"] = float(truck.sum())
+        adopted = pop.adoption[act]
+        for category in self.categories:
+            per = np.zeros(len(act))
+            for b, cat, monthly in self.behaviour_cost:
+                if cat == category:
+                    per += np.where(adopted[:, b], 0.0, monthly)
+            cost += per
+            k[f"cost_{category}"] = float(per.sum())
+
+        acquisition = (k["new_acquired_paid"] * self.econ.cost_acquisition_paid
+                       + k["new_acquired_referred"] * self.econ.cost_acquisition_referred)
+        k["revenue"] = float(margin.sum())
+        k["cost_to_serve"] = float(cost.sum())
+        k["cost_acquisition"] = float(acquisition)
+        k["profit"] = k["revenue"] - k["cost_to_serve"] - k["cost_acquisition"]
+        k["discount_factor"] = (1.0 + self.monthly_discount) ** -(ms.month + 1)
+        k["profit_discounted"] = k["profit"] * k["discount_factor"]
+
+        self.seg_customer_months += np.bincount(seg, minlength=n_seg)
+        self.seg_margin += np.bincount(seg, weights=margin, minlength=n_seg)
+        self.seg_cost_to_serve += np.bincount(seg, weights=cost, minlength=n_seg)
+        left = act[pop.churn_month[act] == ms.month]
+        self.seg_churned += np.bincount(pop.segment[left], minlength=n_seg)
+
+    def lifetime_value(self, segment_names: list[str]) -> dict[str, dict[str, float]]:
+        """Simulated lifetime value per segment from the run's own margins and retention.
+
+        With monthly net value m and churn c, discounted at d a month, an infinite-horizon
+        customer is worth m * (1 + d) / (c + d) (value collected at the start of each month).
+        """
+        out = {}
+        d = self.monthly_discount
+        for s, name in enumerate(segment_names):
+            months = self.seg_customer_months[s]
+            if months == 0:
+                continue
+            m = (self.seg_margin[s] - self.seg_cost_to_serve[s]) / months
+            c = self.seg_churned[s] / months
+            out[name] = {
+                "net_value_per_month": float(m),
+                "churn_rate_month": float(c),
+                "expected_lifetime_years": float(1.0 / c / 12.0) if c > 0 else float("inf"),
+                "lifetime_value_undiscounted": float(m / c) if c > 0 else float("inf"),
+                "lifetime_value": float(m * (1.0 + d) / (c + d)),
+            }
+        return out

@@ -1,0 +1,68 @@
+"""Word of mouth, referral and acquisition.
+
+Detractors sometimes speak badly of the firm: each tie of a speaking detractor loses a little
+satisfaction. Promoters bring new customers through their ties (a Poisson number per promoter),
+and paid acquisition brings the rest, deterred by the share of detractors in the base. New
+customers take new slots at the end, a tie to their referrer and a few random ties.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import poisson
+
+from sim.network import attach_new_nodes
+from sim.rng import poisson_icdf
+
+PROMOTER_MIN = 9.0  # 9-10 promoter, 7-8 passive, 0-6 detractor on the recommend scale
+DETRACTOR_BELOW = 7.0
+
+
+class WordOfMouth:
+    name = "word_of_mouth"
+
+    def __init__(self, model):
+        self.cfg = model.cfg.referral
+
+    def step(self, model, ms) -> None:
+        cfg, pop = self.cfg, model.pop
+        if cfg.p_detractor_speaks <= 0 or cfg.sat_word_of_mouth_impact <= 0 or model.graph.n_edges == 0:
+            ms.kpis["detractors_speaking"] = 0
+            return
+        act = ms.act
+        u = model.streams.uniform_all("word_of_mouth.speak", ms.month, pop.n_slots)
+        speaking = pop.active & (pop.satisfaction < DETRACTOR_BELOW) & (u < cfg.p_detractor_speaks)
+        heard = model.graph.neighbour_sum(speaking)[act]
+        sat = pop.satisfaction
+        sat[act] = np.maximum(sat[act] - cfg.sat_word_of_mouth_impact * heard, 0.0)
+        ms.kpis["detractors_speaking"] = int(speaking.sum())
+
+
+class Acquisition:
+    name = "acquisition"
+
+    def __init__(self, model):
+        self.cfg = model.cfg.referral
+
+    def step(self, model, ms) -> None:
+        cfg, pop, streams, month = self.cfg, model.pop, model.streams, ms.month
+        act = pop.active_slots()
+        sat = pop.satisfaction[act]
+        promoters = act[sat >= PROMOTER_MIN]
+        u_ref = streams.uniform_all("acquisition.referral", month, pop.n_slots)[promoters]
+        referrals = poisson_icdf(u_ref, cfg.rate_referral_promoter)
+        anchors = np.repeat(promoters, referrals)
+        detractor_share = float(np.mean(sat < DETRACTOR_BELOW)) if len(act) else 0.0
+        lam = cfg.rate_paid_acquisition * len(act) * max(0.0, 1.0 - cfg.rel_detractor_deterrence * detractor_share)
+        u_paid = streams.generator("acquisition.paid", month).random()
+        n_paid = int(poisson.ppf(u_paid, lam)) if lam > 0 else 0
+        n_ref = len(anchors)
+        referred = np.concatenate([np.ones(n_ref, bool), np.zeros(n_paid, bool)])
+        new = pop.add(n_ref + n_paid, month, referred=referred)
+        model.graph.add_nodes(len(new))
+        if len(new):
+            anchors = np.concatenate([anchors, np.full(n_paid, -1)])
+            attach_new_nodes(model.graph, new, anchors, cfg.n_random_ties_new, act,
+                             streams.generator("acquisition.ties", month))
+        ms.kpis["new_acquired_referred"] = n_ref
+        ms.kpis["new_acquired_paid"] = n_paid

@@ -1,0 +1,42 @@
+"""Satisfaction on the 0-10 recommend scale, moved by experience against expectation.
+
+A month with touches gives one experience score per customer (the mean over their touches,
+plus customer-level noise). Satisfaction moves by the gap to expectation, with losses weighted
+more than gains; expectation then closes part of the gap (customers get used to what they get).
+Every month satisfaction drifts a little toward the customer's baseline: their segment's level,
+lifted by the behaviours they show.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.rng import normal_icdf
+
+
+class Satisfaction:
+    name = "satisfaction"
+
+    def __init__(self, model):
+        self.cfg = model.cfg.satisfaction
+
+    def step(self, model, ms) -> None:
+        cfg, pop = self.cfg, model.pop
+        act = ms.act
+        rows = np.flatnonzero(ms.touch_n)
+        slots = act[rows]
+        experience = ms.touch_sum[rows] / ms.touch_n[rows]
+        if cfg.sat_experience_noise_sd > 0:
+            u = model.streams.uniform_all("satisfaction.noise", ms.month, pop.n_slots)[slots]
+            experience = experience + cfg.sat_experience_noise_sd * normal_icdf(u)
+        experience = np.clip(experience, 0.0, 10.0)
+        sat = pop.satisfaction
+        exp = pop.expectation
+        gap = experience - exp[slots]
+        sat[slots] += np.where(gap > 0, cfg.rel_gain, cfg.rel_loss) * gap
+        exp[slots] += cfg.rate_expectation_adapt * gap
+        baseline = pop.seg_sat_mean[pop.segment[act]] + cfg.sat_bonus_per_behaviour * pop.adoption[act].sum(axis=1)
+        sat[act] += cfg.rate_drift * (baseline - sat[act])
+        np.clip(sat, 0.0, 10.0, out=sat)
+        ms.kpis["customers_touched"] = len(rows)
+        ms.kpis["experience_mean"] = float(experience.mean()) if len(rows) else float("nan")

@@ -1,0 +1,37 @@
+"""What one month's stages hand to each other: arrays over the customers active at its start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class MonthState:
+    month: int
+    act: np.ndarray  # slots active at the start of the month (sorted); row i of every array below
+    n_needs: int
+    n_channels: int
+    needs: np.ndarray = field(init=False)  # (n_act, n_needs) occurrences this month
+    contacts: np.ndarray = field(init=False)  # (n_act, n_channels) contacts started per channel
+    phone_calls: np.ndarray = field(init=False)  # first phone contacts, incl. self-service spills
+    phone_calls_total: np.ndarray = field(init=False)  # incl. repeat calls for unresolved issues
+    phone_offset_sum: np.ndarray = field(init=False)  # sum of need offsets over phone contacts
+    touch_sum: np.ndarray = field(init=False)  # sum of experience scores over touches
+    touch_n: np.ndarray = field(init=False)  # number of touches
+    kpis: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.act)
+        self.needs = np.zeros((n, self.n_needs), dtype=np.int32)
+        self.contacts = np.zeros((n, self.n_channels), dtype=np.int32)
+        self.phone_calls = np.zeros(n, dtype=np.int32)
+        self.phone_calls_total = np.zeros(n, dtype=np.int32)
+        self.phone_offset_sum = np.zeros(n)
+        self.touch_sum = np.zeros(n)
+        self.touch_n = np.zeros(n, dtype=np.int32)
+
+    @property
+    def n_act(self) -> int:
+        return len(self.act)

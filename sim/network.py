@@ -1,0 +1,275 @@
+"""Referral ties between customers.
+
+Why edge arrays plus a cached CSR matrix: the question asked every month is "how many of each
+customer's ties are active / promoters / churned", which is a sparse matrix-vector product.
+Over 100k customers that takes about 1 ms with CSR against about 1.8 s walking a Mesa
+NetworkGrid. Customers only ever gain slots and ties, so flat (src, dst) arrays that grow at the
+end are the natural store; the CSR is rebuilt lazily, so all reads between two edits share one
+build.
+
+Why Watts-Strogatz: the config exposes two knobs, mean degree and clustering, and a rewired ring
+lattice is the simplest generator in which both can be set independently, with short paths
+arriving as soon as a few edges are rewired.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import scipy.sparse as sp
+
+_INDEX = np.int64
+
+
+def _as_mean_degree(mean_degree: int) -> int:
+    try:
+        k = operator.index(mean_degree)
+    except TypeError:
+        k = None
+    if k is None or k < 2 or k % 2:
+        raise ValueError(f"mean_degree must be an even integer >= 2, got {mean_degree!r}")
+    return k
+
+
+def max_clustering(mean_degree: int) -> float:
+    """Clustering of the ring lattice with mean_degree/2 neighbours each side: 3(k-2)/(4(k-1))."""
+    k = _as_mean_degree(mean_degree)
+    return 3.0 * (k - 2) / (4.0 * (k - 1))
+
+
+def watts_strogatz_edges(
+    n: int, mean_degree: int, clustering: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected Watts-Strogatz edges over nodes 0..n-1, each stored once as (src, dst).
+
+    The rewiring probability p inverts C(p) ~= C(0)(1-p)^3 (Barrat & Weigt 2000). Rewired far ends
+    go to a uniform node; self-loops are dropped and the rare duplicate edge is kept. For
+    n <= mean_degree the result is the complete graph before rewiring.
+    """
+    k = _as_mean_degree(mean_degree)
+    c0 = max_clustering(k)
+    if not 0.0 <= clustering <= c0:
+        raise ValueError(
+            f"clustering must be in [0, {c0:.6g}] for mean_degree={k}, got {clustering!r}"
+        )
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    # Zero clustering means a plain random graph; at k=2 (where C(0)=0) it is the only choice,
+    # and a random graph is more useful there than a bare ring.
+    p = 1.0 if clustering == 0 else 1.0 - (clustering / c0) ** (1.0 / 3.0)
+
+    half = k // 2
+    # Cap the offsets so a small ring does not reach the same neighbour from both sides.
+    n_off = min(half, (n - 1) // 2) if n > 0 else 0
+    nodes = np.arange(n, dtype=_INDEX)
+    src = np.tile(nodes, n_off)
+    dst = src + np.repeat(np.arange(1, n_off + 1, dtype=_INDEX), n)
+    dst[dst >= n] -= n
+    if n >= 2 and n % 2 == 0 and half >= n // 2:
+        # Offset n/2 pairs each node with its antipode; take each such pair once.
+        src = np.concatenate([src, nodes[: n // 2]])
+        dst = np.concatenate([dst, nodes[: n // 2] + n // 2])
+
+    rewire = rng.random(src.size) < p
+    dst[rewire] = rng.integers(0, n, size=int(rewire.sum()), dtype=_INDEX)
+    keep = src != dst
+    return src[keep], dst[keep]
+
+
+class TieGraph:
+    """Undirected referral ties stored as edge arrays; a symmetric CSR adjacency is built lazily
+    and cached.
+
+    Self-ties are dropped on insertion (nobody is their own referral tie). Repeated ties are
+    kept and counted with multiplicity by adjacency(), neighbour_sum() and degree().
+    """
+
+    def __init__(self, n_slots: int, src: np.ndarray, dst: np.ndarray):
+        n_slots = operator.index(n_slots)
+        if n_slots < 0:
+            raise ValueError(f"n_slots must be >= 0, got {n_slots}")
+        self._n = n_slots
+        self._src = np.empty(0, dtype=_INDEX)
+        self._dst = np.empty(0, dtype=_INDEX)
+        self._m = 0
+        self._csr: sp.csr_matrix | None = None
+        # neighbour_sum keeps two matrices: a large "base" over the first _m_base edges and
+        # _n_base slots, and a small "recent" one over later edges. Monthly newcomers only
+        # rebuild the small one; the base is refolded once recent edges pass a fixed share,
+        # so rebuild work stays proportional to edges added (amortised), not to the graph.
+        self._m_base = 0
+        self._n_base = 0
+        self._base: sp.csr_matrix | None = None
+        self._recent: sp.csr_matrix | None = None
+        self.add_edges(src, dst)
+
+    @property
+    def n_slots(self) -> int:
+        return self._n
+
+    @property
+    def n_edges(self) -> int:
+        """Undirected edge count (each tie once)."""
+        return self._m
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Read-only views of the stored (src, dst) arrays."""
+        src, dst = self._src[: self._m], self._dst[: self._m]
+        src.flags.writeable = False
+        dst.flags.writeable = False
+        return src, dst
+
+    def add_nodes(self, n_new: int) -> None:
+        """Append ``n_new`` slots with no ties."""
+        n_new = operator.index(n_new)
+        if n_new < 0:
+            raise ValueError(f"n_new must be >= 0, got {n_new}")
+        if n_new:
+            self._n += n_new
+            self._csr = None
+            self._recent = None
+
+    def add_edges(self, src: np.ndarray, dst: np.ndarray) -> None:
+        """Append undirected ties (src[i], dst[i]); both ends must be existing slots."""
+        src = np.asarray(src)
+        dst = np.asarray(dst)
+        if src.ndim != 1 or src.shape != dst.shape:
+            raise ValueError(
+                f"src and dst must be 1-D of equal length, got {src.shape} and {dst.shape}"
+            )
+        if src.size == 0:
+            return
+        if not (np.issubdtype(src.dtype, np.integer) and np.issubdtype(dst.dtype, np.integer)):
+            raise ValueError(
+                f"src and dst must be integer slot indices, got {src.dtype} and {dst.dtype}"
+            )
+        lo, hi = min(src.min(), dst.min()), max(src.max(), dst.max())
+        if lo < 0 or hi >= self._n:
+            raise ValueError(f"edge ends must be slots in [0, {self._n}), got range [{lo}, {hi}]")
+        keep = src != dst
+        src, dst = src[keep], dst[keep]
+        m_new = self._m + src.size
+        if m_new > self._src.size:
+            # Grow geometrically: ties arrive every month, and re-copying every edge each time
+            # would make a run quadratic in its edge count.
+            cap = max(m_new, 2 * self._src.size, 1024)
+            grown_src = np.empty(cap, dtype=_INDEX)
+            grown_dst = np.empty(cap, dtype=_INDEX)
+            grown_src[: self._m] = self._src[: self._m]
+            grown_dst[: self._m] = self._dst[: self._m]
+            self._src, self._dst = grown_src, grown_dst
+        self._src[self._m : m_new] = src
+        self._dst[self._m : m_new] = dst
+        self._m = m_new
+        if src.size:
+            self._csr = None
+            self._recent = None
+
+    def _csr_of(self, lo: int, hi: int, n: int, dtype=np.float64) -> sp.csr_matrix:
+        src, dst = self._src[lo:hi], self._dst[lo:hi]
+        coo = sp.coo_matrix(
+            (np.ones(2 * (hi - lo), dtype=dtype), (np.concatenate([src, dst]), np.concatenate([dst, src]))),
+            shape=(n, n),
+        )
+        return coo.tocsr()
+
+    def adjacency(self) -> sp.csr_matrix:
+        """Symmetric n_slots x n_slots float64 CSR matrix; repeated ties are summed."""
+        if self._csr is None:
+            self._csr = self._csr_of(0, self._m, self._n)
+        return self._csr
+
+    def _refresh_split(self) -> None:
+        if self._base is None or (self._m - self._m_base) > 0.25 * max(self._m_base, 1):
+            # float32 counts are exact up to 2**24 ties and halve the memory traffic
+            self._m_base, self._n_base = self._m, self._n
+            self._base = self._csr_of(0, self._m, self._n, np.float32)
+            self._recent = None
+        if self._recent is None:
+            self._recent = self._csr_of(self._m_base, self._m, self._n, np.float32)
+
+    def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
+        """A @ values for values of shape (n_slots,) or (n_slots, m); booleans count as 0/1.
+
+        Computed in float32 (exact for counts below 2**24); returns float64.
+        """
+        values = np.asarray(values)
+        if values.ndim not in (1, 2) or values.shape[0] != self._n:
+            raise ValueError(
+                f"values must have shape ({self._n},) or ({self._n}, m), got {values.shape}"
+            )
+        self._refresh_split()
+        values = values.astype(np.float32)
+        out = self._recent @ values
+        out[: self._n_base] += self._base @ values[: self._n_base]
+        return out.astype(np.float64)
+
+    def degree(self) -> np.ndarray:
+        """Ties per slot (int64), counting repeated ties with multiplicity."""
+        src, dst = self._src[: self._m], self._dst[: self._m]
+        return np.bincount(src, minlength=self._n) + np.bincount(dst, minlength=self._n)
+
+
+def attach_new_nodes(
+    graph: TieGraph,
+    new_slots: np.ndarray,
+    anchors: np.ndarray,
+    n_random_ties: int,
+    candidate_slots: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """Tie each new slot to its anchor (-1 = none) and to n_random_ties uniform picks from
+    candidate_slots.
+
+    Picks are floor(u * len(candidates)) of one uniform per (new slot, tie) rather than
+    rng.integers, whose rejection sampling consumes a variable amount of randomness; this way the
+    i-th newcomer's draws do not shift when another scenario has a different candidate count.
+    A pick equal to the new slot itself is dropped.
+    """
+    new_slots = np.asarray(new_slots, dtype=_INDEX)
+    anchors = np.asarray(anchors, dtype=_INDEX)
+    if new_slots.ndim != 1 or anchors.shape != new_slots.shape:
+        raise ValueError(
+            f"anchors must match new_slots in shape, got {anchors.shape} and {new_slots.shape}"
+        )
+    n_random_ties = operator.index(n_random_ties)
+    if n_random_ties < 0:
+        raise ValueError(f"n_random_ties must be >= 0, got {n_random_ties}")
+    candidates = np.asarray(candidate_slots, dtype=_INDEX).ravel()
+
+    has_anchor = anchors >= 0
+    src = [new_slots[has_anchor]]
+    dst = [anchors[has_anchor]]
+    if n_random_ties and new_slots.size and candidates.size:
+        u = rng.random((new_slots.size, n_random_ties))
+        pick = np.minimum((u * candidates.size).astype(_INDEX), candidates.size - 1)
+        src.append(np.repeat(new_slots, n_random_ties))
+        dst.append(candidates[pick].ravel())
+    graph.add_edges(np.concatenate(src), np.concatenate(dst))
+
+
+def average_clustering(graph: TieGraph, sample: int, rng: np.random.Generator) -> float:
+    """Mean local clustering over ``sample`` distinct random slots (all slots if sample >= n_slots).
+
+    Repeated ties count once; slots with fewer than two neighbours contribute 0 (as in networkx).
+    """
+    sample = operator.index(sample)
+    if sample < 1:
+        raise ValueError(f"sample must be >= 1, got {sample}")
+    n = graph.n_slots
+    if n == 0:
+        return 0.0
+    nodes = np.arange(n) if sample >= n else rng.choice(n, size=sample, replace=False)
+    a = graph.adjacency()
+    # Same sparsity pattern with unit weights, so repeated ties do not inflate triangle counts.
+    b = sp.csr_matrix((np.ones_like(a.data), a.indices, a.indptr), shape=a.shape)
+    rows = b[nodes]
+    deg = np.diff(rows.indptr).astype(np.float64)
+    # (rows @ b)[i, y] counts paths i-x-y; keeping only y adjacent to i counts each triangle at i
+    # twice.
+    tri2 = np.asarray((rows @ b).multiply(rows).sum(axis=1)).ravel()
+    pairs = deg * (deg - 1.0)
+    local = np.divide(tri2, pairs, out=np.zeros_like(tri2), where=pairs > 0)
+    return float(local.mean())

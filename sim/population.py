@@ -1,0 +1,140 @@
+"""Customers as columns: one slot per customer ever, never one Python object per customer.
+
+A slot is a customer's permanent index; churned customers keep theirs (inactive) so histories
+and referral ties stay valid, and new customers are appended without renumbering anyone.
+Arrays grow geometrically so appending a month's new customers is amortised O(new).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import betaincinv
+
+from sim.config import RunConfig
+from sim.rng import Streams, normal_icdf, poisson_icdf
+
+CHURN_REASONS = ("service", "price", "other")  # index into this = churn_reason code (-1 = active)
+
+# column name -> dtype; every column has one entry per slot
+_COLUMNS = {
+    "active": np.bool_,
+    "segment": np.int16,
+    "is_abuser": np.bool_,
+    "referred": np.bool_,
+    "products": np.int16,
+    "digital_affinity": np.float64,
+    "satisfaction": np.float64,
+    "expectation": np.float64,
+    "tenure_months": np.int32,
+    "join_month": np.int32,
+    "churn_month": np.int32,
+    "churn_reason": np.int8,
+}
+
+
+class Population:
+    """Columnar customer state plus the draws that create customers."""
+
+    def __init__(self, cfg: RunConfig, streams: Streams):
+        self.cfg = cfg
+        self.streams = streams
+        self.segment_names = list(cfg.population.segments)
+        self.behaviour_names = list(cfg.adoption.behaviours)
+        segs = [cfg.population.segments[s] for s in self.segment_names]
+        self._seg_share_cdf = np.cumsum([s.share for s in segs])
+        self._seg_share_cdf[-1] = 1.0
+        self.seg_products_mean = np.array([s.products_mean for s in segs])
+        self.seg_margin_year = np.array([s.margin_per_product_year for s in segs])
+        self.seg_price_sensitivity = np.array([s.rel_price_sensitivity for s in segs])
+        self.seg_need_rate = np.array([s.rel_need_rate for s in segs])
+        self.seg_affinity = np.array([s.digital_affinity for s in segs])
+        self.seg_sat_mean = np.array([s.sat_mean for s in segs])
+        self.seg_sat_sd = np.array([s.sat_sd for s in segs])
+        self.seg_tenure_years = np.array([s.dur_tenure_mean_years for s in segs])
+        self.n_slots = 0
+        self._capacity = 0
+        self.cols: dict[str, np.ndarray] = {k: np.empty(0, dtype=t) for k, t in _COLUMNS.items()}
+        self.adopted = np.zeros((0, len(self.behaviour_names)), dtype=np.bool_)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        # columns read as attributes (pop.satisfaction) but are views of the first n_slots rows
+        cols = self.__dict__.get("cols")
+        if cols is not None and name in cols:
+            return cols[name][: self.__dict__["n_slots"]]
+        raise AttributeError(name)
+
+    @property
+    def adoption(self) -> np.ndarray:
+        """(n_slots, n_behaviours) bool: behaviours each customer shows."""
+        return self.adopted[: self.n_slots]
+
+    def active_slots(self) -> np.ndarray:
+        return np.flatnonzero(self.active)
+
+    @property
+    def n_active(self) -> int:
+        return int(np.count_nonzero(self.active))
+
+    def _grow(self, n_needed: int) -> None:
+        if n_needed <= self._capacity:
+            return
+        cap = max(n_needed, int(self._capacity * 1.5) + 1024)
+        for k, arr in self.cols.items():
+            new = np.zeros(cap, dtype=arr.dtype)
+            new[: self.n_slots] = arr[: self.n_slots]
+            self.cols[k] = new
+        adopted = np.zeros((cap, self.adopted.shape[1]), dtype=np.bool_)
+        adopted[: self.n_slots] = self.adopted[: self.n_slots]
+        self.adopted = adopted
+        self._capacity = cap
+
+    def add(self, n_new: int, month: int, referred: np.ndarray | None = None) -> np.ndarray:
+        """Append ``n_new`` customers drawn from the segment mix; returns their slots.
+
+        Draws come from streams indexed by slot, so the k-th customer ever created gets the
+        same attributes in every scenario that creates at least k customers.
+        """
+        start = self.n_slots
+        self._grow(start + n_new)
+        self.n_slots = start + n_new
+        slots = np.arange(start, self.n_slots)
+        if n_new == 0:
+            return slots
+        s, n = self.streams, self.n_slots
+
+        def u(name: str) -> np.ndarray:
+            return s.uniform(f"population.{name}", month, slots, n)
+
+        seg = np.searchsorted(self._seg_share_cdf, u("segment"), side="right").astype(np.int16)
+        seg = np.minimum(seg, len(self.segment_names) - 1)
+        c = self.cols
+        c["active"][slots] = True
+        c["segment"][slots] = seg
+        c["is_abuser"][slots] = u("abuser") < self.cfg.population.p_abuser
+        c["referred"][slots] = False if referred is None else referred
+        c["products"][slots] = 1 + poisson_icdf(u("products"), self.seg_products_mean[seg] - 1.0)
+        # Beta(2a, 2(1-a)) has mean a and keeps every affinity strictly inside (0, 1)
+        a = self.seg_affinity[seg]
+        c["digital_affinity"][slots] = betaincinv(4 * a, 4 * (1 - a), u("affinity"))
+        sat = self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * normal_icdf(u("satisfaction"))
+        c["satisfaction"][slots] = np.clip(sat, 0.0, 10.0)
+        c["expectation"][slots] = self.cfg.satisfaction.sat_expectation_initial
+        c["join_month"][slots] = month
+        c["churn_month"][slots] = -1
+        c["churn_reason"][slots] = -1
+        if month < 0:
+            years = -np.log1p(-u("tenure")) * self.seg_tenure_years[seg]
+            c["tenure_months"][slots] = (12 * years).astype(np.int32)
+        else:
+            c["tenure_months"][slots] = 0
+        behaviours = self.cfg.adoption.behaviours
+        for j, name in enumerate(self.behaviour_names):
+            # only the initial base starts with behaviours; newcomers earn them like everyone
+            p0 = behaviours[name].p_initial if month < 0 else 0.0
+            self.adopted[slots, j] = u(f"adopted.{name}") < p0
+        return slots
+
+    def remove(self, slots: np.ndarray, month: int, reasons: np.ndarray) -> None:
+        self.cols["active"][slots] = False
+        self.cols["churn_month"][slots] = month
+        self.cols["churn_reason"][slots] = reasons

@@ -1,0 +1,46 @@
+"""run(config, seed) -> RunResult: the library's one entry point for a simulation."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sim.config import RunConfig, validate
+from sim.model import CXModel
+from sim.summary import build_summary
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    monthly: pd.DataFrame  # one row per month; columns documented in sim.kpis
+    summary: dict[str, Any]  # headline figures (deterministic: no timings)
+    wall_time_s: float
+
+
+def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -> RunResult:
+    """Simulate ``cfg`` (with ``seed`` replacing cfg.seed if given); a pure function of both.
+
+    ``progress`` None follows cfg.progress, shown only on an interactive terminal.
+    """
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=seed)
+    validate(cfg)
+    started = time.perf_counter()
+    model = CXModel(cfg)
+    show = cfg.progress if progress is None else progress
+    bar = tqdm(total=cfg.n_months, unit="month", desc=f"{cfg.scenario} seed={cfg.seed}",
+               disable=not (show and sys.stderr.isatty()), leave=False)
+    with bar:
+        while model.running:
+            model.step()
+            bar.update(1)
+    monthly = pd.DataFrame.from_records(model.records)
+    summary = build_summary(cfg, monthly, model)
+    return RunResult(cfg, monthly, summary, time.perf_counter() - started)

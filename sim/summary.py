@@ -1,0 +1,53 @@
+"""Headline figures of one run, computed from its monthly table (deterministic, JSON-ready)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import RunConfig
+from sim.population import CHURN_REASONS
+
+
+def _f(x: Any) -> float:
+    return float(x)
+
+
+def build_summary(cfg: RunConfig, monthly: pd.DataFrame, model) -> dict[str, Any]:
+    m = monthly
+    last = m.iloc[-1]
+    churned = int(m["new_churn"].sum())
+    by_reason = {r: int(m[f"new_churn_{r}"].sum()) for r in CHURN_REASONS}
+    cost_cols = [c for c in m.columns if c.startswith("cost_") and c not in ("cost_to_serve", "cost_acquisition")]
+    customer_months = float(m["customers_start"].sum())
+    return {
+        "scenario": cfg.scenario,
+        "preset": cfg.population.name,
+        "seed": cfg.seed,
+        "months": int(len(m)),
+        "customers_start": int(m["customers_start"].iloc[0]),
+        "customers_end": int(last["customers"]),
+        "churned": churned,
+        "churn_rate_annual": _f(1.0 - (1.0 - churned / customer_months) ** 12) if customer_months else 0.0,
+        "churn_by_reason": by_reason,
+        "churn_share_by_reason": {r: (v / churned if churned else 0.0) for r, v in by_reason.items()},
+        "acquired_paid": int(m["new_acquired_paid"].sum()),
+        "acquired_referred": int(m["new_acquired_referred"].sum()),
+        "nps_end": _f(last["nps"]),
+        "nps_mean": _f(m["nps"].mean()),
+        "sat_mean_end": _f(last["sat_mean"]),
+        "adoption_end": {b: _f(last[f"adopt_{b}"]) for b in model.pop.behaviour_names},
+        "calls_offered": int(m["calls_offered"].sum()),
+        "asa_s_mean": _f(np.average(m["asa_s"], weights=np.maximum(m["calls_offered"], 1))),
+        "service_level_mean": _f(np.average(m["service_level"], weights=np.maximum(m["calls_offered"], 1))),
+        "revenue": _f(m["revenue"].sum()),
+        "cost_to_serve": _f(m["cost_to_serve"].sum()),
+        "cost_to_serve_by_category": {c[len("cost_"):]: _f(m[c].sum()) for c in cost_cols},
+        "cost_acquisition": _f(m["cost_acquisition"].sum()),
+        "profit": _f(m["profit"].sum()),
+        "npv": _f(m["profit_discounted"].sum()),
+        "rate_discount_year": cfg.economics.rate_discount_year,
+        "lifetime_value_by_segment": model.economics.lifetime_value(model.pop.segment_names),
+    }

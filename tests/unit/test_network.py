@@ -1,0 +1,278 @@
+"""Tests for sim.network: Watts-Strogatz generation, TieGraph, attaching newcomers, clustering."""
+
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sim.network import (
+    TieGraph,
+    attach_new_nodes,
+    average_clustering,
+    max_clustering,
+    watts_strogatz_edges,
+)
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _dense(graph):
+    a = np.zeros((graph.n_slots, graph.n_slots))
+    src, dst = graph.edges()
+    np.add.at(a, (src, dst), 1.0)
+    np.add.at(a, (dst, src), 1.0)
+    return a
+
+
+# ---------------------------------------------------------------- Watts-Strogatz
+
+
+def test_max_clustering_matches_ring_lattice_formula():
+    assert max_clustering(2) == 0.0
+    assert max_clustering(4) == pytest.approx(0.5)
+    assert max_clustering(8) == pytest.approx(18 / 28)
+
+
+@pytest.mark.parametrize("k", [2, 4, 8, 10])
+@pytest.mark.parametrize("frac", [0.0, 0.5, 1.0])
+def test_mean_degree_within_one_percent(k, frac):
+    n = 20_000
+    src, dst = watts_strogatz_edges(n, k, frac * max_clustering(k), _rng(k))
+    assert abs(2 * src.size / n - k) / k < 0.01
+    assert not np.any(src == dst)
+
+
+# Tolerance 0.05 absolute: C(p) ~= C(0)(1-p)^3 is Barrat & Weigt's approximation (a ratio of
+# averages, ignoring triangles closed by rewired edges, ~k/n), not an identity for mean local
+# clustering. Observed bias at n=20000 is < 0.01 and seed-to-seed spread ~0.002, so 0.05 covers
+# the approximation with margin while still failing a wrong inversion (e.g. a linear
+# p = 1 - C/C(0) gives ~0.02 for a 0.2 target).
+@pytest.mark.parametrize("target", [0.0, 0.2, 0.4])
+def test_average_clustering_hits_target(target):
+    n, k = 20_000, 8
+    rng = _rng(11)
+    graph = TieGraph(n, *watts_strogatz_edges(n, k, target, rng))
+    measured = average_clustering(graph, n, rng)
+    assert abs(measured - target) < 0.05
+    if target == 0.0:
+        # Fully rewired = random graph, whose clustering is about k/n.
+        assert measured < 10 * k / n
+
+
+def test_zero_rewiring_gives_the_ring_lattice_once_per_edge():
+    n, k = 50, 6
+    src, dst = watts_strogatz_edges(n, k, max_clustering(k), _rng())
+    assert src.size == n * k // 2
+    pairs = {(min(a, b), max(a, b)) for a, b in zip(src.tolist(), dst.tolist())}
+    assert len(pairs) == src.size  # no edge stored in both directions
+    assert all(min((b - a) % n, (a - b) % n) <= k // 2 for a, b in pairs)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 8, 11])
+def test_small_n_gives_complete_graph_without_repeats(n):
+    k = 10
+    src, dst = watts_strogatz_edges(n, k, max_clustering(k), _rng())
+    pairs = {(min(a, b), max(a, b)) for a, b in zip(src.tolist(), dst.tolist())}
+    assert len(pairs) == src.size
+    assert not np.any(src == dst)
+    if n <= k + 1:
+        assert len(pairs) == n * (n - 1) // 2
+
+
+def test_same_seed_same_edges_different_seed_different_edges():
+    a = watts_strogatz_edges(5000, 8, 0.3, _rng(42))
+    b = watts_strogatz_edges(5000, 8, 0.3, _rng(42))
+    c = watts_strogatz_edges(5000, 8, 0.3, _rng(43))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[1].shape != c[1].shape or not np.array_equal(a[1], c[1])
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 7, -2, 8.0, "8", None])
+def test_bad_mean_degree_is_named(k):
+    with pytest.raises(ValueError, match="mean_degree.*even integer >= 2"):
+        watts_strogatz_edges(100, k, 0.0, _rng())
+    with pytest.raises(ValueError, match="mean_degree"):
+        max_clustering(k)
+
+
+@pytest.mark.parametrize("c", [-0.01, 0.65, 1.0, float("nan")])
+def test_bad_clustering_is_named(c):
+    expected = r"clustering must be in \[0, 0.642857\] for mean_degree=8"
+    with pytest.raises(ValueError, match=expected):
+        watts_strogatz_edges(100, 8, c, _rng())
+
+
+def test_k2_only_allows_zero_clustering():
+    src, _ = watts_strogatz_edges(1000, 2, 0.0, _rng())
+    assert src.size > 990
+    with pytest.raises(ValueError, match="clustering"):
+        watts_strogatz_edges(1000, 2, 0.1, _rng())
+
+
+# ---------------------------------------------------------------- TieGraph
+
+
+def _small_graph():
+    # Repeated tie (0, 1)/(1, 0) and a self-tie (3, 3), which must be dropped.
+    src = np.array([0, 1, 1, 2, 3, 4, 3])
+    dst = np.array([1, 0, 2, 3, 4, 0, 3])
+    return TieGraph(6, src, dst)
+
+
+def test_counts_and_self_ties_dropped():
+    g = _small_graph()
+    assert g.n_slots == 6
+    assert g.n_edges == 6
+    np.testing.assert_array_equal(g.degree(), [3, 3, 2, 2, 2, 0])
+
+
+def test_neighbour_sum_matches_dense_reference():
+    g = _small_graph()
+    dense = _dense(g)
+    rng = _rng(3)
+    v = rng.random(6)
+    m = rng.random((6, 3))
+    active = np.array([True, False, True, True, False, True])
+    np.testing.assert_allclose(g.neighbour_sum(v), dense @ v)
+    np.testing.assert_allclose(g.neighbour_sum(m), dense @ m)
+    np.testing.assert_allclose(g.neighbour_sum(active), dense @ active.astype(float))
+    np.testing.assert_allclose(g.neighbour_sum(np.ones(6)), g.degree())
+    with pytest.raises(ValueError, match="shape"):
+        g.neighbour_sum(np.ones(5))
+
+
+def test_adjacency_is_symmetric_cached_and_matches_dense():
+    n = 2000
+    g = TieGraph(n, *watts_strogatz_edges(n, 6, 0.2, _rng(9)))
+    a = g.adjacency()
+    assert isinstance(a, sp.csr_matrix)
+    assert a.shape == (n, n)
+    assert (a != a.T).nnz == 0
+    assert g.adjacency() is a
+    np.testing.assert_allclose(np.asarray(a.sum(axis=1)).ravel(), g.degree())
+    np.testing.assert_array_equal(_small_graph().adjacency().toarray(), _dense(_small_graph()))
+
+
+def test_add_nodes_and_add_edges_invalidate_and_rebuild():
+    g = _small_graph()
+    a0 = g.adjacency()
+    g.add_nodes(3)
+    a1 = g.adjacency()
+    assert a1 is not a0
+    assert a1.shape == (9, 9)
+    assert a1[6:].nnz == 0
+    np.testing.assert_array_equal(g.degree()[6:], 0)
+
+    g.add_edges(np.array([6, 7]), np.array([0, 8]))
+    a2 = g.adjacency()
+    assert a2 is not a1
+    assert g.n_edges == 8
+    np.testing.assert_array_equal(a2.toarray(), _dense(g))
+    np.testing.assert_allclose(g.neighbour_sum(np.ones(9)), [4, 3, 2, 2, 2, 0, 1, 1, 1])
+
+    # Nothing to add: the cache survives.
+    g.add_nodes(0)
+    g.add_edges(np.array([], dtype=int), np.array([], dtype=int))
+    assert g.adjacency() is a2
+
+
+def test_many_small_additions_accumulate():
+    g = TieGraph(1, np.array([], dtype=int), np.array([], dtype=int))
+    for i in range(1, 3000):
+        g.add_nodes(1)
+        g.add_edges(np.array([i]), np.array([i - 1]))
+    assert g.n_edges == 2999
+    deg = g.degree()
+    assert deg[0] == 1 and deg[-1] == 1 and np.all(deg[1:-1] == 2)
+
+
+def test_add_edges_rejects_bad_input():
+    g = _small_graph()
+    with pytest.raises(ValueError, match="slots in"):
+        g.add_edges(np.array([0]), np.array([6]))
+    with pytest.raises(ValueError, match="slots in"):
+        g.add_edges(np.array([-1]), np.array([2]))
+    with pytest.raises(ValueError, match="equal length"):
+        g.add_edges(np.array([0, 1]), np.array([2]))
+    with pytest.raises(ValueError, match="integer"):
+        g.add_edges(np.array([0.0]), np.array([1.0]))
+    assert g.n_edges == 6
+
+
+# ---------------------------------------------------------------- attach_new_nodes
+
+
+def test_attach_new_nodes_ties_to_anchor_and_candidates_only():
+    n0 = 1000
+    g = TieGraph(n0, *watts_strogatz_edges(n0, 4, 0.2, _rng(1)))
+    m0 = g.n_edges
+    candidates = np.arange(0, n0, 3)
+    g.add_nodes(200)
+    new = np.arange(n0, n0 + 200)
+    anchors = np.where(np.arange(200) % 2 == 0, _rng(2).integers(0, n0, 200), -1)
+    attach_new_nodes(g, new, anchors, 2, candidates, _rng(3))
+
+    assert g.n_edges == m0 + 100 + 400
+    src, dst = g.edges()
+    src, dst = src[m0:], dst[m0:]
+    assert np.all(np.isin(src, new))
+    from_anchor = np.isin(dst, anchors[anchors >= 0])
+    assert np.all(np.isin(dst, candidates) | from_anchor)
+    deg = g.degree()[new]
+    assert np.all(deg >= 2)
+    assert np.all(deg[anchors >= 0] >= 3)
+    # Each anchored newcomer is tied to its own anchor.
+    a = g.adjacency()
+    has = anchors >= 0
+    assert np.all(np.asarray(a[new[has], anchors[has]]).ravel() >= 1)
+
+
+def test_attach_anchor_only_gives_degree_one():
+    g = TieGraph(10, np.array([0]), np.array([1]))
+    g.add_nodes(3)
+    attach_new_nodes(g, np.array([10, 11, 12]), np.array([0, 5, 5]), 0, np.arange(10), _rng())
+    np.testing.assert_array_equal(g.degree()[10:], [1, 1, 1])
+
+
+def test_attach_is_reproducible_and_handles_edge_cases():
+    def build(seed):
+        g = TieGraph(50, np.array([], dtype=int), np.array([], dtype=int))
+        g.add_nodes(5)
+        attach_new_nodes(g, np.arange(50, 55), np.full(5, -1), 3, np.arange(50), _rng(seed))
+        return g.edges()
+
+    np.testing.assert_array_equal(build(7)[1], build(7)[1])
+
+    g = TieGraph(5, np.array([], dtype=int), np.array([], dtype=int))
+    attach_new_nodes(g, np.array([3, 4]), np.array([-1, -1]), 2, np.array([], dtype=int), _rng())
+    assert g.n_edges == 0  # no candidates, no anchors
+    attach_new_nodes(g, np.array([4]), np.array([-1]), 5, np.array([4]), _rng())
+    assert g.n_edges == 0  # the only candidate is the newcomer itself
+    with pytest.raises(ValueError, match="anchors"):
+        attach_new_nodes(g, np.array([3, 4]), np.array([-1]), 1, np.arange(3), _rng())
+
+
+# ---------------------------------------------------------------- average_clustering
+
+
+def test_average_clustering_on_known_graphs():
+    k5 = np.array([(i, j) for i in range(5) for j in range(i + 1, 5)])
+    assert average_clustering(TieGraph(5, k5[:, 0], k5[:, 1]), 100, _rng()) == pytest.approx(1.0)
+
+    star = TieGraph(6, np.zeros(5, dtype=int), np.arange(1, 6))
+    assert average_clustering(star, 6, _rng()) == 0.0
+
+    # Triangle 0-1-2 plus pendant 3 on node 0, and a repeated tie that must not count twice:
+    # local clustering is 1/3, 1, 1, 0 -> mean 7/12.
+    g = TieGraph(4, np.array([0, 1, 2, 0, 1]), np.array([1, 2, 0, 3, 0]))
+    assert average_clustering(g, 4, _rng()) == pytest.approx(7 / 12)
+
+
+def test_average_clustering_sample_is_close_to_full():
+    n = 20_000
+    g = TieGraph(n, *watts_strogatz_edges(n, 8, 0.3, _rng(4)))
+    full = average_clustering(g, n, _rng())
+    assert abs(average_clustering(g, 3000, _rng(5)) - full) < 0.02
