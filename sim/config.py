@@ -33,7 +33,7 @@ class SegmentConfig:
     rel_price_sensitivity: float = 1.0  # multiplier on the price-reason churn hazard
     rel_need_rate: float = 1.0  # multiplier on every need rate
     digital_affinity: float = 0.5  # mean of the customer's digital affinity in (0, 1) (Beta draw)
-    sat_mean: float = 7.0  # initial mean satisfaction, also the level it drifts back to (0-10)
+    sat_mean: float = 7.0  # mean initial satisfaction = mean disposition it drifts back to (0-10)
     sat_sd: float = 1.5  # initial satisfaction spread (points, normal, clipped to 0-10)
     dur_tenure_mean_years: float = 5.0  # mean tenure of the initial customers (exponential), years
 

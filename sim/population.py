@@ -25,6 +25,7 @@ _COLUMNS = {
     "digital_affinity": np.float64,
     "satisfaction": np.float64,
     "expectation": np.float64,
+    "sat_baseline": np.float64,  # the customer's own disposition: where satisfaction drifts back to
     "tenure_months": np.int32,
     "join_month": np.int32,
     "churn_month": np.int32,
@@ -100,10 +101,10 @@ class Population:
         slots = np.arange(start, self.n_slots)
         if n_new == 0:
             return slots
-        s, n = self.streams, self.n_slots
+        s = self.streams
 
         def u(name: str) -> np.ndarray:
-            return s.uniform(f"population.{name}", month, slots, n)
+            return s.uniform(f"population.{name}", month, slots)
 
         seg = np.searchsorted(self._seg_share_cdf, u("segment"), side="right").astype(np.int16)
         seg = np.minimum(seg, len(self.segment_names) - 1)
@@ -118,6 +119,7 @@ class Population:
         c["digital_affinity"][slots] = betaincinv(4 * a, 4 * (1 - a), u("affinity"))
         sat = self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * normal_icdf(u("satisfaction"))
         c["satisfaction"][slots] = np.clip(sat, 0.0, 10.0)
+        c["sat_baseline"][slots] = c["satisfaction"][slots]
         c["expectation"][slots] = self.cfg.satisfaction.sat_expectation_initial
         c["join_month"][slots] = month
         c["churn_month"][slots] = -1

@@ -3,12 +3,12 @@
 Why this shape: a scenario comparison is only paired if customer 17's churn draw in month 40
 is the same number in every scenario that shares the seed. So:
 
-* every decision has its own named stream; its seed is a stable hash of (run seed, name),
-  never Python's salted ``hash()``;
-* each stream is re-seeded from (run seed, name, month) whenever it is used, so what one month
-  draws never depends on how much earlier months drew;
-* draws are made for every slot ever allocated and then indexed by slot, so a customer's
-  number does not depend on who else is active.
+* every decision has its own named stream; its key is a stable hash of (run seed, name, month),
+  never Python's salted ``hash()``, so what one month draws never depends on earlier months;
+* a customer's uniform is a pure function of (stream key, slot): a counter-based generator
+  (the SplitMix64 output function applied to key + slot * golden gamma). It does not depend on
+  who else is drawn, so it costs O(customers asked about) rather than O(slots ever allocated),
+  which matters once churned slots outnumber active ones in a long run.
 
 Only inverse-CDF transforms of per-slot uniforms are used for per-customer draws: numpy's
 array-parameter samplers (poisson, binomial) consume a variable amount of randomness per
@@ -22,37 +22,45 @@ import hashlib
 import numpy as np
 from scipy.special import ndtri
 
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_TO_UNIT = 1.0 / float(1 << 53)
+
 
 def stable_hash(name: str) -> int:
     """A 64-bit hash of ``name`` that is the same in every process and on every machine."""
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
 class Streams:
-    """Factory of month-indexed generators for one run seed."""
+    """Month-indexed named streams for one run seed."""
 
     def __init__(self, seed: int):
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         self.seed = int(seed)
 
+    def key(self, name: str, month: int) -> int:
+        """64-bit key of decision ``name`` in ``month`` (-1 is the set-up phase)."""
+        return stable_hash(f"{self.seed}/{name}/{month}")
+
     def generator(self, name: str, month: int) -> np.random.Generator:
-        """A fresh generator for decision ``name`` in ``month`` (-1 is the set-up phase)."""
-        key = [self.seed, stable_hash(name), month + 1]
-        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+        """A numpy generator for draws that are not per customer (set-up, scalar counts)."""
+        seq = np.random.SeedSequence([self.seed, stable_hash(name), month + 1])
+        return np.random.Generator(np.random.PCG64(seq))
 
-    def uniform(self, name: str, month: int, slots: np.ndarray, n_slots: int) -> np.ndarray:
-        """Uniforms in [0, 1) for ``slots``; draw k of month m is fixed by (seed, name, m, slot).
-
-        ``n_slots`` is the number of slots ever allocated: draws cover all of them so the
-        value for a slot is independent of which other slots are requested.
-        """
-        u = self.generator(name, month).random(n_slots)
-        return u[slots]
-
-    def uniform_all(self, name: str, month: int, n_slots: int) -> np.ndarray:
-        """Uniforms for every slot ever allocated (index by slot or by a boolean mask)."""
-        return self.generator(name, month).random(n_slots)
+    def uniform(self, name: str, month: int, slots: np.ndarray) -> np.ndarray:
+        """Uniforms in [0, 1) for ``slots``: draw for (seed, name, month, slot), whoever else asks."""
+        with np.errstate(over="ignore"):
+            z = np.uint64(self.key(name, month)) + np.asarray(slots, dtype=np.uint64) * _GAMMA
+            return (_splitmix64(z) >> np.uint64(11)).astype(np.float64) * _TO_UNIT
 
 
 def poisson_icdf(u: np.ndarray, lam: np.ndarray, max_k: int = 64) -> np.ndarray:

@@ -40,7 +40,7 @@ class ErlangCContactCentre:
         rows = np.flatnonzero(ms.phone_calls)
         slots = ms.act[rows]
         first = ms.phone_calls[rows]
-        u_fcr = streams.uniform_all("contact_centre.resolution", month, pop.n_slots)[slots]
+        u_fcr = streams.uniform("contact_centre.resolution", month, slots)
         unresolved = binomial_icdf(u_fcr, first, 1.0 - cc.p_first_contact_resolution)
         total = first + unresolved
         ms.phone_calls_total[rows] = total
@@ -48,7 +48,7 @@ class ErlangCContactCentre:
         arrival_rate = n_calls / (cc.dur_open_hours_month * 3600.0)
         n_agents = self.staffed_agents(arrival_rate)
         metrics = erlang_c_metrics(arrival_rate, cc.dur_handle_s, n_agents, cc.dur_answer_threshold_s)
-        u_wait = streams.uniform_all("contact_centre.wait", month, pop.n_slots)[slots]
+        u_wait = streams.uniform("contact_centre.wait", month, slots)
         waits = wait_quantile(u_wait, metrics, cc.dur_max_wait_s)
 
         per_call = self.phone_experience - cc.sat_wait_penalty_per_min * waits / 60.0

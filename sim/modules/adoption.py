@@ -54,7 +54,7 @@ class Adoption:
         hazard = np.where(sat[:, None] < self.threshold, 0.0, hazard)
         prob = -np.expm1(-hazard)
         for b, name in enumerate(self.names):
-            u = streams.uniform_all(f"adoption.{name}", ms.month, pop.n_slots)[act]
+            u = streams.uniform(f"adoption.{name}", ms.month, act)
             new = (u < prob[:, b]) & ~adopted[:, b]
             pop.adopted[act[new], b] = True
             ms.kpis[f"new_adopt_{name}"] = int(new.sum())

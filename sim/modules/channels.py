@@ -65,13 +65,13 @@ class Channels:
             n = ms.needs[rows, j]
             w = cust_w[row_pos[rows]] * self.base_weights[j]
             cum = np.cumsum(w, axis=1)
-            u = streams.uniform_all(f"channels.{need}", month, pop.n_slots)[slots] * cum[:, -1]
+            u = streams.uniform(f"channels.{need}", month, slots) * cum[:, -1]
             choice = np.minimum((u[:, None] >= cum).sum(axis=1), len(CHANNELS) - 1)
             ms.contacts[rows, choice] += n
             off = self.need_offset[j]
 
             ss = choice == SELF_SERVICE
-            u_fail = streams.uniform_all(f"channels.{need}.ss_fail", month, pop.n_slots)[slots[ss]]
+            u_fail = streams.uniform(f"channels.{need}.ss_fail", month, slots[ss])
             fails = binomial_icdf(u_fail, n[ss], self.p_ss_fail[j])
             spilled += int(fails.sum())
             to_phone = np.where(choice == PHONE, n, 0)

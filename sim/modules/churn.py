@@ -51,10 +51,10 @@ class Churn:
         service, price, other, barrier = self.hazards(model, act)
         raw = service + price + other
         prob = -np.expm1(-raw * barrier)
-        u = streams.uniform_all("churn.event", ms.month, pop.n_slots)[act]
+        u = streams.uniform("churn.event", ms.month, act)
         leaves = u < prob
         rows = np.flatnonzero(leaves)
-        u_reason = streams.uniform_all("churn.reason", ms.month, pop.n_slots)[act[rows]] * raw[rows]
+        u_reason = streams.uniform("churn.reason", ms.month, act[rows]) * raw[rows]
         reason = np.where(u_reason < service[rows], 0, np.where(u_reason < service[rows] + price[rows], 1, 2))
         pop.remove(act[rows], ms.month, reason.astype(np.int8))
         k = ms.kpis

@@ -39,6 +39,6 @@ class Needs:
             lam = base * self.rate[j] * (rel_failure if self.is_failure[j] else 1.0)
             for b, rel in self.effects[j]:
                 lam = lam * np.where(adopted[:, b], rel, 1.0)
-            u = model.streams.uniform_all(f"needs.{name}", ms.month, pop.n_slots)[act]
+            u = model.streams.uniform(f"needs.{name}", ms.month, act)
             ms.needs[:, j] = poisson_icdf(u, lam)
             ms.kpis[f"needs_{name}"] = int(ms.needs[:, j].sum())

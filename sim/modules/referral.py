@@ -30,8 +30,10 @@ class WordOfMouth:
             ms.kpis["detractors_speaking"] = 0
             return
         act = ms.act
-        u = model.streams.uniform_all("word_of_mouth.speak", ms.month, pop.n_slots)
-        speaking = pop.active & (pop.satisfaction < DETRACTOR_BELOW) & (u < cfg.p_detractor_speaks)
+        detractors = act[pop.satisfaction[act] < DETRACTOR_BELOW]
+        u = model.streams.uniform("word_of_mouth.speak", ms.month, detractors)
+        speaking = np.zeros(pop.n_slots, dtype=bool)
+        speaking[detractors[u < cfg.p_detractor_speaks]] = True
         heard = model.graph.neighbour_sum(speaking)[act]
         sat = pop.satisfaction
         sat[act] = np.maximum(sat[act] - cfg.sat_word_of_mouth_impact * heard, 0.0)
@@ -49,7 +51,7 @@ class Acquisition:
         act = pop.active_slots()
         sat = pop.satisfaction[act]
         promoters = act[sat >= PROMOTER_MIN]
-        u_ref = streams.uniform_all("acquisition.referral", month, pop.n_slots)[promoters]
+        u_ref = streams.uniform("acquisition.referral", month, promoters)
         referrals = poisson_icdf(u_ref, cfg.rate_referral_promoter)
         anchors = np.repeat(promoters, referrals)
         detractor_share = float(np.mean(sat < DETRACTOR_BELOW)) if len(act) else 0.0

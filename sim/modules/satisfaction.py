@@ -3,8 +3,9 @@
 A month with touches gives one experience score per customer (the mean over their touches,
 plus customer-level noise). Satisfaction moves by the gap to expectation, with losses weighted
 more than gains; expectation then closes part of the gap (customers get used to what they get).
-Every month satisfaction drifts a little toward the customer's baseline: their segment's level,
-lifted by the behaviours they show.
+Every month satisfaction drifts a little toward the customer's baseline: their own disposition
+(their starting satisfaction, so the spread of the base persists), lifted by the behaviours they
+show.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Satisfaction:
         slots = act[rows]
         experience = ms.touch_sum[rows] / ms.touch_n[rows]
         if cfg.sat_experience_noise_sd > 0:
-            u = model.streams.uniform_all("satisfaction.noise", ms.month, pop.n_slots)[slots]
+            u = model.streams.uniform("satisfaction.noise", ms.month, slots)
             experience = experience + cfg.sat_experience_noise_sd * normal_icdf(u)
         experience = np.clip(experience, 0.0, 10.0)
         sat = pop.satisfaction
@@ -35,7 +36,7 @@ class Satisfaction:
         gap = experience - exp[slots]
         sat[slots] += np.where(gap > 0, cfg.rel_gain, cfg.rel_loss) * gap
         exp[slots] += cfg.rate_expectation_adapt * gap
-        baseline = pop.seg_sat_mean[pop.segment[act]] + cfg.sat_bonus_per_behaviour * pop.adoption[act].sum(axis=1)
+        baseline = pop.sat_baseline[act] + cfg.sat_bonus_per_behaviour * pop.adoption[act].sum(axis=1)
         sat[act] += cfg.rate_drift * (baseline - sat[act])
         np.clip(sat, 0.0, 10.0, out=sat)
         ms.kpis["customers_touched"] = len(rows)
