@@ -66,7 +66,29 @@ def _app(cfg: DictConfig) -> float:
     return s["npv"]
 
 
+def _check_overrides(args: list[str]) -> None:
+    """Reject a malformed override before Hydra starts, naming the argument that is wrong."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        key = arg.split("=", 1)[0]
+        try:
+            if not key.strip("+~"):
+                raise OverrideParseException(override=arg, message="the key before '=' is empty")
+            parser.parse_overrides([arg])
+        except OverrideParseException as err:
+            print(f"cxsim: cannot read the override {arg!r} for key {key!r}: {err.message.splitlines()[0]}\n"
+                  "  overrides look like key=value, e.g. years=30 or population.n_customers=200000",
+                  file=sys.stderr)
+            sys.exit(2)
+
+
 def main() -> None:
+    _check_overrides(sys.argv[1:])
     _app()
 
 

@@ -97,9 +97,9 @@ class SatisfactionConfig:
     rel_gain: float = 0.15  # satisfaction change per point of experience above expectation
     rel_loss: float = 0.35  # per point below expectation (bad weighs more: keep > rel_gain)
     rate_expectation_adapt: float = 0.25  # share of the gap expectation closes after each touch month
-    rate_drift: float = 0.03  # monthly pull of satisfaction toward the customer's baseline
-    sat_expectation_initial: float = 7.0  # starting expectation of every customer (0-10)
-    sat_experience_noise_sd: float = 1.0  # customer-level noise on each month's experience (points)
+    rate_drift: float = 0.05  # monthly pull of satisfaction toward the customer's baseline
+    sat_expectation_initial: float = 6.8  # starting expectation of every customer (0-10)
+    sat_experience_noise_sd: float = 0.8  # customer-level noise on each month's experience (points)
     sat_bonus_per_behaviour: float = 0.1  # baseline lift per adopted behaviour (engaged customers)
 
 

@@ -1,0 +1,86 @@
+"""The monthly KPI table: every column's unit and meaning, in one place.
+
+Columns named with a placeholder expand per preset: ``needs_<need>`` for each need type,
+``contacts_<channel>``, ``new_adopt_<behaviour>``, ``adopt_<behaviour>``, ``cost_<category>``
+and ``customers_<segment>``. Naming: ``new_*`` flows in the month, ``n``/``customers*`` stocks
+at its end, ``cost_*``/``revenue``/``profit*`` USD in the month, ``share_*``/``p_*`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import re
+
+# column (or pattern) -> (unit, meaning)
+COLUMNS: dict[str, tuple[str, str]] = {
+    "month": ("month index", "0-based month of the run"),
+    "year": ("year", "1-based simulated year"),
+    "customers_start": ("customers", "active customers at the start of the month"),
+    "needs_<need>": ("occurrences", "needs of this type that arose"),
+    "contacts_<channel>": ("contacts", "contacts started in this channel (phone: first contacts that chose it)"),
+    "self_service_spills": ("contacts", "failed self-service attempts that spilled into phone"),
+    "calls_offered": ("calls", "phone calls offered: chosen, spilled and repeat calls"),
+    "calls_repeat": ("calls", "repeat calls for issues not resolved at the first contact"),
+    "agents_staffed": ("agents", "agents staffed in open hours"),
+    "asa_s": ("seconds", "average speed of answer (mean wait over all calls)"),
+    "p_wait": ("share", "share of calls that wait at all"),
+    "service_level": ("share", "share of calls answered within the service-level threshold"),
+    "occupancy": ("share", "agent occupancy (offered load / agents)"),
+    "fcr": ("share", "first-contact resolution: 1 - repeat calls / first calls"),
+    "queue_overloaded": ("0/1", "1 if offered load exceeded staff (waits at the cap)"),
+    "caller_wait_mean_s": ("seconds", "mean of the waits drawn for this month's callers"),
+    "customers_touched": ("customers", "customers with at least one touch"),
+    "experience_mean": ("points 0-10", "mean experience score of touched customers"),
+    "detractors_speaking": ("customers", "detractors spreading negative word of mouth"),
+    "new_adopt_<behaviour>": ("customers", "customers who adopted the behaviour this month"),
+    "new_churn": ("customers", "customers who left at the end of the month"),
+    "new_churn_service": ("customers", "leavers whose reason was service (dissatisfaction)"),
+    "new_churn_price": ("customers", "leavers whose reason was price or competitor offers"),
+    "new_churn_other": ("customers", "leavers for reasons outside CX (moving, closure)"),
+    "churn_rate": ("share per month", "new_churn / customers_start"),
+    "new_acquired_referred": ("customers", "new customers referred by promoters"),
+    "new_acquired_paid": ("customers", "new customers from paid acquisition"),
+    "cost_contacts_<channel>": ("USD", "cost of contacts handled in the channel (phone: all calls offered)"),
+    "cost_truck_rolls": ("USD", "field visits for incidents and failures"),
+    "cost_<category>": ("USD", "cost non-adopters of a behaviour incur (paper bills, late payments, ...)"),
+    "revenue": ("USD", "gross margin from products held"),
+    "cost_to_serve": ("USD", "sum of contact, field and behaviour-related costs"),
+    "cost_acquisition": ("USD", "paid and referred acquisition spend"),
+    "profit": ("USD", "revenue - cost_to_serve - cost_acquisition"),
+    "discount_factor": ("factor", "end-of-month discount factor at economics.rate_discount_year"),
+    "profit_discounted": ("USD", "profit x discount_factor (sums to NPV)"),
+    "customers": ("customers", "active customers at the end of the month"),
+    "sat_mean": ("points 0-10", "mean satisfaction of active customers"),
+    "sat_p10": ("points 0-10", "10th percentile of satisfaction"),
+    "sat_p50": ("points 0-10", "median satisfaction"),
+    "sat_p90": ("points 0-10", "90th percentile of satisfaction"),
+    "share_promoters": ("share", "customers at 9-10"),
+    "share_passives": ("share", "customers at 7-8"),
+    "share_detractors": ("share", "customers at 0-6 (below 7)"),
+    "nps": ("points -100..100", "net promoter score: 100 x (promoters - detractors)"),
+    "adopt_<behaviour>": ("share", "share of active customers showing the behaviour"),
+    "customers_<segment>": ("customers", "active customers in the segment at month end"),
+}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"<\w+>", r"[a-z0-9_]+", name) + "$")
+
+
+_EXACT = {k for k in COLUMNS if "<" not in k}
+_PATTERNS = [(k, _pattern(k)) for k in COLUMNS if "<" in k]
+
+
+def describe(column: str) -> tuple[str, str] | None:
+    """(unit, meaning) of a monthly column, or None if it is undocumented."""
+    if column in _EXACT:
+        return COLUMNS[column]
+    for key, pat in _PATTERNS:
+        if pat.match(column):
+            return COLUMNS[key]
+    return None
+
+
+def markdown_table() -> str:
+    rows = ["| column | unit | meaning |", "|---|---|---|"]
+    rows += [f"| `{k}` | {u} | {m} |" for k, (u, m) in COLUMNS.items()]
+    return "\n".join(rows)

@@ -1,0 +1,111 @@
+"""What a run leaves on disk, written atomically.
+
+A run folder is assembled under a hidden temporary name beside its destination and renamed into
+place only when every file is written, ``manifest.json`` last. A killed run leaves at most a
+``.tmp-*`` folder, never a folder that looks complete; ``is_complete`` is the test readers use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.config import RunConfig
+from sim.kpis import describe
+
+FILES = ("monthly.parquet", "summary.json", "config.yaml", "manifest.json")
+# settings that decide where and how results are shown, not what they are
+_NOT_HASHED = ("seed", "progress", "output")
+
+
+def config_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """Hash of everything that changes results except the seed (runs of one sweep point share it)."""
+    d = {k: v for k, v in config_dict(cfg).items() if k not in _NOT_HASHED}
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=True, default=str) + "\n"
+
+
+def _to_yaml(cfg: RunConfig) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def manifest(result, files: list[str]) -> dict[str, Any]:
+    from sim import __version__
+
+    cfg = result.config
+    return {
+        "complete": True,
+        "package": "cxsim",
+        "version": __version__,
+        "scenario": cfg.scenario,
+        "seed": cfg.seed,
+        "config_hash": config_hash(cfg),
+        "wall_time_s": round(result.wall_time_s, 3),
+        "months": int(len(result.monthly)),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "files": files,
+        "config": config_dict(cfg),
+    }
+
+
+def write_run(result, run_dir: str | Path, plots: bool | None = None) -> Path:
+    """Write a run's tables, summary, config, manifest (and figure) to ``run_dir`` atomically."""
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run_dir.name}-", dir=run_dir.parent))
+    try:
+        table = pa.Table.from_pandas(result.monthly, preserve_index=False)
+        units = {c: describe(c)[0] for c in result.monthly.columns if describe(c)}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               b"cxsim.units": json.dumps(units).encode()})
+        pq.write_table(table, tmp / "monthly.parquet")
+        (tmp / "summary.json").write_text(_json(result.summary))
+        (tmp / "config.yaml").write_text(_to_yaml(result.config))
+        files = list(FILES)
+        if plots if plots is not None else result.config.output.plots:
+            from sim.plots import kpi_figure
+
+            kpi_figure(result.monthly, result.config, tmp / "kpis.png")
+            files.append("kpis.png")
+        (tmp / "manifest.json").write_text(_json(manifest(result, files)))
+        if run_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".old-{run_dir.name}-", dir=run_dir.parent))
+            os.replace(run_dir, old / "run")
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, run_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return run_dir
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    """True if ``run_dir`` holds a finished run: a readable manifest listing files that exist."""
+    run_dir = Path(run_dir)
+    try:
+        m = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(m.get("complete")) and all((run_dir / f).is_file() for f in m.get("files", FILES))
