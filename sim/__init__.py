@@ -2,26 +2,37 @@
 
     from sim import load_config, run
     result = run(load_config(["population.n_customers=20000", "years=5"]), seed=3)
-    result.monthly      # per-month KPI table (columns: sim.kpis.COLUMNS)
+    result.monthly      # per-month KPI table (columns documented in sim.kpis.COLUMNS)
     result.summary      # headline figures
+
+Names are imported lazily so `python -m sim.<module>` and light imports stay cheap.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from sim.config import ConfigError, RunConfig, validate
-from sim.runner import RunResult, run
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 
 try:
     __version__ = version("cxsim")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
+_EXPORTS = {
+    "ConfigError": "sim.config",
+    "RunConfig": "sim.config",
+    "validate": "sim.config",
+    "RunResult": "sim.runner",
+    "run": "sim.runner",
+    "load_config": "sim.cli",
+    "write_run": "sim.results",
+}
 
-def load_config(overrides=None, config_name="config"):
-    """Compose the shipped configs with overrides (imports Hydra only when called)."""
-    from sim.cli import load_config as _load
 
-    return _load(overrides, config_name)
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
 
 
-__all__ = ["ConfigError", "RunConfig", "RunResult", "load_config", "run", "validate", "__version__"]
+__all__ = sorted(_EXPORTS) + ["__version__"]

@@ -71,10 +71,11 @@ def _check_overrides(args: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
+    from hydra._internal.utils import get_args_parser
+
+    known, _ = get_args_parser().parse_known_args(args)
     parser = OverridesParser.create()
-    for arg in args:
-        if arg.startswith("-"):
-            continue
+    for arg in known.overrides:
         key = arg.split("=", 1)[0]
         try:
             if not key.strip("+~"):

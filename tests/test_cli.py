@@ -1,0 +1,79 @@
+"""The `cxsim` command as a user meets it: a run that writes a results folder, and bad input
+that is refused with a message naming the key, a non-zero exit and nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from sim import ConfigError, load_config
+
+
+def _cxsim(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sim", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_run_writes_complete_results_folder(tmp_path):
+    proc = _cxsim("population.n_customers=1500", "years=1", "seed=3", "output.root=out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / "out" / "baseline" / "population.n_customers=1500,years=1" / "seed=3"
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "config.yaml", "kpis.png", "manifest.json", "monthly.parquet", "summary.json"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["seed"] == 3 and len(manifest["config_hash"]) == 16
+    assert manifest["config"]["population"]["n_customers"] == 1500
+    monthly = pd.read_parquet(run_dir / "monthly.parquet")
+    assert len(monthly) == 12 and monthly["customers_start"].iloc[0] == 1500
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["seed"] == 3 and summary["months"] == 12
+    assert not list(tmp_path.glob("out/**/.tmp-*")), "no temporary folders may be left behind"
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("foo=1", "foo"),  # unknown key
+        ("churn.rate_other=-0.1", "churn.rate_other"),  # negative rate
+        ("years=[1", "years"),  # malformed override
+    ],
+)
+def test_bad_input_exits_nonzero_names_key_and_writes_nothing(tmp_path, override, named):
+    proc = _cxsim(override, "output.root=out", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert named in proc.stderr + proc.stdout
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "allowed"),
+    [
+        (["population.n_customers=0"], "population.n_customers", "> 0"),
+        (["years=0"], "years", "> 0"),
+        (["years=-2"], "years", "> 0"),
+        (["referral.rate_paid_acquisition=-1"], "referral.rate_paid_acquisition", ">= 0"),
+        (["population.p_abuser=1.5"], "population.p_abuser", "[0, 1]"),
+        (["contact_centre.p_first_contact_resolution=-0.1"], "contact_centre.p_first_contact_resolution", "[0, 1]"),
+        (["contact_centre.rel_staffing=0"], "contact_centre.rel_staffing", "> 0 while needs can reach the phone"),
+        (["population.segments.business.share=0.5"], "share", "sum to 1"),
+        (["referral.mean_degree=3"], "referral.mean_degree", "even"),
+        (["contact_centre.mode=magic"], "contact_centre.mode", "erlang_c"),
+        (["adoption.mixing=telepathy"], "adoption.mixing", "network"),
+    ],
+)
+def test_validation_names_key_value_and_what_is_allowed(overrides, key, allowed):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides)
+    message = str(err.value)
+    assert key in message and allowed in message
+
+
+def test_zero_staff_is_fine_when_no_need_can_reach_the_phone():
+    overrides = ["contact_centre.rel_staffing=0"] + [
+        f"needs.types.{n}.channel_weights.phone=0"
+        for n in ("bill_query", "payment_problem", "incident", "service_request", "order", "process_failure")]
+    assert load_config(overrides).contact_centre.rel_staffing == 0

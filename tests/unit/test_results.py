@@ -1,0 +1,65 @@
+"""What a run leaves on disk: complete or absent, never half-written."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import sim.plots
+from sim import load_config, run
+from sim.kpis import describe
+from sim.results import config_hash, is_complete, write_run
+
+
+@pytest.fixture(scope="module")
+def small_result():
+    return run(load_config(["population.n_customers=1500", "years=1", "seed=5"]), progress=False)
+
+
+def test_every_monthly_column_is_documented(small_result):
+    undocumented = [c for c in small_result.monthly.columns if describe(c) is None]
+    assert undocumented == []
+
+
+def test_write_then_read_back(tmp_path, small_result):
+    out = write_run(small_result, tmp_path / "run", plots=False)
+    assert is_complete(out)
+    back = pd.read_parquet(out / "monthly.parquet")
+    pd.testing.assert_frame_equal(back, small_result.monthly, check_dtype=False)
+    assert json.loads((out / "summary.json").read_text())["customers_end"] == small_result.summary["customers_end"]
+
+
+def test_failure_mid_write_leaves_nothing_that_looks_complete(tmp_path, small_result, monkeypatch):
+    def broken_figure(*args, **kwargs):
+        raise RuntimeError("disk full while drawing")
+
+    monkeypatch.setattr(sim.plots, "kpi_figure", broken_figure)
+    with pytest.raises(RuntimeError):
+        write_run(small_result, tmp_path / "run", plots=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rewrite_replaces_previous_run(tmp_path, small_result):
+    out = write_run(small_result, tmp_path / "run", plots=False)
+    (out / "stale.txt").write_text("from an older run")
+    write_run(small_result, tmp_path / "run", plots=False)
+    assert not (out / "stale.txt").exists() and is_complete(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_damaged_run_is_not_complete(tmp_path, small_result):
+    out = write_run(small_result, tmp_path / "run", plots=False)
+    (out / "monthly.parquet").unlink()
+    assert not is_complete(out)
+    out2 = write_run(small_result, tmp_path / "run2", plots=False)
+    (out2 / "manifest.json").write_text("{not json")
+    assert not is_complete(out2)
+
+
+def test_config_hash_ignores_seed_and_output_but_not_model_values():
+    a = load_config(["seed=1", "output.root=x"])
+    b = load_config(["seed=2", "output.root=y"])
+    c = load_config(["seed=1", "churn.rate_other=0.004"])
+    assert config_hash(a) == config_hash(b) != config_hash(c)
