@@ -61,7 +61,7 @@ def _app(cfg: DictConfig) -> float:
     write_run(result, out)
     s = result.summary
     print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {s['customers_start']:,} -> "
-          f"{s['customers_end']:,} customers over {run_cfg.years} years, NPS {s['nps_end']:+.1f}, "
+          f"{s['customers_end']:,} customers over {run_cfg.years} year{'s' if run_cfg.years != 1 else ''}, NPS {s['nps_end']:+.1f}, "
           f"NPV ${s['npv'] / 1e6:,.1f}M, {result.wall_time_s:.1f} s -> {out}")
     return s["npv"]
 

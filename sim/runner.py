@@ -27,7 +27,8 @@ class RunResult:
 def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -> RunResult:
     """Simulate ``cfg`` (with ``seed`` replacing cfg.seed if given); a pure function of both.
 
-    ``progress`` None follows cfg.progress, shown only on an interactive terminal.
+    ``progress`` None follows cfg.progress; the bar appears only on an interactive terminal and
+    only once a run has taken two seconds, so short runs stay quiet.
     """
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=seed)
@@ -36,7 +37,7 @@ def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -
     model = CXModel(cfg)
     show = cfg.progress if progress is None else progress
     bar = tqdm(total=cfg.n_months, unit="month", desc=f"{cfg.scenario} seed={cfg.seed}",
-               disable=not (show and sys.stderr.isatty()), leave=False)
+               disable=not (show and sys.stderr.isatty()), leave=False, delay=2.0)
     with bar:
         while model.running:
             model.step()
