@@ -36,6 +36,7 @@ class SegmentConfig:
     sat_mean: float = 7.0  # mean initial satisfaction = mean disposition it drifts back to (0-10)
     sat_sd: float = 1.5  # initial satisfaction spread (points, normal, clipped to 0-10)
     dur_tenure_mean_years: float = 5.0  # mean tenure of the initial customers (exponential), years
+    rel_complaint: float = 1.0  # multiplier on every complaint trigger (complaint propensity)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class NeedConfig:
     sat_experience_offset: float = 0.0  # how the need itself shifts the touch experience (points)
     p_self_service_fail: float = 0.2  # chance a self-service attempt fails and spills into phone
     p_truck_roll: float = 0.0  # share of occurrences needing a field visit
+    p_complaint: float = 0.0  # chance one occurrence becomes a complaint by itself (e.g. an outage)
     channel_weights: dict[str, float] = field(default_factory=dict)  # relative preference per channel
 
 
@@ -101,6 +103,44 @@ class SatisfactionConfig:
     sat_expectation_initial: float = 6.8  # starting expectation of every customer (0-10)
     sat_experience_noise_sd: float = 0.8  # customer-level noise on each month's experience (points)
     sat_bonus_per_behaviour: float = 0.1  # baseline lift per adopted behaviour (engaged customers)
+
+
+@dataclass
+class ComplaintsConfig:
+    """Complaints and service recovery; the RESOLVED steps (domain.md) are p_* quality shares."""
+
+    enabled: bool = True  # False: no complaints, no recovery, no root-cause elimination
+    sat_bad_experience: float = 4.0  # a month's experience below this can become a complaint
+    p_complain_bad_experience: float = 0.2  # chance such a month becomes a complaint
+    p_complain_unresolved: float = 0.08  # chance per call not resolved at the first contact
+    dur_response_days: float = 5.0  # time to the firm's first response, days
+    dur_response_scale_days: float = 10.0  # recovery chance x exp(-response days / this)
+    p_respond: float = 0.85  # R: share of complaints that get a response (a recovery attempt)
+    p_empathise: float = 0.6  # E: the handler empathises and apologises
+    p_seek_solution: float = 0.7  # S: a solution is sought and offered
+    p_open_to_customer_solution: float = 0.4  # O: the customer's own solution is considered
+    p_listen: float = 0.6  # L: the handler listens to the whole story
+    p_verify: float = 0.5  # V: the firm checks the fix worked for the customer
+    p_eliminate: float = 0.3  # E: the cause is eliminated at its root
+    p_document: float = 0.5  # D: the complaint and its cause are documented
+    p_recovery_max: float = 0.9  # recovery chance when every step is done well, instantly
+    sat_recovery_paradox: float = 0.3  # a recovered customer ends this far above pre-failure
+    sat_failed_recovery_penalty: float = 1.0  # satisfaction lost when recovery fails
+    rel_churn_failed_recovery: float = 4.0  # churn hazard multiplier after a failed recovery
+    dur_failed_recovery_months: int = 6  # how long that raised hazard lasts, months
+    root_cause_enabled: bool = True  # documented, eliminated complaints lower failure rates
+    rate_root_cause_per_1k: float = 0.005  # need-rate reduction per eliminated complaint per 1k customers
+    rel_root_cause_floor: float = 0.3  # failure rates never fall below this share of today's
+
+
+@dataclass
+class AbuseConfig:
+    """The ~1% who abuse the system, and the policy that guards against them."""
+
+    enabled: bool = True  # False: abuse has no cost and the policy adds no effort
+    p_strictness: float = 0.5  # policy strictness in [0, 1]: stricter verification on every contact
+    sat_effort_full_strictness: float = 0.4  # experience points every touch loses at strictness 1
+    cost_abuser_month: float = 25.0  # USD an abuser costs a month when unchecked (strictness 0)
 
 
 @dataclass
@@ -178,6 +218,8 @@ class RunConfig:
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     contact_centre: ContactCentreConfig = field(default_factory=ContactCentreConfig)
     satisfaction: SatisfactionConfig = field(default_factory=SatisfactionConfig)
+    complaints: ComplaintsConfig = field(default_factory=ComplaintsConfig)
+    abuse: AbuseConfig = field(default_factory=AbuseConfig)
     adoption: AdoptionConfig = field(default_factory=AdoptionConfig)
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     referral: ReferralConfig = field(default_factory=ReferralConfig)
@@ -281,6 +323,13 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ("rate_expectation_adapt", "rate_drift"):
         value = getattr(cfg.satisfaction, key)
         p.check(value <= 1, f"satisfaction.{key}", value, "a monthly share in [0, 1]")
+
+    _number_rules(p, "complaints", cfg.complaints)
+    p.check(cfg.complaints.dur_response_scale_days > 0, "complaints.dur_response_scale_days",
+            cfg.complaints.dur_response_scale_days, "a value > 0")
+    p.check(cfg.complaints.rel_root_cause_floor <= 1, "complaints.rel_root_cause_floor",
+            cfg.complaints.rel_root_cause_floor, "a share in [0, 1]")
+    _number_rules(p, "abuse", cfg.abuse)
 
     p.check(cfg.adoption.mixing in MIXING_MODES, "adoption.mixing", cfg.adoption.mixing,
             f"one of {list(MIXING_MODES)}")

@@ -12,6 +12,7 @@ from sim.contact_centre import make_contact_centre
 from sim.modules.adoption import Adoption
 from sim.modules.channels import Channels
 from sim.modules.churn import Churn
+from sim.modules.complaints import Complaints
 from sim.modules.economics import Economics
 from sim.modules.needs import Needs
 from sim.modules.referral import DETRACTOR_BELOW, PROMOTER_MIN, Acquisition, WordOfMouth
@@ -50,6 +51,7 @@ class CXModel(mesa.Model):
             "channels": Channels(self),
             "contact_centre": make_contact_centre(self),
             "satisfaction": Satisfaction(self),
+            "complaints": Complaints(self),
             "word_of_mouth": WordOfMouth(self),
             "adoption": Adoption(self),
             "churn": Churn(self),
@@ -66,6 +68,7 @@ class CXModel(mesa.Model):
         ms.kpis["month"] = self.month
         ms.kpis["year"] = self.month // 12 + 1
         ms.kpis["customers_start"] = ms.n_act
+        ms.sat_start[:] = self.pop.satisfaction[ms.act]
         for module in self.stage_modules:
             module.step(self, ms)
         self._age(ms)

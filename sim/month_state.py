@@ -20,6 +20,8 @@ class MonthState:
     phone_offset_sum: np.ndarray = field(init=False)  # sum of need offsets over phone contacts
     touch_sum: np.ndarray = field(init=False)  # sum of experience scores over touches
     touch_n: np.ndarray = field(init=False)  # number of touches
+    experience: np.ndarray = field(init=False)  # the month's experience score (NaN: no touch)
+    sat_start: np.ndarray = field(init=False)  # satisfaction before this month's touches
     kpis: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -31,6 +33,8 @@ class MonthState:
         self.phone_offset_sum = np.zeros(n)
         self.touch_sum = np.zeros(n)
         self.touch_n = np.zeros(n, dtype=np.int32)
+        self.experience = np.full(n, np.nan)
+        self.sat_start = np.zeros(n)
 
     @property
     def n_act(self) -> int:

@@ -30,6 +30,7 @@ _COLUMNS = {
     "join_month": np.int32,
     "churn_month": np.int32,
     "churn_reason": np.int8,
+    "recovery_failed_month": np.int32,  # month of the last failed complaint recovery (-1 none)
 }
 
 
@@ -52,6 +53,7 @@ class Population:
         self.seg_sat_mean = np.array([s.sat_mean for s in segs])
         self.seg_sat_sd = np.array([s.sat_sd for s in segs])
         self.seg_tenure_years = np.array([s.dur_tenure_mean_years for s in segs])
+        self.seg_complaint = np.array([s.rel_complaint for s in segs])
         self.n_slots = 0
         self._capacity = 0
         self.cols: dict[str, np.ndarray] = {k: np.empty(0, dtype=t) for k, t in _COLUMNS.items()}
@@ -124,6 +126,7 @@ class Population:
         c["join_month"][slots] = month
         c["churn_month"][slots] = -1
         c["churn_reason"][slots] = -1
+        c["recovery_failed_month"][slots] = -1
         if month < 0:
             years = -np.log1p(-u("tenure")) * self.seg_tenure_years[seg]
             c["tenure_months"][slots] = (12 * years).astype(np.int32)

@@ -24,6 +24,8 @@ STAGES: tuple[Stage, ...] = (
           "waits depend on the month's whole phone load"),
     Stage("satisfaction", "experience vs expectation moves satisfaction; drift to baseline",
           "scores touches only once all their waits are known"),
+    Stage("complaints", "bad experiences become complaints; RESOLVED recovery; root causes removed",
+          "needs the month's experience; recovery outcome feeds word of mouth and churn"),
     Stage("word_of_mouth", "speaking detractors lower their ties' satisfaction",
           "acts on this month's detractors, before anyone decides to adopt or leave"),
     Stage("adoption", "behaviours adopted with trust-gated Bass hazards",

@@ -8,7 +8,8 @@
 
 A churner's reason is drawn in proportion to the three causes, so the price/service split of
 defections is an output rather than an assumption. Leavers are billed and served for the month
-and leave at its end.
+and leave at its end. A failed complaint recovery multiplies the hazard for a few months
+(complaint-driven churn, counted separately).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Churn:
         bs = [model.cfg.adoption.behaviours[n] for n in model.pop.behaviour_names]
         self.rel_churn = np.array([b.rel_churn for b in bs])
         self.barrier_behaviours = np.flatnonzero(self.rel_churn != 1.0)
+        self.complaints = model.cfg.complaints
 
     def hazards(self, model, act: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per-customer (service, price, other) hazards and the barrier multiplier."""
@@ -46,10 +48,18 @@ class Churn:
             barrier = barrier * np.where(adopted[:, b], self.rel_churn[b], 1.0)
         return service, price, other, barrier
 
+    def after_failed_recovery(self, model, act: np.ndarray, month: int) -> np.ndarray:
+        """True for customers still inside the raised-hazard window of a failed recovery."""
+        failed = model.pop.recovery_failed_month[act]
+        return (failed >= 0) & (month - failed < self.complaints.dur_failed_recovery_months)
+
     def step(self, model, ms) -> None:
         pop, streams, act = model.pop, model.streams, ms.act
         service, price, other, barrier = self.hazards(model, act)
         raw = service + price + other
+        after_failure = self.after_failed_recovery(model, act, ms.month)
+        if after_failure.any():
+            barrier = np.where(after_failure, barrier * self.complaints.rel_churn_failed_recovery, barrier)
         prob = -np.expm1(-raw * barrier)
         u = streams.uniform("churn.event", ms.month, act)
         leaves = u < prob
@@ -62,3 +72,4 @@ class Churn:
         for code, name in enumerate(CHURN_REASONS):
             k[f"new_churn_{name}"] = int(np.count_nonzero(reason == code))
         k["churn_rate"] = len(rows) / ms.n_act if ms.n_act else 0.0
+        k["new_churn_after_failed_recovery"] = int(np.count_nonzero(after_failure[rows]))

@@ -18,6 +18,8 @@ class Economics:
     def __init__(self, model):
         cfg = model.cfg
         self.econ = cfg.economics
+        abuse = cfg.abuse
+        self.abuser_monthly_cost = abuse.cost_abuser_month * (1.0 - abuse.p_strictness) if abuse.enabled else 0.0
         self.channel_cost = np.array([cfg.channels.channels[c].cost_per_contact for c in CHANNELS])
         self.phone_cost = cfg.channels.channels["phone"].cost_per_contact
         needs = [cfg.needs.types[n] for n in model.needs_module.names]
@@ -49,6 +51,9 @@ class Economics:
         truck = (ms.needs @ self.truck_rolls_per_need) * self.econ.cost_truck_roll
         cost += truck
         k["cost_truck_rolls"] = float(truck.sum())
+        abuse = np.where(pop.is_abuser[act], self.abuser_monthly_cost, 0.0)
+        cost += abuse
+        k["cost_abuse"] = float(abuse.sum())
         adopted = pop.adoption[act]
         for category in self.categories:
             per = np.zeros(len(act))

@@ -2,7 +2,7 @@
 
 Rate = base rate x segment multiplier x abuser multiplier x behaviour multipliers (e-billing
 and autopay remove most billing and payment needs) x process-failure index for need types
-that are process failures (domain.md: most failures are process, not people, failures).
+that are process failures x what root-cause elimination has removed so far (domain.md: most failures are process, not people, failures).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ class Needs:
         types = [cfg.needs.types[n] for n in self.names]
         self.rate = np.array([t.rate for t in types])
         self.is_failure = np.array([t.is_process_failure for t in types])
+        # lowered over the run by root-cause elimination of documented complaints
+        self.rel_root_cause = np.ones(len(self.names))
         behaviours = [cfg.adoption.behaviours[b] for b in model.pop.behaviour_names]
         # (behaviour, need) pairs that change a rate; most pairs do not, so keep the list short
         self.effects = [
@@ -36,7 +38,7 @@ class Needs:
         adopted = pop.adoption[act]
         rel_failure = cfg.needs.rel_process_failure
         for j, name in enumerate(self.names):
-            lam = base * self.rate[j] * (rel_failure if self.is_failure[j] else 1.0)
+            lam = base * (self.rate[j] * self.rel_root_cause[j] * (rel_failure if self.is_failure[j] else 1.0))
             for b, rel in self.effects[j]:
                 lam = lam * np.where(adopted[:, b], rel, 1.0)
             u = model.streams.uniform(f"needs.{name}", ms.month, act)

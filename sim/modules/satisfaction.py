@@ -20,6 +20,9 @@ class Satisfaction:
 
     def __init__(self, model):
         self.cfg = model.cfg.satisfaction
+        abuse = model.cfg.abuse
+        # anti-abuse verification is effort on every touch, for everybody
+        self.policy_effort = abuse.p_strictness * abuse.sat_effort_full_strictness if abuse.enabled else 0.0
 
     def step(self, model, ms) -> None:
         cfg, pop = self.cfg, model.pop
@@ -27,10 +30,13 @@ class Satisfaction:
         rows = np.flatnonzero(ms.touch_n)
         slots = act[rows]
         experience = ms.touch_sum[rows] / ms.touch_n[rows]
+        if self.policy_effort:
+            experience = experience - self.policy_effort
         if cfg.sat_experience_noise_sd > 0:
             u = model.streams.uniform("satisfaction.noise", ms.month, slots)
             experience = experience + cfg.sat_experience_noise_sd * normal_icdf(u)
         experience = np.clip(experience, 0.0, 10.0)
+        ms.experience[rows] = experience
         sat = pop.satisfaction
         exp = pop.expectation
         gap = experience - exp[slots]

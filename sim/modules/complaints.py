@@ -1,0 +1,90 @@
+"""Complaints, service recovery (the RESOLVED steps) and root-cause elimination.
+
+Triggers, per customer and month (segment propensity multiplies each):
+  a month whose experience falls below ``sat_bad_experience``; each call not resolved at the
+  first contact; each occurrence of a need type with its own ``p_complaint`` (an outage).
+Handling: a complaint gets a response with ``p_respond``; a responded complaint recovers with
+  p_recovery_max x mean(empathise, seek solution, open to customer's solution, listen, verify)
+  x exp(-response days / scale). A recovery leaves the customer ``sat_recovery_paradox`` above
+  their satisfaction before the month's failure (the recovery paradox), never below where they
+  are; a failed or missing recovery costs satisfaction and raises churn hazard for some months.
+Learning: each complaint is documented with ``p_document``; documented causes are eliminated
+  with ``p_eliminate``; each eliminated complaint lowers its cause's need rate by
+  ``rate_root_cause_per_1k`` per 1,000 customers, down to a floor. The cause of a complaint is
+  the customer's need this month with the worst experience offset (process failure, outage...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Complaints:
+    name = "complaints"
+
+    def __init__(self, model):
+        cfg = model.cfg
+        self.cfg = cfg.complaints
+        self.need_names = model.needs_module.names
+        needs = [cfg.needs.types[n] for n in self.need_names]
+        self.p_need = np.array([n.p_complaint for n in needs])
+        # most negative offset first: the need a complaint is attributed to
+        self.cause_order = np.argsort([n.sat_experience_offset for n in needs], kind="stable")
+        c = self.cfg
+        steps = [c.p_empathise, c.p_seek_solution, c.p_open_to_customer_solution, c.p_listen, c.p_verify]
+        speed = float(np.exp(-c.dur_response_days / c.dur_response_scale_days))
+        self.p_recover = c.p_recovery_max * float(np.mean(steps)) * speed
+
+    def step(self, model, ms) -> None:
+        c, pop, streams, k = self.cfg, model.pop, model.streams, ms.kpis
+        if not c.enabled:
+            self._report(model, k, 0, 0, 0, 0, 0)
+            return
+        act, month = ms.act, ms.month
+        # chance of no complaint, multiplied over every trigger the customer met this month
+        p_none = np.ones(ms.n_act)
+        bad = ms.experience < c.sat_bad_experience  # NaN (no touch) compares False
+        p_none[bad] *= 1.0 - c.p_complain_bad_experience
+        unresolved = ms.phone_calls_total - ms.phone_calls
+        p_none *= (1.0 - c.p_complain_unresolved) ** unresolved
+        if self.p_need.any():
+            p_none *= np.prod((1.0 - self.p_need) ** ms.needs, axis=1)
+        p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[act]]
+        rows = np.flatnonzero(streams.uniform("complaints.raise", month, act) < p_complain)
+        slots = act[rows]
+
+        responded = streams.uniform("complaints.respond", month, slots) < c.p_respond
+        recovered = responded & (streams.uniform("complaints.recover", month, slots) < self.p_recover)
+        sat = pop.satisfaction
+        ok, failed = slots[recovered], slots[~recovered]
+        sat[ok] = np.maximum(sat[ok], np.minimum(ms.sat_start[rows[recovered]] + c.sat_recovery_paradox, 10.0))
+        sat[failed] = np.maximum(sat[failed] - c.sat_failed_recovery_penalty, 0.0)
+        pop.recovery_failed_month[failed] = month
+
+        documented = streams.uniform("complaints.document", month, slots) < c.p_document
+        eliminated = documented & (streams.uniform("complaints.eliminate", month, slots) < c.p_eliminate)
+        cause = self._causes(ms.needs[rows])
+        if c.root_cause_enabled and eliminated.any() and ms.n_act:
+            counts = np.bincount(cause[eliminated & (cause >= 0)], minlength=len(self.need_names))
+            per_1k = counts * 1000.0 / ms.n_act
+            rel = model.needs_module.rel_root_cause
+            rel[:] = np.maximum(rel * (1.0 - c.rate_root_cause_per_1k) ** per_1k, c.rel_root_cause_floor)
+
+        self._report(model, k, len(rows), int(documented.sum()), int(eliminated.sum()),
+                     int(responded.sum()), int(recovered.sum()))
+
+    def _report(self, model, k, complaints, documented, eliminated, attempted, succeeded) -> None:
+        k["complaints"] = complaints
+        k["complaints_documented"] = documented
+        k["complaints_causes_eliminated"] = eliminated
+        k["recoveries_attempted"] = attempted
+        k["recoveries_succeeded"] = succeeded
+        for j, name in enumerate(self.need_names):
+            k[f"rel_failure_{name}"] = float(model.needs_module.rel_root_cause[j])
+
+    def _causes(self, needs: np.ndarray) -> np.ndarray:
+        """Index of the worst need each complainer had this month (-1: none, e.g. only a wait)."""
+        cause = np.full(len(needs), -1)
+        for j in self.cause_order[::-1]:  # worst last, so it wins
+            cause[needs[:, j] > 0] = j
+        return cause
