@@ -18,6 +18,7 @@ from typing import Any
 CHANNELS = ("self_service", "phone", "email", "chat", "mail")
 MIXING_MODES = ("network", "global")
 CONTACT_CENTRE_MODES = ("erlang_c",)
+EFFECT_OPS = ("set", "add", "multiply")
 
 
 class ConfigError(ValueError):
@@ -201,6 +202,30 @@ class EconomicsConfig:
 
 
 @dataclass
+class EffectConfig:
+    param: str = ""  # dotted config key the programme changes, e.g. contact_centre.rel_staffing
+    op: str = "set"  # how: set (to value), add (value), multiply (by value); allowed: EFFECT_OPS
+    value: float = 0.0  # the full effect, reached at the end of the ramp
+
+
+@dataclass
+class InterventionConfig:
+    """A CX programme: when it runs, what it costs, which parameters it moves."""
+
+    kind: str = "programme"  # programme family class; allowed: sim.interventions.registry names
+    label: str = ""  # human label for reports
+    start_month: int = 0  # first month it acts (0 = the run's first month)
+    dur_ramp_months: float = 1.0  # months to full effect, linear (20 working days = 1 month)
+    end_month: int = -1  # last month it acts and is paid for (-1 = to the end of the run)
+    cost_one_off: float = 0.0  # USD spent in the start month
+    cost_per_month: float = 0.0  # USD per running month
+    cost_per_customer_month: float = 0.0  # USD per active customer per running month
+    behaviour: str = ""  # adoption campaigns: the behaviour whose new adopters are paid for
+    cost_per_new_adopter: float = 0.0  # USD per new adopter of that behaviour (incentive, device)
+    effects: list[EffectConfig] = field(default_factory=list)
+
+
+@dataclass
 class OutputConfig:
     root: str = "results"  # folder runs are written under (relative to where cxsim is started)
     run_dir: str = ""  # explicit run folder; "" = <root>/<scenario>/<overrides>/seed=<seed>
@@ -224,6 +249,7 @@ class RunConfig:
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     referral: ReferralConfig = field(default_factory=ReferralConfig)
     economics: EconomicsConfig = field(default_factory=EconomicsConfig)
+    interventions: dict[str, InterventionConfig] = field(default_factory=dict)  # programmes switched on
     output: OutputConfig = field(default_factory=OutputConfig)
 
     @property
@@ -267,7 +293,24 @@ def _number_rules(p: _Problems, prefix: str, obj: Any) -> None:
 
 
 def validate(cfg: RunConfig) -> RunConfig:
-    """Check every range and cross-field rule; raise one ConfigError listing all problems."""
+    """Check every range and cross-field rule; raise one ConfigError listing all problems.
+
+    Programmes are checked twice: their own keys, then the config they produce at full effect,
+    so a programme that would push a probability past 1 is refused before the run starts.
+    """
+    problems = _problems(cfg, with_interventions=True)
+    if not problems and cfg.interventions:
+        from sim.interventions.base import at_full_effect
+
+        names = ", ".join(cfg.interventions)
+        problems = [f"{item} (with programmes {names} at full effect)"
+                    for item in _problems(at_full_effect(cfg), with_interventions=False)]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return cfg
+
+
+def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     p = _Problems()
     p.check(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
     p.check(cfg.years > 0, "years", cfg.years, "an integer > 0")
@@ -364,6 +407,28 @@ def validate(cfg: RunConfig) -> RunConfig:
     _number_rules(p, "economics", cfg.economics)
     p.check(bool(cfg.output.root) or bool(cfg.output.run_dir), "output.root", cfg.output.root,
             "a folder name")
-    if p.items:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(p.items))
-    return cfg
+    if with_interventions:
+        _check_interventions(p, cfg)
+    return p.items
+
+
+def _check_interventions(p: _Problems, cfg: RunConfig) -> None:
+    from sim.interventions.registry import KINDS
+    from sim.params import has_numeric_param
+
+    for name, iv in cfg.interventions.items():
+        key = f"interventions.{name}"
+        _number_rules(p, key, iv)  # start/end/costs/ramp >= 0 (end_month -1 handled below)
+        p.items = [i for i in p.items if not i.startswith(f"{key}.end_month=-1 ")]
+        p.check(iv.kind in KINDS, f"{key}.kind", iv.kind, f"one of {sorted(KINDS)}")
+        p.check(iv.end_month == -1 or iv.end_month >= iv.start_month, f"{key}.end_month",
+                iv.end_month, f"-1 (to the end) or a month >= start_month ({iv.start_month})")
+        if iv.cost_per_new_adopter > 0 or iv.behaviour:
+            p.check(iv.behaviour in cfg.adoption.behaviours, f"{key}.behaviour", iv.behaviour,
+                    f"a behaviour in {sorted(cfg.adoption.behaviours)}")
+        for i, eff in enumerate(iv.effects):
+            ekey = f"{key}.effects.{i}"
+            p.check(has_numeric_param(cfg, eff.param), f"{ekey}.param", eff.param,
+                    "a numeric config key such as contact_centre.rel_staffing")
+            p.check(eff.op in EFFECT_OPS, f"{ekey}.op", eff.op, f"one of {list(EFFECT_OPS)}")
+            p.check(math.isfinite(eff.value), f"{ekey}.value", eff.value, "a finite number")

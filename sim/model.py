@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import mesa
@@ -9,6 +10,7 @@ import numpy as np
 
 from sim.config import CHANNELS, RunConfig
 from sim.contact_centre import make_contact_centre
+from sim.interventions.base import Programmes
 from sim.modules.adoption import Adoption
 from sim.modules.channels import Channels
 from sim.modules.churn import Churn
@@ -33,7 +35,10 @@ class CXModel(mesa.Model):
 
     def __init__(self, cfg: RunConfig):
         super().__init__(seed=cfg.seed)
+        # programmes change parameters month by month: work on a private copy of the config
+        cfg = copy.deepcopy(cfg)
         self.cfg = cfg
+        self.programmes = Programmes(cfg)
         self.streams = Streams(cfg.seed)
         self.pop = Population(cfg, self.streams)
         n = cfg.population.n_customers
@@ -58,7 +63,7 @@ class CXModel(mesa.Model):
             "acquisition": Acquisition(self),
             "economics": Economics(self),
         }
-        self.stage_modules = [modules[s.name] for s in STAGES]
+        self.stage_modules = [modules[s.name] for s in STAGES if s.name != "interventions"]
         self.economics = modules["economics"]
         self.month = 0
         self.records: list[dict[str, Any]] = []
@@ -69,6 +74,10 @@ class CXModel(mesa.Model):
         ms.kpis["year"] = self.month // 12 + 1
         ms.kpis["customers_start"] = ms.n_act
         ms.sat_start[:] = self.pop.satisfaction[ms.act]
+        if self.programmes.apply(self.cfg, self.month):
+            for module in self.stage_modules:
+                if hasattr(module, "refresh"):
+                    module.refresh(self)
         for module in self.stage_modules:
             module.step(self, ms)
         self._age(ms)

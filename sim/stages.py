@@ -16,6 +16,8 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
+    Stage("interventions", "running CX programmes set this month's parameters (start, ramp, end)",
+          "every later stage must see the same parameters all month"),
     Stage("needs", "needs arise per customer and need type",
           "uses behaviours as they stood at the start of the month"),
     Stage("channels", "each need picks a channel; failed self-service spills into phone",

@@ -20,7 +20,10 @@ def build_summary(cfg: RunConfig, monthly: pd.DataFrame, model) -> dict[str, Any
     last = m.iloc[-1]
     churned = int(m["new_churn"].sum())
     by_reason = {r: int(m[f"new_churn_{r}"].sum()) for r in CHURN_REASONS}
-    cost_cols = [c for c in m.columns if c.startswith("cost_") and c not in ("cost_to_serve", "cost_acquisition")]
+    not_serving = ("cost_to_serve", "cost_acquisition", "cost_cx_programmes")
+    cost_cols = [c for c in m.columns
+                 if c.startswith("cost_") and c not in not_serving and not c.startswith("cost_programme_")]
+    programme_cols = [c for c in m.columns if c.startswith("cost_programme_")]
     customer_months = float(m["customers_start"].sum())
     return {
         "scenario": cfg.scenario,
@@ -50,6 +53,8 @@ def build_summary(cfg: RunConfig, monthly: pd.DataFrame, model) -> dict[str, Any
         "cost_to_serve": _f(m["cost_to_serve"].sum()),
         "cost_to_serve_by_category": {c[len("cost_"):]: _f(m[c].sum()) for c in cost_cols},
         "cost_acquisition": _f(m["cost_acquisition"].sum()),
+        "cx_spend": _f(m["cost_cx_programmes"].sum()),
+        "cx_spend_by_programme": {c[len("cost_programme_"):]: _f(m[c].sum()) for c in programme_cols},
         "profit": _f(m["profit"].sum()),
         "npv": _f(m["profit_discounted"].sum()),
         "rate_discount_year": cfg.economics.rate_discount_year,

@@ -22,7 +22,7 @@ class ErlangCContactCentre:
 
     def __init__(self, model):
         self.cfg = model.cfg.contact_centre
-        self.phone_experience = model.cfg.channels.channels["phone"].sat_experience
+        self.phone = model.cfg.channels.channels["phone"]  # live: programmes may change it
 
     def staffed_agents(self, arrival_rate_per_s: float) -> int:
         """Workforce planning with a perfect forecast of the month's load, scaled by rel_staffing.
@@ -51,7 +51,7 @@ class ErlangCContactCentre:
         u_wait = streams.uniform("contact_centre.wait", month, slots)
         waits = wait_quantile(u_wait, metrics, cc.dur_max_wait_s)
 
-        per_call = self.phone_experience - cc.sat_wait_penalty_per_min * waits / 60.0
+        per_call = self.phone.sat_experience - cc.sat_wait_penalty_per_min * waits / 60.0
         ms.touch_sum[rows] += (total * per_call + ms.phone_offset_sum[rows]
                                - unresolved * cc.sat_unresolved_penalty)
         ms.touch_n[rows] += unresolved  # first contacts were counted when the channel was chosen

@@ -22,9 +22,13 @@ class Channels:
     name = "channels"
 
     def __init__(self, model):
-        cfg = model.cfg
-        needs = [cfg.needs.types[n] for n in model.needs_module.names]
         self.need_names = model.needs_module.names
+        self.refresh(model)
+
+    def refresh(self, model) -> None:
+        """Re-read parameters (programmes change them between months)."""
+        cfg = model.cfg
+        needs = [cfg.needs.types[n] for n in self.need_names]
         self.base_weights = np.array([[n.channel_weights.get(c, 0.0) for c in CHANNELS] for n in needs])
         self.need_offset = np.array([n.sat_experience_offset for n in needs])
         self.p_ss_fail = np.array([n.p_self_service_fail for n in needs])

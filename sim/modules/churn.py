@@ -25,10 +25,14 @@ class Churn:
     def __init__(self, model):
         self.cfg = model.cfg.churn
         self.econ = model.cfg.economics
+        self.complaints = model.cfg.complaints
+        self.refresh(model)
+
+    def refresh(self, model) -> None:
+        """Re-read behaviour barriers (programmes change them between months)."""
         bs = [model.cfg.adoption.behaviours[n] for n in model.pop.behaviour_names]
         self.rel_churn = np.array([b.rel_churn for b in bs])
         self.barrier_behaviours = np.flatnonzero(self.rel_churn != 1.0)
-        self.complaints = model.cfg.complaints
 
     def hazards(self, model, act: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per-customer (service, price, other) hazards and the barrier multiplier."""

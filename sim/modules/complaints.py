@@ -23,9 +23,13 @@ class Complaints:
     name = "complaints"
 
     def __init__(self, model):
-        cfg = model.cfg
-        self.cfg = cfg.complaints
+        self.cfg = model.cfg.complaints
         self.need_names = model.needs_module.names
+        self.refresh(model)
+
+    def refresh(self, model) -> None:
+        """Re-read parameters (programmes change them between months)."""
+        cfg = model.cfg
         needs = [cfg.needs.types[n] for n in self.need_names]
         self.p_need = np.array([n.p_complaint for n in needs])
         # most negative offset first: the need a complaint is attributed to

@@ -16,8 +16,18 @@ class Economics:
     name = "economics"
 
     def __init__(self, model):
+        self.econ = model.cfg.economics
+        n_seg = len(model.pop.segment_names)
+        # per-segment running totals, for lifetime value at the end of the run
+        self.seg_customer_months = np.zeros(n_seg)
+        self.seg_margin = np.zeros(n_seg)
+        self.seg_cost_to_serve = np.zeros(n_seg)
+        self.seg_churned = np.zeros(n_seg)
+        self.refresh(model)
+
+    def refresh(self, model) -> None:
+        """Re-read prices and costs (programmes change them between months)."""
         cfg = model.cfg
-        self.econ = cfg.economics
         abuse = cfg.abuse
         self.abuser_monthly_cost = abuse.cost_abuser_month * (1.0 - abuse.p_strictness) if abuse.enabled else 0.0
         self.channel_cost = np.array([cfg.channels.channels[c].cost_per_contact for c in CHANNELS])
@@ -28,12 +38,6 @@ class Economics:
         self.behaviour_cost = [(b, beh.cost_category, beh.cost_per_year_without / 12.0)
                                for b, beh in enumerate(bs) if beh.cost_per_year_without > 0]
         self.categories = sorted({c for _, c, _ in self.behaviour_cost})
-        n_seg = len(model.pop.segment_names)
-        # per-segment running totals, for lifetime value at the end of the run
-        self.seg_customer_months = np.zeros(n_seg)
-        self.seg_margin = np.zeros(n_seg)
-        self.seg_cost_to_serve = np.zeros(n_seg)
-        self.seg_churned = np.zeros(n_seg)
         self.monthly_discount = (1.0 + self.econ.rate_discount_year) ** (1.0 / 12.0) - 1.0
 
     def step(self, model, ms) -> None:
@@ -65,10 +69,16 @@ class Economics:
 
         acquisition = (k["new_acquired_paid"] * self.econ.cost_acquisition_paid
                        + k["new_acquired_referred"] * self.econ.cost_acquisition_referred)
+        cx_spend = 0.0
+        for programme in model.programmes.items:
+            spend = programme.spend(model, ms)
+            k[f"cost_programme_{programme.name}"] = spend
+            cx_spend += spend
         k["revenue"] = float(margin.sum())
         k["cost_to_serve"] = float(cost.sum())
         k["cost_acquisition"] = float(acquisition)
-        k["profit"] = k["revenue"] - k["cost_to_serve"] - k["cost_acquisition"]
+        k["cost_cx_programmes"] = cx_spend
+        k["profit"] = k["revenue"] - k["cost_to_serve"] - k["cost_acquisition"] - cx_spend
         k["discount_factor"] = (1.0 + self.monthly_discount) ** -(ms.month + 1)
         k["profit_discounted"] = k["profit"] * k["discount_factor"]
 

@@ -2,7 +2,8 @@
 
 Rate = base rate x segment multiplier x abuser multiplier x behaviour multipliers (e-billing
 and autopay remove most billing and payment needs) x process-failure index for need types
-that are process failures x what root-cause elimination has removed so far (domain.md: most failures are process, not people, failures).
+that are process failures (domain.md: most failures are process, not people, failures) x what
+root-cause elimination of documented complaints has removed so far.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ class Needs:
     name = "needs"
 
     def __init__(self, model):
+        self.names = list(model.cfg.needs.types)
+        # lowered over the run by root-cause elimination of documented complaints
+        self.rel_root_cause = np.ones(len(self.names))
+        self.refresh(model)
+
+    def refresh(self, model) -> None:
+        """Re-read parameters (programmes change them between months)."""
         cfg = model.cfg
-        self.names = list(cfg.needs.types)
         types = [cfg.needs.types[n] for n in self.names]
         self.rate = np.array([t.rate for t in types])
         self.is_failure = np.array([t.is_process_failure for t in types])
-        # lowered over the run by root-cause elimination of documented complaints
-        self.rel_root_cause = np.ones(len(self.names))
         behaviours = [cfg.adoption.behaviours[b] for b in model.pop.behaviour_names]
         # (behaviour, need) pairs that change a rate; most pairs do not, so keep the list short
         self.effects = [

@@ -20,6 +20,10 @@ class Satisfaction:
 
     def __init__(self, model):
         self.cfg = model.cfg.satisfaction
+        self.refresh(model)
+
+    def refresh(self, model) -> None:
+        """Re-read the anti-abuse policy (a programme can relax it)."""
         abuse = model.cfg.abuse
         # anti-abuse verification is effort on every touch, for everybody
         self.policy_effort = abuse.p_strictness * abuse.sat_effort_full_strictness if abuse.enabled else 0.0
