@@ -129,6 +129,8 @@ class ComplaintsConfig:
     sat_failed_recovery_penalty: float = 1.0  # satisfaction lost when recovery fails
     rel_churn_failed_recovery: float = 4.0  # churn hazard multiplier after a failed recovery
     dur_failed_recovery_months: int = 6  # how long that raised hazard lasts, months
+    p_closed_loop_reach: float = 0.0  # share of touched detractors reached by real-time feedback
+    dur_closed_loop_days: float = 2.0  # days until a reached detractor is called back
     root_cause_enabled: bool = True  # documented, eliminated complaints lower failure rates
     rate_root_cause_per_1k: float = 0.005  # need-rate reduction per eliminated complaint per 1k customers
     rel_root_cause_floor: float = 0.3  # failure rates never fall below this share of today's

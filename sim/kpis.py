@@ -35,6 +35,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "complaints_causes_eliminated": ("complaints", "documented complaints whose cause was eliminated"),
     "recoveries_attempted": ("complaints", "complaints that got a response (recovery attempt)"),
     "recoveries_succeeded": ("complaints", "recovery attempts that won the customer back"),
+    "closed_loop_reached": ("customers", "touched detractors reached by closed-loop feedback"),
+    "closed_loop_recovered": ("customers", "reached detractors won back"),
     "rel_failure_<need>": ("multiplier", "need rate left after root-cause elimination (1 = today)"),
     "new_churn_after_failed_recovery": ("customers", "leavers inside the raised-hazard window of a failed recovery"),
     "cost_abuse": ("USD", "cost of abusers not stopped by the anti-abuse policy"),

@@ -17,8 +17,8 @@ from sim.modules.churn import Churn
 from sim.modules.complaints import Complaints
 from sim.modules.economics import Economics
 from sim.modules.needs import Needs
-from sim.modules.referral import DETRACTOR_BELOW, PROMOTER_MIN, Acquisition, WordOfMouth
-from sim.modules.satisfaction import Satisfaction
+from sim.modules.referral import Acquisition, WordOfMouth
+from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN, Satisfaction
 from sim.month_state import MonthState
 from sim.network import TieGraph, watts_strogatz_edges
 from sim.population import Population

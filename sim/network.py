@@ -211,6 +211,134 @@ class TieGraph:
         src, dst = self._src[: self._m], self._dst[: self._m]
         return np.bincount(src, minlength=self._n) + np.bincount(dst, minlength=self._n)
 
+    def ties_of(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every tie at ``slots`` as (i, other, multiplicity): slots[i] is tied to ``other``.
+
+        Each distinct (slot, other) pair may appear twice (once from the base matrix, once from
+        the recent one); multiplicities sum to the tie count. Costs O(len(slots) + their ties)
+        once the cached matrices are built, not O(graph).
+        """
+        slots = np.asarray(slots, dtype=_INDEX)
+        if slots.ndim != 1:
+            raise ValueError(f"slots must be 1-D, got shape {slots.shape}")
+        if slots.size and (slots.min() < 0 or slots.max() >= self._n):
+            raise ValueError(f"slots must be in [0, {self._n})")
+        self._refresh_split()
+        pos, other, mult = [], [], []
+        in_base = np.flatnonzero(slots < self._n_base)
+        for rows, mat in ((in_base, self._base), (np.arange(slots.size), self._recent)):
+            if rows.size == 0 or mat.nnz == 0:
+                continue
+            sub = mat[slots[rows]]
+            pos.append(np.repeat(rows, np.diff(sub.indptr)))
+            other.append(sub.indices.astype(_INDEX, copy=False))
+            mult.append(sub.data.astype(np.int32))
+        if not pos:
+            empty = np.empty(0, dtype=_INDEX)
+            return empty, empty.copy(), np.empty(0, dtype=np.int32)
+        return np.concatenate(pos), np.concatenate(other), np.concatenate(mult)
+
+
+class TieCounts:
+    """How many of each slot's ties are in each of k yes/no states, kept current by updates.
+
+    ``update(state)`` returns exactly what ``graph.neighbour_sum(state)`` would (as int32 counts,
+    one row per state), but works from what changed since the previous update instead of the
+    whole graph. Why: adoption asks every month how many of each customer's ties are active and
+    how many show each behaviour; between two months only adopters and leavers change state,
+    slots and ties are only ever added, so the update costs O(ties of changed slots + new ties)
+    rather than O(all ties x k).
+
+    Invariant: after update(S), counts == A @ S, A the adjacency at that moment (repeated ties
+    with multiplicity). Steps: (1) ties added since the last update are counted at the previous
+    state, under which new slots are all-False, giving A_new @ S_old; (2) each slot whose state
+    changed adds its change to every tie, giving A_new @ S_old + A_new @ (S - S_old). When more
+    than ``full_share`` of the slots changed (the first update, say) a full recount is cheaper.
+    """
+
+    def __init__(self, graph: TieGraph, n_states: int, full_share: float = 0.25):
+        self.graph = graph
+        self.n_states = operator.index(n_states)
+        if self.n_states < 1:
+            raise ValueError(f"n_states must be >= 1, got {n_states!r}")
+        self.full_share = float(full_share)
+        self._n = 0  # slots counted
+        self._m = 0  # ties counted
+        self._state = np.zeros((0, self.n_states), dtype=np.bool_)  # state the counts are for
+        self._counts = np.zeros((self.n_states, 0), dtype=np.int32)  # (state, slot)
+
+    def _grow(self, n: int) -> None:
+        cap = self._state.shape[0]
+        if n <= cap:
+            return
+        cap = max(n, int(cap * 1.5) + 1024)
+        state = np.zeros((cap, self.n_states), dtype=np.bool_)
+        state[: self._n] = self._state[: self._n]
+        counts = np.zeros((self.n_states, cap), dtype=np.int32)
+        counts[:, : self._n] = self._counts[:, : self._n]
+        self._state, self._counts = state, counts
+
+    def update(self, state: np.ndarray, slots: np.ndarray | None = None) -> np.ndarray:
+        """Counts for boolean ``state``: a read-only (k, n_slots) int32 array, state-major.
+
+        ``state`` has shape (n_slots, k), or (len(slots), k) with ``slots`` given: then state[i]
+        is slot slots[i]'s, and every slot not listed must be unchanged since the last update
+        (all-False if new). Listing only slots that can have changed makes the update cost
+        O(listed + their ties) rather than O(n_slots x k).
+        """
+        graph, k = self.graph, self.n_states
+        n = graph.n_slots
+        state = np.asarray(state)
+        rows = n if slots is None else len(slots)
+        if state.dtype != np.bool_ or state.shape != (rows, k):
+            raise ValueError(f"state must be boolean of shape ({rows}, {k}), got {state.dtype} {state.shape}")
+        if n < self._n or graph.n_edges < self._m:
+            raise ValueError("the graph lost slots or ties since the last update")
+        self._grow(n)
+        old = self._state[:n]
+        counts = self._counts[:, :n]
+        if slots is None:
+            old_rows = old
+        else:
+            slots = np.asarray(slots, dtype=_INDEX)
+            if slots.ndim != 1 or (slots.size and (slots.min() < 0 or slots.max() >= n)):
+                raise ValueError(f"slots must be a 1-D array of slots in [0, {n})")
+            old_rows = old[slots]
+        differs = state[:, 0] != old_rows[:, 0]
+        for j in range(1, k):  # column by column: much faster than .any(axis=1) for small k
+            differs |= state[:, j] != old_rows[:, j]
+        hit = np.flatnonzero(differs)
+        changed = hit if slots is None else slots[hit]
+        if changed.size > self.full_share * n:
+            old[changed] = state[hit]
+            counts[...] = graph.neighbour_sum(old).T.astype(np.int32)  # exact below 2**24 ties
+        else:
+            if graph.n_edges > self._m:
+                # new ties, at the state the counts are for (new slots count as all-False)
+                src, dst = graph.edges()
+                src, dst = src[self._m :], dst[self._m :]
+                ends = np.concatenate([src, dst])
+                others_old = old[np.concatenate([dst, src])]
+                for j in range(k):
+                    on = others_old[:, j]
+                    if on.any():
+                        np.add.at(counts[j], ends[on], 1)
+            if changed.size:
+                # changed slots: their change, over all their ties (the new ones included)
+                new_rows = state[hit]
+                delta = new_rows.astype(np.int8) - old[changed]
+                pos, other, mult = graph.ties_of(changed)
+                for j in range(k):
+                    d = delta[pos, j]
+                    nz = np.flatnonzero(d)
+                    if nz.size:
+                        np.add.at(counts[j], other[nz], d[nz] * mult[nz])
+                old[changed] = new_rows
+        self._n, self._m = n, graph.n_edges
+        out = counts.view()
+        out.flags.writeable = False
+        return out
+
 
 def attach_new_nodes(
     graph: TieGraph,

@@ -8,6 +8,9 @@ Handling: a complaint gets a response with ``p_respond``; a responded complaint 
   x exp(-response days / scale). A recovery leaves the customer ``sat_recovery_paradox`` above
   their satisfaction before the month's failure (the recovery paradox), never below where they
   are; a failed or missing recovery costs satisfaction and raises churn hazard for some months.
+Closed loop: with real-time feedback, a share of this month's touched detractors who did not
+  complain are reached within ``dur_closed_loop_days`` and get the same recovery attempt (a
+  failed attempt costs nothing: the customer was not promised anything).
 Learning: each complaint is documented with ``p_document``; documented causes are eliminated
   with ``p_eliminate``; each eliminated complaint lowers its cause's need rate by
   ``rate_root_cause_per_1k`` per 1,000 customers, down to a floor. The cause of a complaint is
@@ -17,6 +20,8 @@ Learning: each complaint is documented with ``p_document``; documented causes ar
 from __future__ import annotations
 
 import numpy as np
+
+from sim.modules.satisfaction import DETRACTOR_BELOW
 
 
 class Complaints:
@@ -36,8 +41,9 @@ class Complaints:
         self.cause_order = np.argsort([n.sat_experience_offset for n in needs], kind="stable")
         c = self.cfg
         steps = [c.p_empathise, c.p_seek_solution, c.p_open_to_customer_solution, c.p_listen, c.p_verify]
-        speed = float(np.exp(-c.dur_response_days / c.dur_response_scale_days))
-        self.p_recover = c.p_recovery_max * float(np.mean(steps)) * speed
+        quality = c.p_recovery_max * float(np.mean(steps))
+        self.p_recover = quality * float(np.exp(-c.dur_response_days / c.dur_response_scale_days))
+        self.p_recover_closed_loop = quality * float(np.exp(-c.dur_closed_loop_days / c.dur_response_scale_days))
 
     def step(self, model, ms) -> None:
         c, pop, streams, k = self.cfg, model.pop, model.streams, ms.kpis
@@ -65,6 +71,8 @@ class Complaints:
         sat[failed] = np.maximum(sat[failed] - c.sat_failed_recovery_penalty, 0.0)
         pop.recovery_failed_month[failed] = month
 
+        reached, won_back = self._closed_loop(model, ms, rows)
+
         documented = streams.uniform("complaints.document", month, slots) < c.p_document
         eliminated = documented & (streams.uniform("complaints.eliminate", month, slots) < c.p_eliminate)
         cause = self._causes(ms.needs[rows])
@@ -75,14 +83,34 @@ class Complaints:
             rel[:] = np.maximum(rel * (1.0 - c.rate_root_cause_per_1k) ** per_1k, c.rel_root_cause_floor)
 
         self._report(model, k, len(rows), int(documented.sum()), int(eliminated.sum()),
-                     int(responded.sum()), int(recovered.sum()))
+                     int(responded.sum()), int(recovered.sum()), reached, won_back)
 
-    def _report(self, model, k, complaints, documented, eliminated, attempted, succeeded) -> None:
+    def _closed_loop(self, model, ms, complained_rows: np.ndarray) -> tuple[int, int]:
+        c, pop, streams = self.cfg, model.pop, model.streams
+        if c.p_closed_loop_reach <= 0:
+            return 0, 0
+        detractor = ms.touch_n > 0
+        detractor &= pop.satisfaction[ms.act] < DETRACTOR_BELOW
+        detractor[complained_rows] = False
+        rows = np.flatnonzero(detractor)
+        slots = ms.act[rows]
+        reached = streams.uniform("complaints.closed_loop.reach", ms.month, slots) < c.p_closed_loop_reach
+        u = streams.uniform("complaints.closed_loop.recover", ms.month, slots)
+        won = reached & (u < self.p_recover_closed_loop)
+        sat = pop.satisfaction
+        ok = slots[won]
+        sat[ok] = np.maximum(sat[ok], np.minimum(ms.sat_start[rows[won]] + c.sat_recovery_paradox, 10.0))
+        return int(reached.sum()), int(won.sum())
+
+    def _report(self, model, k, complaints, documented, eliminated, attempted, succeeded,
+                reached=0, won_back=0) -> None:
         k["complaints"] = complaints
         k["complaints_documented"] = documented
         k["complaints_causes_eliminated"] = eliminated
         k["recoveries_attempted"] = attempted
         k["recoveries_succeeded"] = succeeded
+        k["closed_loop_reached"] = reached
+        k["closed_loop_recovered"] = won_back
         for j, name in enumerate(self.need_names):
             k[f"rel_failure_{name}"] = float(model.needs_module.rel_root_cause[j])
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import poisson
 
+from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
 from sim.network import attach_new_nodes
 from sim.rng import poisson_icdf
-
-PROMOTER_MIN = 9.0  # 9-10 promoter, 7-8 passive, 0-6 detractor on the recommend scale
-DETRACTOR_BELOW = 7.0
 
 
 class WordOfMouth:

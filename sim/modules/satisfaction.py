@@ -14,6 +14,10 @@ import numpy as np
 
 from sim.rng import normal_icdf
 
+# NPS classes on the recommend scale: 9-10 promoter, 7-8 passive, 0-6 detractor
+PROMOTER_MIN = 9.0
+DETRACTOR_BELOW = 7.0
+
 
 class Satisfaction:
     name = "satisfaction"
