@@ -58,11 +58,21 @@ def _app(cfg: DictConfig) -> float:
 
     out = default_run_dir(run_cfg)
     result = run(run_cfg)
-    write_run(result, out)
+    extra, roi_line = {}, ""
+    if run_cfg.roi and run_cfg.interventions:
+        from sim.roi import baseline_of, roi_report
+
+        roi = roi_report(result, run(baseline_of(run_cfg)))
+        extra["roi.json"] = roi
+        roce = f"{roi['roce']:.2f}" if roi["roce"] is not None else "n/a"
+        roi_line = (f"\n  vs baseline at the same seed: incremental NPV ${roi['incremental_npv'] / 1e6:,.2f}M, "
+                    f"CX spend ${roi['cx_spend'] / 1e6:,.2f}M, ROCE {roce}, payback month {roi['payback_month']}")
+    write_run(result, out, extra_json=extra)
     s = result.summary
+    years = f"{run_cfg.years} year{'s' if run_cfg.years != 1 else ''}"
     print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {s['customers_start']:,} -> "
-          f"{s['customers_end']:,} customers over {run_cfg.years} year{'s' if run_cfg.years != 1 else ''}, NPS {s['nps_end']:+.1f}, "
-          f"NPV ${s['npv'] / 1e6:,.1f}M, {result.wall_time_s:.1f} s -> {out}")
+          f"{s['customers_end']:,} customers over {years}, NPS {s['nps_end']:+.1f}, "
+          f"NPV ${s['npv'] / 1e6:,.1f}M, {result.wall_time_s:.1f} s -> {out}{roi_line}")
     return s["npv"]
 
 

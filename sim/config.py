@@ -240,6 +240,7 @@ class RunConfig:
     years: int = 20  # simulated years (monthly steps)
     scenario: str = "baseline"  # scenario name, reported in outputs
     progress: bool = True  # show a progress bar on an interactive terminal
+    roi: bool = True  # with programmes on: also run the baseline at the same seed, write roi.json
     population: PopulationConfig = field(default_factory=PopulationConfig)
     needs: NeedsConfig = field(default_factory=NeedsConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)

@@ -26,7 +26,7 @@ from sim.kpis import describe
 
 FILES = ("monthly.parquet", "summary.json", "config.yaml", "manifest.json")
 # settings that decide where and how results are shown, not what they are
-_NOT_HASHED = ("seed", "progress", "output")
+_NOT_HASHED = ("seed", "progress", "roi", "output")
 
 
 def config_dict(cfg: RunConfig) -> dict[str, Any]:
@@ -70,8 +70,12 @@ def manifest(result, files: list[str]) -> dict[str, Any]:
     }
 
 
-def write_run(result, run_dir: str | Path, plots: bool | None = None) -> Path:
-    """Write a run's tables, summary, config, manifest (and figure) to ``run_dir`` atomically."""
+def write_run(result, run_dir: str | Path, plots: bool | None = None,
+              extra_json: dict[str, Any] | None = None) -> Path:
+    """Write a run's tables, summary, config, manifest (and figure) to ``run_dir`` atomically.
+
+    ``extra_json`` maps further file names (e.g. "roi.json") to JSON-ready content.
+    """
     run_dir = Path(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run_dir.name}-", dir=run_dir.parent))
@@ -84,6 +88,9 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None) -> Path:
         (tmp / "summary.json").write_text(_json(result.summary))
         (tmp / "config.yaml").write_text(_to_yaml(result.config))
         files = list(FILES)
+        for name, content in (extra_json or {}).items():
+            (tmp / name).write_text(_json(content))
+            files.append(name)
         if plots if plots is not None else result.config.output.plots:
             from sim.plots import kpi_figure
 

@@ -1,0 +1,87 @@
+"""The money view of one scenario against its baseline at the same seed (paired).
+
+Both runs share every random number, so month-by-month differences are the programmes' effect.
+Definitions (monthly series; Delta = scenario - baseline; d_t = end-of-month discount factor):
+  incremental NPV      = sum_t Delta profit_t * d_t         (profit is already net of CX spend)
+  CX spend (PV)        = sum_t cx_spend_t * d_t
+  incremental value    = incremental NPV + CX spend (PV)     (value created before paying for it)
+  ROCE                 = incremental value / CX spend (PV)   (return on customer experience; >1 pays)
+  payback month        = first month from which cumulative undiscounted Delta profit stays >= 0
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.population import CHURN_REASONS
+
+_MONEY = ("revenue", "cost_to_serve", "cost_acquisition", "cost_cx_programmes", "profit")
+
+
+def payback_month(delta_profit: np.ndarray) -> int | None:
+    """First month index after which cumulative Delta profit never falls below zero again."""
+    cum = np.cumsum(delta_profit)
+    negative = np.flatnonzero(cum < 0)
+    if len(negative) == 0:
+        return 0
+    first_after = int(negative[-1]) + 1
+    return first_after if first_after < len(cum) else None
+
+
+def compare_runs(scenario: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, Any]:
+    """Paired incremental figures of ``scenario`` over ``baseline`` (same seed, same months)."""
+    if len(scenario) != len(baseline):
+        raise ValueError(f"runs differ in length: {len(scenario)} vs {len(baseline)} months")
+    s, b = scenario, baseline
+    d = s["discount_factor"].to_numpy()
+    delta = {c: s[c].to_numpy() - b[c].to_numpy() for c in _MONEY}
+    cx = s["cost_cx_programmes"].to_numpy()
+    npv = float(np.sum(delta["profit"] * d))
+    cx_pv = float(np.sum(cx * d))
+    value = npv + cx_pv
+    categories = sorted(c for c in s.columns if c.startswith("cost_") and c in b.columns
+                        and c not in _MONEY and not c.startswith("cost_programme_"))
+    return {
+        "incremental_npv": npv,
+        "cx_spend": float(cx.sum()),
+        "cx_spend_pv": cx_pv,
+        "incremental_value": value,
+        "roce": value / cx_pv if cx_pv > 0 else None,
+        "payback_month": payback_month(delta["profit"]),
+        "incremental": {c: float(delta[c].sum()) for c in _MONEY},
+        "incremental_cost_to_serve_by_category": {
+            c[len("cost_"):]: float((s[c] - b[c]).sum()) for c in categories},
+        "incremental_churn_by_reason": {
+            r: int((s[f"new_churn_{r}"] - b[f"new_churn_{r}"]).sum()) for r in CHURN_REASONS},
+        "incremental_acquired": {
+            "paid": int((s["new_acquired_paid"] - b["new_acquired_paid"]).sum()),
+            "referred": int((s["new_acquired_referred"] - b["new_acquired_referred"]).sum())},
+        "customers_end": {"scenario": int(s["customers"].iloc[-1]), "baseline": int(b["customers"].iloc[-1])},
+        "nps_end": {"scenario": float(s["nps"].iloc[-1]), "baseline": float(b["nps"].iloc[-1])},
+        "adoption_end": {c[len("adopt_"):]: {"scenario": float(s[c].iloc[-1]), "baseline": float(b[c].iloc[-1])}
+                         for c in s.columns if c.startswith("adopt_")},
+    }
+
+
+def roi_report(scenario, baseline) -> dict[str, Any]:
+    """compare_runs plus lifetime value by segment, from two RunResults at the same seed."""
+    if scenario.config.seed != baseline.config.seed:
+        raise ValueError("a paired comparison needs runs at the same seed")
+    report = {"scenario": scenario.config.scenario, "seed": scenario.config.seed,
+              "programmes": {n: iv.label or n for n, iv in scenario.config.interventions.items()}}
+    report.update(compare_runs(scenario.monthly, baseline.monthly))
+    report["lifetime_value_by_segment"] = {
+        seg: {"scenario": v["lifetime_value"],
+              "baseline": baseline.summary["lifetime_value_by_segment"].get(seg, {}).get("lifetime_value")}
+        for seg, v in scenario.summary["lifetime_value_by_segment"].items()}
+    return report
+
+
+def baseline_of(cfg):
+    """The same run with every programme switched off: the paired counterfactual."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, interventions={}, scenario="baseline")
