@@ -104,7 +104,8 @@ def binomial_icdf(u: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
             cdf[idx] = np.where(q[idx] > 0, cdf[idx] + pmf[idx], 1.0)
             k[idx] += 1
             todo[idx] = (u[idx] >= cdf[idx]) & (k[idx] < n[idx])
-    return k
+    # p = 1: every trial succeeds (the loop above would stop after one)
+    return np.where(q <= 0, n, k).astype(np.int32)
 
 
 def normal_icdf(u: np.ndarray) -> np.ndarray:

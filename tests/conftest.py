@@ -17,7 +17,7 @@ SMALL_DEFAULTS = ("population.n_customers=3000", "years=2", "progress=false")
 
 
 def make_small_config(*overrides: str):
-    """A validated RunConfig for a small run; ``overrides`` are Hydra-style ``key=value`` strings."""
+    """A validated RunConfig for a small run; ``overrides`` are Hydra-style ``key=value``."""
     return load_config([*SMALL_DEFAULTS, *overrides])
 
 

@@ -1,8 +1,9 @@
 """A constant churn hazard gives geometric survival.
 
-With the service and price causes switched off, every switching barrier set to 1 and no
-acquisition, each customer leaves in each month with probability 1 - exp(-h) independently of
-everything else, h = churn.rate_other. The customers still active after t months are then
+With the service and price causes switched off, every hazard multiplier set to 1 (switching
+barriers of products, tenure and behaviours; the raised hazard after a failed complaint
+recovery) and no acquisition, each customer leaves in each month with probability
+1 - exp(-h) independently of everything else, h = churn.rate_other. The customers still active after t months are then
 exactly Binomial(N, exp(-h t)), and the whole survival curve is a sequence of Bernoulli trials
 with monthly survival s = exp(-h), whose maximum-likelihood estimate is
     s_hat = (customer-months survived) / (customer-months at risk) = sum_t S_t / sum_t S_{t-1}
@@ -40,6 +41,8 @@ def _constant_hazard_config(small_config, h: float, seed: int = 11):
         f"population.n_customers={N}", f"years={YEARS}", f"seed={seed}",
         "churn.rate_service_max=0", "churn.rate_price=0", f"churn.rate_other={h}",
         "churn.rel_per_extra_product=1", "churn.rel_tenure_full=1",
+        # a failed complaint recovery multiplies the hazard for some months: neutralise it too
+        "complaints.rel_churn_failed_recovery=1",
         "referral.rate_paid_acquisition=0", "referral.rate_referral_promoter=0",
         *barrier_off,
     )
