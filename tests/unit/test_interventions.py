@@ -1,0 +1,137 @@
+"""CX programmes: timing, ramp and costs in the ledger; every shipped programme moves its target
+KPI the expected way against the baseline at the same seed (paired runs, common random numbers).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim import ConfigError, load_config, run
+from sim.config import EffectConfig, InterventionConfig
+from sim.interventions.base import Intervention
+from sim.roi import baseline_of, compare_runs, payback_month
+
+SMALL = ("population.n_customers=4000", "years=3", "seed=8")
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "configs" / "scenario"
+
+
+@functools.cache
+def _monthly(scenario: str):
+    return run(load_config([*SMALL, f"scenario={scenario}"]), progress=False).monthly
+
+
+def _programme(**kw) -> Intervention:
+    return Intervention("p", InterventionConfig(**kw))
+
+
+def test_ramp_is_linear_from_start_and_stops_after_end():
+    p = _programme(start_month=3, dur_ramp_months=4, end_month=10)
+    assert [p.ramp(m) for m in (0, 2, 3, 4, 6, 7, 10, 11)] == [0, 0, 0.25, 0.5, 1, 1, 1, 0]
+    assert _programme(start_month=2, dur_ramp_months=0).ramp(2) == 1.0
+
+
+def test_effect_operations():
+    values = {"a": 0.5, "b": 2.0, "c": 10.0}
+    p = _programme(dur_ramp_months=2, effects=[EffectConfig("a", "set", 0.9), EffectConfig("b", "add", 1.0),
+                                               EffectConfig("c", "multiply", 0.5)])
+    p.apply(values, 0)  # half way up the ramp
+    assert values == pytest.approx({"a": 0.7, "b": 2.5, "c": 7.5})
+
+
+def test_costs_land_in_the_months_they_are_spent():
+    cfg = load_config([*SMALL, "scenario=resolved_programme",
+                       "interventions.resolved_programme.start_month=6",
+                       "interventions.resolved_programme.end_month=17",
+                       "interventions.resolved_programme.cost_one_off=1000",
+                       "interventions.resolved_programme.cost_per_month=100"])
+    spend = run(cfg, progress=False).monthly["cost_programme_resolved_programme"].to_numpy()
+    expected = np.zeros(36)
+    expected[6:18] = 100
+    expected[6] += 1000
+    assert spend.tolist() == expected.tolist()
+
+
+def test_campaign_pays_per_new_adopter():
+    m = _monthly("ebilling_push")
+    iv = load_config(["scenario=ebilling_push"]).interventions["ebilling_campaign"]
+    paid = m["cost_programme_ebilling_campaign"] - iv.cost_per_month
+    paid.iloc[0] -= iv.cost_one_off
+    assert np.allclose(paid, iv.cost_per_new_adopter * m["new_adopt_ebill"])
+
+
+def test_programme_changes_nothing_before_it_starts():
+    late = run(load_config([*SMALL, "scenario=agent_training",
+                            "interventions.agent_training.start_month=24"]), progress=False).monthly
+    base = _monthly("baseline")
+    cols = [c for c in base.columns if c in late.columns]
+    assert late[cols].iloc[:24].equals(base[cols].iloc[:24])
+    assert not late[cols].iloc[24:].equals(base[cols].iloc[24:])
+
+
+def test_unknown_parameter_and_out_of_range_full_effect_are_refused():
+    with pytest.raises(ConfigError, match=r"interventions.resolved_programme.effects.0.param"):
+        load_config(["scenario=resolved_programme",
+                     "interventions.resolved_programme.effects.0.param=complaints.no_such_key"])
+    with pytest.raises(ConfigError, match=r"complaints.p_respond=1.5.*full effect"):
+        load_config(["scenario=resolved_programme", "interventions.resolved_programme.effects.1.value=1.5"])
+
+
+# scenario -> (monthly KPI, how it is aggregated, expected sign of scenario - baseline)
+TARGETS = {
+    "touchpoint_redesign_bill": ("needs_bill_query", "sum", -1),
+    "ebilling_push": ("adopt_ebill", "last", +1),
+    "autopay_incentive": ("adopt_autopay", "last", +1),
+    "self_service_upgrade": ("self_service_spills", "sum", -1),
+    "ivr_press_zero": ("experience_mean", "mean", +1),
+    "contact_centre_staffing": ("asa_s", "mean", -1),
+    "agent_training": ("fcr", "mean", +1),
+    "resolved_programme": ("recoveries_succeeded", "sum", +1),
+    "closed_loop_feedback": ("closed_loop_recovered", "sum", +1),
+    "root_cause_elimination": ("rel_failure_process_failure", "last", -1),
+    "proactive_outage_notifications": ("calls_offered", "sum", -1),
+    "mobile_enablement": ("contacts_self_service", "sum", +1),
+    "smart_meter_rollout": ("adopt_smart_meter", "last", +1),
+    "load_control_programme": ("adopt_load_control", "last", +1),
+    "budget_billing_offer": ("adopt_budget_billing", "last", +1),
+    "price_change": ("revenue", "sum", -1),
+    "anti_abuse_relaxation": ("cost_abuse", "sum", +1),
+    "employee_recognition": ("fcr", "mean", +1),
+    "ebilling_and_resolved": ("adopt_ebill", "last", +1),
+}
+
+
+def test_every_shipped_scenario_has_a_target_kpi():
+    shipped = {p.stem for p in SCENARIO_DIR.glob("*.yaml")} - {"baseline"}
+    assert shipped == set(TARGETS)
+
+
+@pytest.mark.parametrize("scenario", sorted(TARGETS))
+def test_programme_moves_its_target_kpi(scenario):
+    column, how, sign = TARGETS[scenario]
+    s, b = _monthly(scenario)[column], _monthly("baseline")[column]
+    agg = {"sum": lambda x: x.sum(), "mean": lambda x: x.mean(), "last": lambda x: x.iloc[-1]}[how]
+    assert np.sign(agg(s) - agg(b)) == sign, f"{scenario}: {column} {agg(s)} vs baseline {agg(b)}"
+    assert _monthly(scenario)["cost_cx_programmes"].sum() > 0 or scenario == "price_change"
+
+
+def test_baseline_compared_with_itself_is_zero():
+    base = _monthly("baseline")
+    roi = compare_runs(base, base)
+    assert roi["incremental_npv"] == 0 and roi["cx_spend"] == 0 and roi["roce"] is None
+    assert all(v == 0 for v in roi["incremental_cost_to_serve_by_category"].values())
+
+
+def test_paired_counterfactual_is_the_same_run_without_programmes():
+    cfg = load_config([*SMALL, "scenario=ebilling_push"])
+    base = baseline_of(cfg)
+    assert base.interventions == {} and base.seed == cfg.seed and cfg.interventions
+
+
+def test_payback_month():
+    assert payback_month(np.array([-5.0, 2, 2, 2])) == 3
+    assert payback_month(np.array([1.0, 1])) == 0
+    assert payback_month(np.array([-1.0, -1])) is None
