@@ -17,7 +17,7 @@ from typing import Any
 
 CHANNELS = ("self_service", "phone", "email", "chat", "mail")
 MIXING_MODES = ("network", "global")
-CONTACT_CENTRE_MODES = ("erlang_c",)
+CONTACT_CENTRE_MODES = ("erlang_c", "des")
 EFFECT_OPS = ("set", "add", "multiply")
 
 
@@ -93,6 +93,27 @@ class ContactCentreConfig:
     p_first_contact_resolution: float = 0.72  # share of calls resolved at the first contact
     sat_wait_penalty_per_min: float = 0.4  # experience points lost per minute waited
     sat_unresolved_penalty: float = 2.0  # experience points lost when a call needs a repeat
+    # --- des mode only (discrete-event centre, sim/contact_centre/des_mode.py); erlang_c ignores these
+    dur_interval_min: float = 60.0  # length of one profile/staffing interval, minutes
+    rel_intraday: list[float] = field(  # relative arrival rate per interval of an open day (08:00-18:00)
+        default_factory=lambda: [0.7, 1.2, 1.3, 1.2, 1.0, 0.9, 1.1, 1.0, 0.9, 0.7])
+    rel_weekday: list[float] = field(  # relative daily volume Mon..Sun; 0 = closed (30-day months)
+        default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
+    agents_per_interval: list[int] = field(default_factory=list)  # head count per interval; [] = to target
+    handle_distribution: str = "lognormal"  # exponential or lognormal, mean dur_handle_s
+    cv_handle: float = 1.0  # coefficient of variation of lognormal handle times
+    patience: str = "exponential"  # caller patience: exponential, or off (wait up to dur_max_wait_s)
+    dur_patience_mean_s: float = 300.0  # mean patience before hanging up, seconds
+    p_retry: float = 0.5  # share of callers who hang up and call again later
+    dur_retry_delay_mean_min: float = 20.0  # mean delay before calling again, open-time minutes (exponential)
+    dur_repeat_delay_mean_days: float = 2.0  # mean delay of a repeat call, open days (>= 1, geometric)
+    n_attempts_max: int = 3  # calls per issue at most (first + retries + repeats); then the caller gives up
+    p_ivr_contained: float = 0.0  # share of calls the IVR resolves before they reach the queue
+    sat_experience_ivr: float = 7.0  # experience of a call the IVR resolved (0-10)
+    sat_experience_abandoned: float = 2.0  # experience of a call abandoned in the queue (minus wait penalty)
+    cost_per_agent_hour: float = 40.0  # USD per staffed agent-hour (KPI staffing_cost; not in cost_to_serve)
+    n_calls_full_sim_max: int = 5000  # simulate every day when a month expects at most this many calls
+    n_rep_days: int = 3  # otherwise simulate this many representative days per day type (others mapped)
 
 
 @dataclass
@@ -364,6 +385,34 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
                 "a staffing level > 0 while needs can reach the phone")
     p.check(0 < cc.p_service_level_target < 1, "contact_centre.p_service_level_target",
             cc.p_service_level_target, "a share strictly between 0 and 1")
+    # des-mode keys, checked in every mode so a typo fails early
+    p.check(cc.handle_distribution in ("exponential", "lognormal"), "contact_centre.handle_distribution",
+            cc.handle_distribution, "one of ['exponential', 'lognormal']")
+    p.check(cc.patience in ("exponential", "off"), "contact_centre.patience", cc.patience,
+            "one of ['exponential', 'off']")
+    for key in ("dur_interval_min", "dur_patience_mean_s", "dur_retry_delay_mean_min"):
+        p.check(getattr(cc, key) > 0, f"contact_centre.{key}", getattr(cc, key), "a value > 0")
+    if cc.handle_distribution == "lognormal":
+        p.check(cc.cv_handle > 0, "contact_centre.cv_handle", cc.cv_handle,
+                "a value > 0 for lognormal handle times")
+    p.check(cc.dur_repeat_delay_mean_days >= 1, "contact_centre.dur_repeat_delay_mean_days",
+            cc.dur_repeat_delay_mean_days, "a mean of at least 1 open day (repeats come on a later day)")
+    for key in ("n_attempts_max", "n_rep_days"):
+        p.check(getattr(cc, key) >= 1, f"contact_centre.{key}", getattr(cc, key), "an integer >= 1")
+    intraday = list(cc.rel_intraday)
+    p.check(bool(intraday) and all(math.isfinite(v) and v >= 0 for v in intraday) and sum(intraday) > 0,
+            "contact_centre.rel_intraday", intraday, "a non-empty list of rates >= 0 with a positive sum")
+    if cc.dur_interval_min > 0:
+        p.check(len(intraday) * cc.dur_interval_min <= 24 * 60, "contact_centre.rel_intraday", intraday,
+                f"at most {24 * 60 / cc.dur_interval_min:g} intervals of {cc.dur_interval_min:g} min")
+    weekday = list(cc.rel_weekday)
+    p.check(len(weekday) == 7 and all(math.isfinite(v) and v >= 0 for v in weekday) and sum(weekday) > 0,
+            "contact_centre.rel_weekday", weekday, "7 weights >= 0 (Mon..Sun) with a positive sum")
+    heads = list(cc.agents_per_interval)
+    if heads:
+        p.check(len(heads) == len(intraday) and all(int(h) == h and h >= 0 for h in heads),
+                "contact_centre.agents_per_interval", heads,
+                f"[] or {len(intraday)} head counts >= 0, one per rel_intraday interval")
 
     _number_rules(p, "satisfaction", cfg.satisfaction)
     for key in ("rate_expectation_adapt", "rate_drift"):

@@ -16,4 +16,8 @@ def make_contact_centre(model):
         from sim.contact_centre.erlang_c_mode import ErlangCContactCentre
 
         return ErlangCContactCentre(model)
+    if mode == "des":
+        from sim.contact_centre.des_mode import DESContactCentre
+
+        return DESContactCentre(model)
     raise ValueError(f"contact_centre.mode={mode!r} is not implemented")

@@ -1,0 +1,219 @@
+"""The discrete-event contact centre (contact_centre.mode=des): engine, pairing, bookkeeping."""
+
+from __future__ import annotations
+
+import copy
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sim import ConfigError, load_config, run
+from sim.config import CHANNELS
+from sim.contact_centre import make_contact_centre
+from sim.contact_centre.des_mode import DESContactCentre, simulate_queue
+from sim.kpis import describe
+from sim.month_state import MonthState
+from sim.rng import Streams
+
+# ---------------------------------------------------------------------------------------------
+# the engine on hand-checked examples
+
+
+def test_engine_fcfs_with_lazy_abandonment_and_retry():
+    # one agent, 10 s calls arriving at 0, 1, 2, 3; the caller at 1 hangs up at 6 and (as
+    # attempt 4) calls again at 7. The agent is busy until 10, finds the caller at 1 gone
+    # (virtual wait 9), puts the retry (due at 7, before anyone behind it) in the queue behind
+    # the callers at 2 and 3, and serves 2 at 10, 3 at 20, the retry at 30.
+    inf = math.inf
+    res = simulate_queue([0.0, 1.0, 2.0, 3.0, 7.0], [10.0] * 5, [inf, 5.0, inf, inf, inf], [1],
+                         interval_s=100.0, n_initial=4, child=[-1, 4, -1, -1, -1])
+    assert res.arrived.tolist() == [True] * 5
+    assert res.answered.tolist() == [True, False, True, True, True]
+    np.testing.assert_allclose(res.virtual_wait, [0.0, 9.0, 8.0, 17.0, 23.0])
+    assert res.busy_s == pytest.approx(40.0)
+
+
+def test_engine_follows_the_staffing_schedule():
+    # nobody on shift in the first 10 s, two agents afterwards; after closing (20 s) the last
+    # head count stays until the queue is empty
+    res = simulate_queue([1.0, 2.0, 3.0, 25.0], [30.0] * 4, [math.inf] * 4, [0, 2],
+                         interval_s=10.0)
+    np.testing.assert_allclose(res.virtual_wait, [9.0, 8.0, 37.0, 15.0])
+    # an unused retry child never arrives
+    res = simulate_queue([0.0, 5.0], [1.0, 1.0], [math.inf, math.inf], [1], 10.0, n_initial=1,
+                         child=[1, -1])
+    assert res.arrived.tolist() == [True, False] and np.isnan(res.virtual_wait[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# the mode on hand-built months
+
+
+@pytest.fixture(scope="module")
+def base_cfg():
+    return load_config(["population.n_customers=1000", "years=1", "progress=false",
+                        "contact_centre.mode=des"])
+
+
+def _cfg(base, **cc):
+    cfg = copy.deepcopy(base)
+    for k, v in cc.items():
+        setattr(cfg.contact_centre, k, v)
+    return cfg
+
+
+def _run_month(cfg, calls, month=0, seed=0, centre=None):
+    model = SimpleNamespace(cfg=cfg, streams=Streams(seed))
+    centre = centre or make_contact_centre(model)
+    ms = MonthState(month, np.arange(len(calls), dtype=np.int64), 1, len(CHANNELS))
+    ms.phone_calls[:] = calls
+    ms.touch_n[:] = calls  # the channels stage counted the first contacts as touches
+    centre.step(model, ms)
+    return centre, ms
+
+
+def test_make_contact_centre_builds_des(base_cfg):
+    model = SimpleNamespace(cfg=base_cfg, streams=Streams(0))
+    assert isinstance(make_contact_centre(model), DESContactCentre)
+
+
+def test_bookkeeping_adds_up(base_cfg):
+    cfg = _cfg(base_cfg, p_ivr_contained=0.2, rel_staffing=0.7)
+    calls = np.where(np.arange(3000) % 3 == 0, 2, 0)
+    centre, ms = _run_month(cfg, calls)
+    k, log = ms.kpis, centre.last_log
+    assert k["calls_offered"] == k["calls_handled"] + k["calls_abandoned"] + k["calls_ivr_contained"]
+    assert k["calls_offered"] == int(ms.phone_calls_total.sum()) == len(log["slot"])
+    first = log["attempt"] == 0
+    assert first.sum() == calls.sum()  # every first contact calls in its own month
+    assert k["calls_retried"] + k["calls_repeat"] == int((~first).sum())
+    assert int(ms.touch_n.sum()) == calls.sum() + int((~first).sum())
+    assert 0.15 < k["calls_ivr_contained"] / k["calls_offered"] < 0.25
+    assert np.all(ms.phone_calls_total[calls == 0] == 0)
+    # per customer, the experience added is the sum over their attempts
+    per = np.bincount(log["slot"], weights=log["experience"], minlength=len(calls))
+    np.testing.assert_allclose(ms.touch_sum, per + ms.phone_offset_sum)
+    assert k["calls_abandoned"] > 0 and k["calls_retried"] > 0 and k["calls_repeat"] > 0
+
+
+def test_contact_draws_are_paired_across_runs_that_differ_in_other_customers(base_cfg):
+    cfg = _cfg(base_cfg, rel_staffing=0.8)
+    calls_a = np.where(np.arange(4000) % 4 == 0, 1, 0)
+    calls_b = calls_a.copy()
+    calls_b[1::4] = 2  # many more callers in run B: the queue, and so outcomes, differ
+    calls_b[::8] = 0  # and some of A's callers do not call in B
+    watched = np.arange(0, 4000, 8) + 4  # callers in both runs
+    a, _ = _run_month(cfg, calls_a)
+    b, _ = _run_month(cfg, calls_b)
+    la, lb = a.last_log, b.last_log
+
+    def attempts(log):
+        m = np.isin(log["slot"], watched)
+        return {(int(key), int(j)): (d, t, h, p) for key, j, d, t, h, p in zip(
+            log["key"][m], log["attempt"][m], log["day"][m], log["tod"][m], log["handle_s"][m],
+            log["patience_s"][m])}
+
+    ra, rb = attempts(la), attempts(lb)
+    first = [key for key in ra if key[1] == 0]
+    assert len(first) == len(watched)
+    for key in first:  # arrival, handle time and patience of every first call are identical
+        assert ra[key] == rb[key]
+    both = [key for key in ra if key[1] > 0 and key in rb]
+    assert both  # later attempts that happen in both runs draw the same handle time and patience
+    for key in both:
+        assert ra[key][2:] == rb[key][2:]
+    # the queue itself differs between the runs
+    wa = la["wait_s"][np.isin(la["slot"], watched)].mean()
+    wb = lb["wait_s"][np.isin(lb["slot"], watched)].mean()
+    assert wa != wb
+
+
+def test_abandoned_calls_feel_worse_than_answered_ones(base_cfg):
+    cfg = _cfg(base_cfg, agents_per_interval=[1] * 10, p_retry=0.0, n_attempts_max=1)
+    centre, ms = _run_month(cfg, np.ones(2500, dtype=np.int32))
+    log = centre.last_log
+    ab, ans = log["abandoned"], log["answered"]
+    assert ab.sum() > 50 and ans.sum() > 50
+    assert log["experience"][ab].mean() < log["experience"][ans].mean() - 3.0
+    # at equal waits an abandoned call is always worse than an answered, resolved one
+    cc, phone = cfg.contact_centre, cfg.channels.channels["phone"].sat_experience
+    answered_same_wait = phone - cc.sat_wait_penalty_per_min * log["wait_s"][ab] / 60.0
+    assert np.all(log["experience"][ab] < answered_same_wait)
+    # and it reaches the customer: callers who hung up have a lower touch score
+    score = ms.touch_sum / np.maximum(ms.touch_n, 1)
+    assert score[log["slot"][ab]].mean() < score[log["slot"][ans]].mean()
+
+
+@pytest.mark.parametrize("cap", [0, 1_000_000])  # representative days, and every day simulated
+def test_more_staff_answers_faster_at_the_same_seed(base_cfg, cap):
+    calls = np.ones(12_000, dtype=np.int32)
+    asa, abandon = [], []
+    for rel in (0.8, 1.0, 1.4):
+        _, ms = _run_month(_cfg(base_cfg, rel_staffing=rel, n_calls_full_sim_max=cap), calls)
+        asa.append(ms.kpis["asa_s"])
+        abandon.append(ms.kpis["abandon_rate"])
+    assert asa[0] > asa[1] > asa[2]
+    assert abandon[0] > abandon[1] > abandon[2]
+
+
+def test_representative_days_keep_first_calls_and_map_the_rest(base_cfg):
+    calls = np.ones(12_000, dtype=np.int32)
+    full, ms_full = _run_month(_cfg(base_cfg, n_calls_full_sim_max=1_000_000), calls)
+    rep, ms_rep = _run_month(_cfg(base_cfg, n_calls_full_sim_max=0, n_rep_days=2), calls)
+    lf, lr = full.last_log, rep.last_log
+    assert ms_full.kpis["calls_simulated"] == ms_full.kpis["calls_offered"]
+    sim_days = np.unique(lr["day"][lr["simulated"]])
+    assert sim_days.tolist() == [0, 1]  # the first two open days (one day type: weekdays)
+    assert ms_rep.kpis["calls_simulated"] < ms_rep.kpis["calls_offered"] / 5
+    f0, r0 = lf["attempt"] == 0, lr["attempt"] == 0
+    of, orr = np.argsort(lf["key"][f0]), np.argsort(lr["key"][r0])
+    for col in ("day", "tod", "handle_s", "patience_s"):
+        np.testing.assert_array_equal(lf[col][f0][of], lr[col][r0][orr])
+    # the simulated days are identical in both (same calls, nothing carried in, same draws)
+    for day in (0, 1):
+        mf = f0 & (lf["day"] == day)
+        mr = r0 & (lr["day"] == day)
+        np.testing.assert_allclose(np.sort(lf["wait_s"][mf]), np.sort(lr["wait_s"][mr]))
+    # mapped calls wait no more than their patience and at most what the simulated days saw
+    mapped = ~lr["simulated"] & (lr["answered"] | lr["abandoned"])
+    assert np.all(lr["wait_s"][mapped] <= lr["patience_s"][mapped] + 1e-9)
+    assert lr["virtual_wait_s"][mapped].max() <= np.nanmax(lr["virtual_wait_s"][lr["simulated"]])
+    for key in ("abandon_rate", "occupancy", "fcr"):
+        assert ms_rep.kpis[key] == pytest.approx(ms_full.kpis[key], abs=0.03), key
+
+
+def test_attempts_after_the_month_carry_into_the_next(base_cfg):
+    cfg = _cfg(base_cfg, p_first_contact_resolution=0.3, dur_repeat_delay_mean_days=5.0)
+    calls = np.ones(2000, dtype=np.int32)
+    centre, ms0 = _run_month(cfg, calls, month=0)
+    centre, ms1 = _run_month(cfg, np.zeros(2000, dtype=np.int32), month=1, centre=centre)
+    log = centre.last_log
+    assert len(log["slot"]) > 0 and np.all(log["origin"] == 0) and np.all(log["attempt"] > 0)
+    assert ms1.kpis["calls_offered"] == int(ms1.phone_calls_total.sum())
+    assert int(ms1.touch_n.sum()) == ms1.kpis["calls_offered"]  # all are extra touches
+
+
+def test_des_kpis_are_documented_and_a_run_works():
+    res = run(load_config(["population.n_customers=3000", "years=1", "contact_centre.mode=des"]),
+              progress=False)
+    m = res.monthly
+    for col in ("calls_offered", "calls_handled", "calls_abandoned", "calls_ivr_contained",
+                "calls_retried", "calls_repeat", "abandon_rate", "asa_s", "service_level",
+                "p_wait", "occupancy", "fcr", "agents_staffed", "agent_hours", "staffing_cost",
+                "queue_overloaded", "caller_wait_mean_s", "calls_simulated"):
+        assert col in m.columns and describe(col) is not None, col
+    assert (m["calls_handled"] > 0).all()
+    assert np.isfinite(m["sat_mean"]).all()
+
+
+@pytest.mark.parametrize("override", [
+    "contact_centre.rel_weekday=[1,1,1]", "contact_centre.rel_intraday=[]",
+    "contact_centre.agents_per_interval=[3,3]", "contact_centre.patience=sometimes",
+    "contact_centre.dur_repeat_delay_mean_days=0.5", "contact_centre.n_attempts_max=0",
+    "contact_centre.mode=erlang_x",
+])
+def test_bad_des_settings_are_rejected(override):
+    with pytest.raises(ConfigError):
+        load_config(["contact_centre.mode=des", override])
