@@ -68,3 +68,11 @@ class ErlangCContactCentre:
         k["fcr"] = 1.0 - k["calls_repeat"] / n_first if n_first else 1.0
         k["queue_overloaded"] = int(not metrics.stable)
         k["caller_wait_mean_s"] = float(waits.mean()) if len(waits) else 0.0
+        # the columns the event mode also reports, so both modes share one table schema:
+        # infinite patience and no IVR stage here, so nothing is abandoned, retried or contained
+        k["calls_handled"] = n_calls
+        k["calls_abandoned"] = k["calls_retried"] = k["calls_ivr_contained"] = 0
+        k["calls_simulated"] = 0
+        k["abandon_rate"] = 0.0
+        k["agent_hours"] = float(n_agents * cc.dur_open_hours_month)
+        k["staffing_cost"] = k["agent_hours"] * cc.cost_per_agent_hour
