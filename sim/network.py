@@ -7,6 +7,11 @@ NetworkGrid. Customers only ever gain slots and ties, so flat (src, dst) arrays 
 end are the natural store; the CSR is rebuilt lazily, so all reads between two edits share one
 build.
 
+Most monthly questions are about a few customers, though (who might adopt this month, which
+detractors speak), so ties_of reads just their ties: rows of a cached base matrix plus one pass
+over the edges added since it was built. A month's newcomers then rebuild nothing, and the base
+is refolded only once later edges pass a quarter of it.
+
 Why Watts-Strogatz: the config exposes two knobs, mean degree and clustering, and a rewired ring
 lattice is the simplest generator in which both can be set independently, with short paths
 arriving as soon as a few edges are rewired.
@@ -19,7 +24,15 @@ import operator
 import numpy as np
 import scipy.sparse as sp
 
-_INDEX = np.int64
+_INDEX = np.int64  # slot indices handed out
+_INT32_MAX = np.iinfo(np.int32).max
+# neighbour_sum counts a boolean vector from its True slots' ties when at most this share is True
+_SPARSE_SHARE = 0.125
+
+
+def _stored_dtype(n: int) -> type:
+    """Index type for stored ties: 32-bit while slots fit, which halves the graph's memory."""
+    return np.int32 if n <= _INT32_MAX else np.int64
 
 
 def _as_mean_degree(mean_degree: int) -> int:
@@ -91,14 +104,15 @@ class TieGraph:
         if n_slots < 0:
             raise ValueError(f"n_slots must be >= 0, got {n_slots}")
         self._n = n_slots
-        self._src = np.empty(0, dtype=_INDEX)
-        self._dst = np.empty(0, dtype=_INDEX)
+        self._src = np.empty(0, dtype=_stored_dtype(n_slots))
+        self._dst = np.empty(0, dtype=_stored_dtype(n_slots))
         self._m = 0
         self._csr: sp.csr_matrix | None = None
-        # neighbour_sum keeps two matrices: a large "base" over the first _m_base edges and
-        # _n_base slots, and a small "recent" one over later edges. Monthly newcomers only
-        # rebuild the small one; the base is refolded once recent edges pass a fixed share,
-        # so rebuild work stays proportional to edges added (amortised), not to the graph.
+        # A large "base" matrix over the first _m_base edges and _n_base slots serves ties_of
+        # and neighbour_sum; edges added later are read from the edge arrays by ties_of, or
+        # from a small "recent" matrix that only neighbour_sum's matrix path builds. Monthly
+        # newcomers never rebuild the base; it is refolded once later edges pass a fixed
+        # share, so rebuild work stays proportional to edges added (amortised), not to the graph.
         self._m_base = 0
         self._n_base = 0
         self._base: sp.csr_matrix | None = None
@@ -115,7 +129,7 @@ class TieGraph:
         return self._m
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """Read-only views of the stored (src, dst) arrays."""
+        """Read-only views of the stored (src, dst) arrays (int32 while every slot fits, else int64)."""
         src, dst = self._src[: self._m], self._dst[: self._m]
         src.flags.writeable = False
         dst.flags.writeable = False
@@ -151,12 +165,13 @@ class TieGraph:
         keep = src != dst
         src, dst = src[keep], dst[keep]
         m_new = self._m + src.size
-        if m_new > self._src.size:
+        stored = _stored_dtype(self._n)
+        if m_new > self._src.size or self._src.dtype != stored:
             # Grow geometrically: ties arrive every month, and re-copying every edge each time
             # would make a run quadratic in its edge count.
             cap = max(m_new, 2 * self._src.size, 1024)
-            grown_src = np.empty(cap, dtype=_INDEX)
-            grown_dst = np.empty(cap, dtype=_INDEX)
+            grown_src = np.empty(cap, dtype=stored)
+            grown_dst = np.empty(cap, dtype=stored)
             grown_src[: self._m] = self._src[: self._m]
             grown_dst[: self._m] = self._dst[: self._m]
             self._src, self._dst = grown_src, grown_dst
@@ -168,11 +183,16 @@ class TieGraph:
             self._recent = None
 
     def _csr_of(self, lo: int, hi: int, n: int, dtype=np.float64) -> sp.csr_matrix:
-        src, dst = self._src[lo:hi], self._dst[lo:hi]
-        coo = sp.coo_matrix(
-            (np.ones(2 * (hi - lo), dtype=dtype), (np.concatenate([src, dst]), np.concatenate([dst, src]))),
-            shape=(n, n),
-        )
+        # Both directions of each tie, filled straight into index arrays of the matrix's own
+        # index type: a refold of the whole graph then peaks at about 40 bytes per tie.
+        m = hi - lo
+        index = _stored_dtype(max(n, 2 * m))
+        rows = np.empty(2 * m, dtype=index)
+        cols = np.empty(2 * m, dtype=index)
+        rows[:m] = cols[m:] = self._src[lo:hi]
+        rows[m:] = cols[:m] = self._dst[lo:hi]
+        coo = sp.coo_matrix((np.ones(2 * m, dtype=dtype), (rows, cols)), shape=(n, n))
+        del rows, cols
         return coo.tocsr()
 
     def adjacency(self) -> sp.csr_matrix:
@@ -181,25 +201,35 @@ class TieGraph:
             self._csr = self._csr_of(0, self._m, self._n)
         return self._csr
 
-    def _refresh_split(self) -> None:
+    def _refresh_base(self) -> None:
         if self._base is None or (self._m - self._m_base) > 0.25 * max(self._m_base, 1):
             # float32 counts are exact up to 2**24 ties and halve the memory traffic
             self._m_base, self._n_base = self._m, self._n
             self._base = self._csr_of(0, self._m, self._n, np.float32)
             self._recent = None
+
+    def _refresh_split(self) -> None:
+        self._refresh_base()
         if self._recent is None:
             self._recent = self._csr_of(self._m_base, self._m, self._n, np.float32)
 
     def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
         """A @ values for values of shape (n_slots,) or (n_slots, m); booleans count as 0/1.
 
-        Computed in float32 (exact for counts below 2**24); returns float64.
+        Computed in float32 (exact for counts below 2**24); returns float64. A boolean vector
+        with few True entries (speaking detractors, say) is counted from those slots' ties
+        alone, in exact integers, which gives the same numbers without touching the graph.
         """
         values = np.asarray(values)
         if values.ndim not in (1, 2) or values.shape[0] != self._n:
             raise ValueError(
                 f"values must have shape ({self._n},) or ({self._n}, m), got {values.shape}"
             )
+        if values.dtype == np.bool_ and values.ndim == 1:
+            on = np.flatnonzero(values)
+            if on.size <= _SPARSE_SHARE * self._n:
+                _, other, mult = self.ties_of(on)
+                return np.bincount(other, weights=mult, minlength=self._n)  # float64, exact
         self._refresh_split()
         values = values.astype(np.float32)
         out = self._recent @ values
@@ -212,132 +242,47 @@ class TieGraph:
         return np.bincount(src, minlength=self._n) + np.bincount(dst, minlength=self._n)
 
     def ties_of(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every tie at ``slots`` as (i, other, multiplicity): slots[i] is tied to ``other``.
+        """Every tie at distinct ``slots`` as (i, other, multiplicity): slots[i] is tied to other.
 
-        Each distinct (slot, other) pair may appear twice (once from the base matrix, once from
-        the recent one); multiplicities sum to the tie count. Costs O(len(slots) + their ties)
-        once the cached matrices are built, not O(graph).
+        A pair may be listed more than once (repeated ties added at different times); the
+        multiplicities always sum to the tie count. Ties in the cached base matrix are read
+        from its rows, later ones by one pass over the recent edge arrays, so a query costs
+        O(len(slots) + their ties + ties added since the last refold) and no matrix is rebuilt
+        because a month added slots or ties.
         """
-        slots = np.asarray(slots, dtype=_INDEX)
-        if slots.ndim != 1:
-            raise ValueError(f"slots must be 1-D, got shape {slots.shape}")
+        slots = np.asarray(slots)
+        if slots.ndim != 1 or not (slots.size == 0 or np.issubdtype(slots.dtype, np.integer)):
+            raise ValueError(f"slots must be a 1-D integer array, got {slots.dtype} {slots.shape}")
+        slots = slots.astype(_INDEX, copy=False)
         if slots.size and (slots.min() < 0 or slots.max() >= self._n):
             raise ValueError(f"slots must be in [0, {self._n})")
-        self._refresh_split()
+        if slots.size > 1 and not np.all(slots[1:] > slots[:-1]):
+            ordered = np.sort(slots)
+            if np.any(ordered[1:] == ordered[:-1]):
+                raise ValueError("slots must be distinct")
+        self._refresh_base()
         pos, other, mult = [], [], []
         in_base = np.flatnonzero(slots < self._n_base)
-        for rows, mat in ((in_base, self._base), (np.arange(slots.size), self._recent)):
-            if rows.size == 0 or mat.nnz == 0:
-                continue
-            sub = mat[slots[rows]]
-            pos.append(np.repeat(rows, np.diff(sub.indptr)))
-            other.append(sub.indices.astype(_INDEX, copy=False))
+        if in_base.size and self._base.nnz:
+            sub = self._base[slots[in_base]]
+            pos.append(np.repeat(in_base, np.diff(sub.indptr)))
+            other.append(sub.indices)
             mult.append(sub.data.astype(np.int32))
+        if self._m > self._m_base and slots.size:
+            src, dst = self._src[self._m_base : self._m], self._dst[self._m_base : self._m]
+            asked = np.zeros(self._n, dtype=np.bool_)
+            asked[slots] = True
+            where = np.empty(self._n, dtype=_stored_dtype(slots.size))  # read at asked slots only
+            where[slots] = np.arange(slots.size)
+            for end, far in ((src, dst), (dst, src)):
+                hit = np.flatnonzero(asked[end])
+                pos.append(where[end[hit]])
+                other.append(far[hit])
+                mult.append(np.ones(hit.size, dtype=np.int32))
         if not pos:
-            empty = np.empty(0, dtype=_INDEX)
-            return empty, empty.copy(), np.empty(0, dtype=np.int32)
-        return np.concatenate(pos), np.concatenate(other), np.concatenate(mult)
-
-
-class TieCounts:
-    """How many of each slot's ties are in each of k yes/no states, kept current by updates.
-
-    ``update(state)`` returns exactly what ``graph.neighbour_sum(state)`` would (as int32 counts,
-    one row per state), but works from what changed since the previous update instead of the
-    whole graph. Why: adoption asks every month how many of each customer's ties are active and
-    how many show each behaviour; between two months only adopters and leavers change state,
-    slots and ties are only ever added, so the update costs O(ties of changed slots + new ties)
-    rather than O(all ties x k).
-
-    Invariant: after update(S), counts == A @ S, A the adjacency at that moment (repeated ties
-    with multiplicity). Steps: (1) ties added since the last update are counted at the previous
-    state, under which new slots are all-False, giving A_new @ S_old; (2) each slot whose state
-    changed adds its change to every tie, giving A_new @ S_old + A_new @ (S - S_old). When more
-    than ``full_share`` of the slots changed (the first update, say) a full recount is cheaper.
-    """
-
-    def __init__(self, graph: TieGraph, n_states: int, full_share: float = 0.25):
-        self.graph = graph
-        self.n_states = operator.index(n_states)
-        if self.n_states < 1:
-            raise ValueError(f"n_states must be >= 1, got {n_states!r}")
-        self.full_share = float(full_share)
-        self._n = 0  # slots counted
-        self._m = 0  # ties counted
-        self._state = np.zeros((0, self.n_states), dtype=np.bool_)  # state the counts are for
-        self._counts = np.zeros((self.n_states, 0), dtype=np.int32)  # (state, slot)
-
-    def _grow(self, n: int) -> None:
-        cap = self._state.shape[0]
-        if n <= cap:
-            return
-        cap = max(n, int(cap * 1.5) + 1024)
-        state = np.zeros((cap, self.n_states), dtype=np.bool_)
-        state[: self._n] = self._state[: self._n]
-        counts = np.zeros((self.n_states, cap), dtype=np.int32)
-        counts[:, : self._n] = self._counts[:, : self._n]
-        self._state, self._counts = state, counts
-
-    def update(self, state: np.ndarray, slots: np.ndarray | None = None) -> np.ndarray:
-        """Counts for boolean ``state``: a read-only (k, n_slots) int32 array, state-major.
-
-        ``state`` has shape (n_slots, k), or (len(slots), k) with ``slots`` given: then state[i]
-        is slot slots[i]'s, and every slot not listed must be unchanged since the last update
-        (all-False if new). Listing only slots that can have changed makes the update cost
-        O(listed + their ties) rather than O(n_slots x k).
-        """
-        graph, k = self.graph, self.n_states
-        n = graph.n_slots
-        state = np.asarray(state)
-        rows = n if slots is None else len(slots)
-        if state.dtype != np.bool_ or state.shape != (rows, k):
-            raise ValueError(f"state must be boolean of shape ({rows}, {k}), got {state.dtype} {state.shape}")
-        if n < self._n or graph.n_edges < self._m:
-            raise ValueError("the graph lost slots or ties since the last update")
-        self._grow(n)
-        old = self._state[:n]
-        counts = self._counts[:, :n]
-        if slots is None:
-            old_rows = old
-        else:
-            slots = np.asarray(slots, dtype=_INDEX)
-            if slots.ndim != 1 or (slots.size and (slots.min() < 0 or slots.max() >= n)):
-                raise ValueError(f"slots must be a 1-D array of slots in [0, {n})")
-            old_rows = old[slots]
-        differs = state[:, 0] != old_rows[:, 0]
-        for j in range(1, k):  # column by column: much faster than .any(axis=1) for small k
-            differs |= state[:, j] != old_rows[:, j]
-        hit = np.flatnonzero(differs)
-        changed = hit if slots is None else slots[hit]
-        if changed.size > self.full_share * n:
-            old[changed] = state[hit]
-            counts[...] = graph.neighbour_sum(old).T.astype(np.int32)  # exact below 2**24 ties
-        else:
-            if graph.n_edges > self._m:
-                # new ties, at the state the counts are for (new slots count as all-False)
-                src, dst = graph.edges()
-                src, dst = src[self._m :], dst[self._m :]
-                ends = np.concatenate([src, dst])
-                others_old = old[np.concatenate([dst, src])]
-                for j in range(k):
-                    on = others_old[:, j]
-                    if on.any():
-                        np.add.at(counts[j], ends[on], 1)
-            if changed.size:
-                # changed slots: their change, over all their ties (the new ones included)
-                new_rows = state[hit]
-                delta = new_rows.astype(np.int8) - old[changed]
-                pos, other, mult = graph.ties_of(changed)
-                for j in range(k):
-                    d = delta[pos, j]
-                    nz = np.flatnonzero(d)
-                    if nz.size:
-                        np.add.at(counts[j], other[nz], d[nz] * mult[nz])
-                old[changed] = new_rows
-        self._n, self._m = n, graph.n_edges
-        out = counts.view()
-        out.flags.writeable = False
-        return out
+            return np.empty(0, dtype=_INDEX), np.empty(0, dtype=_INDEX), np.empty(0, dtype=np.int32)
+        return (np.concatenate(pos), np.concatenate(other, dtype=_INDEX, casting="same_kind"),
+                np.concatenate(mult))
 
 
 def attach_new_nodes(

@@ -7,69 +7,96 @@ where F is the share of the customer's active ties who show b (mixing="network")
 of all active customers (mixing="global", the fully mixed limit in which the expected adoption
 curve is Bass's). Adoption is absorbing: nobody gives up autopay in this model.
 
-Speed: the tie counts behind F (active ties, and active ties showing each behaviour) are kept
-by sim.network.TieCounts from what changed since last month, and hazards are computed only for
-customers who could adopt (not yet showing b, at or above the threshold). Each customer's draw
-is still their own slot's uniform, so results are identical to computing everything for everyone.
+Why the step looks the way it does (speed, with results identical to computing every hazard):
+a customer adopts when their uniform u < 1 - exp(-h), and h has a cheap upper bound over the
+whole base (F <= 1, satisfaction within this month's range). Each month only the few percent
+of customers whose u falls below the bound's probability can adopt, so only they need F, read
+from their own ties, and an exact hazard. Nothing is kept between months, so there is no state
+to go stale when slots, ties or behaviours change.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.network import TieCounts
+# Relative slack on the upper bound of the adoption probability: far above the few-ulp rounding
+# of the hazard arithmetic, far below anything that would make the screen let everyone through.
+_BOUND_SLACK = 1e-9
 
 
 class Adoption:
     name = "adoption"
 
     def __init__(self, model):
-        cfg = model.cfg.adoption
         self.names = model.pop.behaviour_names
+        self.refresh(model)
+
+    def refresh(self, model) -> None:
+        """Re-read the behaviours' rates (programmes such as campaigns change them between months)."""
+        cfg = model.cfg.adoption
         bs = [cfg.behaviours[n] for n in self.names]
-        self.p = np.array([b.rate_innovation for b in bs])
-        self.q = np.array([b.rate_imitation for b in bs])
-        self.incentive = np.array([b.rel_incentive for b in bs])
-        self.threshold = np.array([b.sat_threshold for b in bs])
-        self.slope = np.array([b.rel_sat_slope for b in bs])
+        self.p = np.array([b.rate_innovation for b in bs], dtype=np.float64)
+        self.q = np.array([b.rate_imitation for b in bs], dtype=np.float64)
+        self.incentive = np.array([b.rel_incentive for b in bs], dtype=np.float64)
+        self.threshold = np.array([b.sat_threshold for b in bs], dtype=np.float64)
+        self.slope = np.array([b.rel_sat_slope for b in bs], dtype=np.float64)
         self.mixing = cfg.mixing
-        self._ties: TieCounts | None = None
 
-    def tie_counts(self, model) -> np.ndarray:
-        """(1 + n_behaviours, n_slots) int32: per slot, active ties, then active ties showing b."""
-        pop, graph = model.pop, model.graph
-        if self._ties is None or self._ties.graph is not graph:
-            self._ties = TieCounts(graph, 1 + len(self.names))
-            self._counted_active = np.empty(0, dtype=np.int64)
-        # An inactive slot's state is all-False, so only slots active now or at the last update
-        # can have changed: list those and the update never touches the churned majority.
-        may_change = pop.active.copy()
-        may_change[self._counted_active] = True
-        slots = np.flatnonzero(may_change)
-        active = pop.active[slots]
-        state = np.empty((len(slots), 1 + len(self.names)), dtype=np.bool_)
-        state[:, 0] = active
-        np.logical_and(pop.adoption[slots], active[:, None], out=state[:, 1:])
-        self._counted_active = slots[active]
-        return self._ties.update(state, slots)
+    def shares(self, model, act: np.ndarray, rows: dict[int, np.ndarray]) -> dict[int, np.ndarray | float]:
+        """F of behaviour b for customers act[rows[b]], for each b in ``rows``.
 
-    def _share(self, model, act: np.ndarray, b: int, counts: np.ndarray | None) -> np.ndarray | float:
-        """Share of the reference group of customers ``act`` showing behaviour b."""
-        if counts is None:  # global mixing: everyone active at the start of the month
-            return float(model.pop.adoption[act, b].mean()) if len(act) else 0.0
-        n_ties = counts[0, act]
-        n_adopted = counts[1 + b, act]
-        share = np.zeros(len(act))
-        np.divide(n_adopted, n_ties, out=share, where=n_ties > 0)  # no active ties: share 0
-        return share
+        Network mixing: the share of each customer's active ties (with multiplicity) showing b,
+        0 without any; the ties of all the customers asked about are read in one pass, so this
+        costs O(their ties), not O(graph). Global mixing: the share of ``act`` active and showing b.
+        """
+        pop = model.pop
+        if self.mixing == "global":
+            live = pop.active[act]
+            return {b: float((pop.adoption[act, b] & live).mean()) if len(act) else 0.0 for b in rows}
+        out: dict[int, np.ndarray | float] = {}
+        if not rows:
+            return out
+        asked = list(rows)
+        in_union = np.zeros(len(act), dtype=np.bool_)
+        for r in rows.values():
+            in_union[r] = True
+        union = np.flatnonzero(in_union)  # sorted positions in act
+        pos, other, mult = model.graph.ties_of(act[union])
+        live = pop.active[other]
+        pos, other, mult = pos[live], other[live], mult[live]
+        n_ties = np.bincount(pos, weights=mult, minlength=len(union))
+        at = {b: np.searchsorted(union, rows[b]) for b in asked}
+        wants = np.zeros((len(union), len(asked)), dtype=np.bool_)
+        for j, b in enumerate(asked):
+            wants[at[b], j] = True
+        # (tie, behaviour): the customer at this end asked about b and the tie shows b
+        counted = wants[pos] & pop.adoption[other][:, asked]
+        for j, b in enumerate(asked):
+            keep = np.flatnonzero(counted[:, j])
+            n_shows = np.bincount(pos[keep], weights=mult[keep], minlength=len(union))[at[b]]
+            share = np.zeros(len(at[b]))
+            np.divide(n_shows, n_ties[at[b]], out=share, where=n_ties[at[b]] > 0)
+            out[b] = share
+        return out
 
     def imitation_share(self, model, act: np.ndarray) -> np.ndarray:
         """(n_act, n_behaviours) share of each customer's reference group showing each behaviour."""
-        counts = None if self.mixing == "global" else self.tie_counts(model)
+        everyone = np.arange(len(act))
+        shares = self.shares(model, act, {b: everyone for b in range(len(self.names))})
         out = np.zeros((len(act), len(self.names)))
-        for b in range(len(self.names)):
-            out[:, b] = self._share(model, act, b, counts)
+        for b, share in shares.items():
+            out[:, b] = share
         return out
+
+    def _max_probability(self, b: int, sat_range: tuple[float, float]) -> float:
+        """An upper bound on this month's adoption probability of b over every customer."""
+        inc, p, q, slope = self.incentive[b], self.p[b], self.q[b], self.slope[b]
+        if not (inc >= 0 and np.isfinite([inc, p, q, slope]).all()):
+            return np.inf  # no usable bound: screen nobody out
+        base = max(p + max(q, 0.0), 0.0)  # F is in [0, 1]
+        tilt = max(slope * (sat_range[0] - 7.0), slope * (sat_range[1] - 7.0)) if slope else 0.0
+        bound = -np.expm1(-(inc * base * np.exp(tilt)))
+        return bound * (1.0 + _BOUND_SLACK)
 
     def step(self, model, ms) -> None:
         pop, streams = model.pop, model.streams
@@ -77,22 +104,25 @@ class Adoption:
         if len(self.names) == 0 or len(act) == 0:
             return
         sat = pop.satisfaction[act]
-        adopted = pop.adoption[act]
-        counts = None
-        if self.mixing != "global" and self.q.any():
-            counts = self.tie_counts(model)
+        # fmin/fmax skip NaN, whose hazard is NaN anyway (never adopts), as in the exact rule
+        sat_range = (float(np.fmin.reduce(sat)), float(np.fmax.reduce(sat)))
+        # Screen first: only customers whose uniform falls below the bound on their adoption
+        # probability can adopt, and only those who do not show b yet and pass the trust gate.
+        draws, screened = [], []
         for b, name in enumerate(self.names):
-            # only customers who could adopt: not yet showing b and not gated out by trust
-            rows = np.flatnonzero(~adopted[:, b] & ~(sat < self.threshold[b]))
-            slots = act[rows]
-            base = self.p[b]
-            if self.q[b] != 0:
-                base = base + self.q[b] * self._share(model, act if counts is None else slots, b, counts)
+            u = streams.uniform(f"adoption.{name}", ms.month, act)
+            rows = np.flatnonzero(u < self._max_probability(b, sat_range))
+            rows = rows[~pop.adoption[act[rows], b] & ~(sat[rows] < self.threshold[b])]
+            draws.append(u[rows])
+            screened.append(rows)
+        # Then the exact rule on them, with every F taken before anyone adopts this month.
+        shares = self.shares(model, act, {b: screened[b] for b in range(len(self.names)) if self.q[b] != 0})
+        for b, name in enumerate(self.names):
+            rows = screened[b]
+            base = self.p[b] + self.q[b] * shares[b] if b in shares else self.p[b]
             hazard = self.incentive[b] * np.broadcast_to(base, rows.shape)
             if self.slope[b] != 0:
                 hazard = hazard * np.exp((sat[rows] - 7.0) * self.slope[b])
-            prob = -np.expm1(-hazard)
-            u = streams.uniform(f"adoption.{name}", ms.month, slots)
-            new = slots[u < prob]
+            new = act[rows[draws[b] < -np.expm1(-hazard)]]
             pop.adopted[new, b] = True
             ms.kpis[f"new_adopt_{name}"] = int(new.size)
