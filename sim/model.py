@@ -110,8 +110,9 @@ class CXModel(mesa.Model):
         k["share_passives"] = 1.0 - promoters - detractors if n else 0.0
         k["share_detractors"] = detractors
         k["nps"] = 100.0 * (promoters - detractors)
-        adopted = pop.adoption[act]
+        adopters = np.count_nonzero(pop.adoption[act], axis=0)
         for b, name in enumerate(pop.behaviour_names):
-            k[f"adopt_{name}"] = float(adopted[:, b].mean()) if n else 0.0
+            k[f"adopt_{name}"] = float(adopters[b] / n) if n else 0.0
+        per_segment = np.bincount(pop.segment[act], minlength=len(pop.segment_names))
         for s, name in enumerate(pop.segment_names):
-            k[f"customers_{name}"] = int(np.count_nonzero(pop.segment[act] == s))
+            k[f"customers_{name}"] = int(per_segment[s])

@@ -26,7 +26,8 @@ class MonthState:
 
     def __post_init__(self) -> None:
         n = len(self.act)
-        self.needs = np.zeros((n, self.n_needs), dtype=np.int32)
+        # column-major: stages read one need type (a column) at a time
+        self.needs = np.zeros((n, self.n_needs), dtype=np.int32, order="F")
         self.contacts = np.zeros((n, self.n_channels), dtype=np.int32)
         self.phone_calls = np.zeros(n, dtype=np.int32)
         self.phone_calls_total = np.zeros(n, dtype=np.int32)

@@ -70,7 +70,9 @@ class Channels:
             w = cust_w[row_pos[rows]] * self.base_weights[j]
             cum = np.cumsum(w, axis=1)
             u = streams.uniform(f"channels.{need}", month, slots) * cum[:, -1]
-            choice = np.minimum((u[:, None] >= cum).sum(axis=1), len(CHANNELS) - 1)
+            choice = np.zeros(len(rows), dtype=np.intp)
+            for c in range(len(CHANNELS) - 1):  # the last channel takes whatever is left
+                choice += u >= cum[:, c]
             ms.contacts[rows, choice] += n
             off = self.need_offset[j]
 

@@ -43,7 +43,9 @@ class Churn:
         price_level = c.rel_competitor_pressure * self.econ.rel_price_index ** c.rel_price_elasticity
         price = c.rate_price * price_level * pop.seg_price_sensitivity[pop.segment[act]]
         other = np.full(len(act), c.rate_other)
-        barrier = c.rel_per_extra_product ** (pop.products[act].astype(np.float64) - 1.0)
+        products = pop.products[act]
+        # products are small integers: one power per distinct count, not per customer
+        barrier = np.power(c.rel_per_extra_product, np.arange(products.max(initial=1) + 1) - 1.0)[products]
         tenure_years = pop.tenure_months[act] / 12.0
         progress = np.minimum(tenure_years / c.dur_tenure_full_years, 1.0)
         barrier = barrier * (1.0 - (1.0 - c.rel_tenure_full) * progress)

@@ -46,26 +46,31 @@ class Economics:
         n_seg = len(self.seg_margin)
         margin = pop.products[act] * pop.seg_margin_year[seg] * self.econ.rel_price_index / 12.0
 
-        # the phone column counts contacts that chose phone; calls served include spills and repeats
-        contacts = ms.contacts.astype(np.float64)
-        contacts[:, CHANNELS.index("phone")] = ms.phone_calls_total
-        cost = contacts @ self.channel_cost
+        # Column loops rather than (n x 5) @ (5,) products: BLAS threads cost more than they
+        # save at this width. The phone column counts contacts that chose phone; calls served
+        # include spills and repeats.
+        cost = np.zeros(len(act))
         for c, channel in enumerate(CHANNELS):
-            k[f"cost_contacts_{channel}"] = float(contacts[:, c].sum() * self.channel_cost[c])
-        truck = (ms.needs @ self.truck_rolls_per_need) * self.econ.cost_truck_roll
+            n = ms.phone_calls_total if channel == "phone" else ms.contacts[:, c]
+            cost += n * self.channel_cost[c]
+            k[f"cost_contacts_{channel}"] = float(n.sum() * self.channel_cost[c])
+        truck = np.zeros(len(act))
+        for j in np.flatnonzero(self.truck_rolls_per_need):
+            truck += ms.needs[:, j] * (self.truck_rolls_per_need[j] * self.econ.cost_truck_roll)
         cost += truck
         k["cost_truck_rolls"] = float(truck.sum())
-        abuse = np.where(pop.is_abuser[act], self.abuser_monthly_cost, 0.0)
-        cost += abuse
-        k["cost_abuse"] = float(abuse.sum())
+        abusers = pop.is_abuser[act]
+        cost[abusers] += self.abuser_monthly_cost
+        k["cost_abuse"] = float(np.count_nonzero(abusers) * self.abuser_monthly_cost)
         adopted = pop.adoption[act]
         for category in self.categories:
-            per = np.zeros(len(act))
+            total = 0.0
             for b, cat, monthly in self.behaviour_cost:
                 if cat == category:
-                    per += np.where(adopted[:, b], 0.0, monthly)
-            cost += per
-            k[f"cost_{category}"] = float(per.sum())
+                    without = ~adopted[:, b]
+                    cost[without] += monthly
+                    total += np.count_nonzero(without) * monthly
+            k[f"cost_{category}"] = float(total)
 
         acquisition = (k["new_acquired_paid"] * self.econ.cost_acquisition_paid
                        + k["new_acquired_referred"] * self.econ.cost_acquisition_referred)

@@ -45,7 +45,10 @@ class Needs:
         for j, name in enumerate(self.names):
             lam = base * (self.rate[j] * self.rel_root_cause[j] * (rel_failure if self.is_failure[j] else 1.0))
             for b, rel in self.effects[j]:
-                lam = lam * np.where(adopted[:, b], rel, 1.0)
+                lam[adopted[:, b]] *= rel
             u = model.streams.uniform(f"needs.{name}", ms.month, act)
-            ms.needs[:, j] = poisson_icdf(u, lam)
-            ms.kpis[f"needs_{name}"] = int(ms.needs[:, j].sum())
+            # most customers draw zero (u below P(0)); invert the CDF only for the rest
+            rows = np.flatnonzero(u >= np.exp(-lam))
+            counts = poisson_icdf(u[rows], lam[rows])
+            ms.needs[rows, j] = counts
+            ms.kpis[f"needs_{name}"] = int(counts.sum())
