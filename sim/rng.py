@@ -34,9 +34,16 @@ def stable_hash(name: str) -> int:
 
 
 def _splitmix64(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+    """SplitMix64's output mix, in place on ``z`` (a hot path: no temporaries beyond one)."""
+    t = z >> np.uint64(30)
+    z ^= t
+    z *= _M1
+    np.right_shift(z, np.uint64(27), out=t)
+    z ^= t
+    z *= _M2
+    np.right_shift(z, np.uint64(31), out=t)
+    z ^= t
+    return z
 
 
 class Streams:
@@ -59,8 +66,14 @@ class Streams:
     def uniform(self, name: str, month: int, slots: np.ndarray) -> np.ndarray:
         """Uniforms in [0, 1) for ``slots``: draw for (seed, name, month, slot), whoever else asks."""
         with np.errstate(over="ignore"):
-            z = np.uint64(self.key(name, month)) + np.asarray(slots, dtype=np.uint64) * _GAMMA
-            return (_splitmix64(z) >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+            z = np.asarray(slots).astype(np.uint64)  # a fresh array: mixed in place below
+            z *= _GAMMA
+            z += np.uint64(self.key(name, month))
+            z = _splitmix64(z)
+            z >>= np.uint64(11)
+            u = z.astype(np.float64)
+            u *= _TO_UNIT
+            return u
 
 
 def poisson_icdf(u: np.ndarray, lam: np.ndarray, max_k: int = 64) -> np.ndarray:

@@ -51,16 +51,17 @@ class Complaints:
             self._report(model, k, 0, 0, 0, 0, 0)
             return
         act, month = ms.act, ms.month
-        # chance of no complaint, multiplied over every trigger the customer met this month
-        p_none = np.ones(ms.n_act)
-        bad = ms.experience < c.sat_bad_experience  # NaN (no touch) compares False
-        p_none[bad] *= 1.0 - c.p_complain_bad_experience
-        unresolved = ms.phone_calls_total - ms.phone_calls
+        # every trigger comes with a touch, so only touched customers can complain; the chance of
+        # no complaint is multiplied over every trigger the customer met this month
+        touched = np.flatnonzero(ms.touch_n)
+        p_none = np.ones(len(touched))
+        p_none[ms.experience[touched] < c.sat_bad_experience] *= 1.0 - c.p_complain_bad_experience
+        unresolved = ms.phone_calls_total[touched] - ms.phone_calls[touched]
         p_none *= (1.0 - c.p_complain_unresolved) ** unresolved
         if self.p_need.any():
-            p_none *= np.prod((1.0 - self.p_need) ** ms.needs, axis=1)
-        p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[act]]
-        rows = np.flatnonzero(streams.uniform("complaints.raise", month, act) < p_complain)
+            p_none *= np.prod((1.0 - self.p_need) ** ms.needs[touched], axis=1)
+        p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[act[touched]]]
+        rows = touched[streams.uniform("complaints.raise", month, act[touched]) < p_complain]
         slots = act[rows]
 
         responded = streams.uniform("complaints.respond", month, slots) < c.p_respond
