@@ -20,8 +20,8 @@ SCENARIO_DIR = Path(__file__).resolve().parents[2] / "configs" / "scenario"
 
 
 @functools.cache
-def _monthly(scenario: str):
-    return run(load_config([*SMALL, f"scenario={scenario}"]), progress=False).monthly
+def _monthly(scenario: str, preset: str = "utility"):
+    return run(load_config([*SMALL, f"population={preset}", f"scenario={scenario}"]), progress=False).monthly
 
 
 def _programme(**kw) -> Intervention:
@@ -101,6 +101,8 @@ TARGETS = {
     "anti_abuse_relaxation": ("cost_abuse", "sum", +1),
     "employee_recognition": ("fcr", "mean", +1),
     "ebilling_and_resolved": ("adopt_ebill", "last", +1),
+    "telematics_offer": ("adopt_telematics", "last", +1, "insurance"),
+    "long_contract_offer": ("adopt_long_contract", "last", +1, "telecom"),
 }
 
 
@@ -111,11 +113,12 @@ def test_every_shipped_scenario_has_a_target_kpi():
 
 @pytest.mark.parametrize("scenario", sorted(TARGETS))
 def test_programme_moves_its_target_kpi(scenario):
-    column, how, sign = TARGETS[scenario]
-    s, b = _monthly(scenario)[column], _monthly("baseline")[column]
+    column, how, sign, *preset = TARGETS[scenario]
+    preset = preset[0] if preset else "utility"
+    s, b = _monthly(scenario, preset)[column], _monthly("baseline", preset)[column]
     agg = {"sum": lambda x: x.sum(), "mean": lambda x: x.mean(), "last": lambda x: x.iloc[-1]}[how]
     assert np.sign(agg(s) - agg(b)) == sign, f"{scenario}: {column} {agg(s)} vs baseline {agg(b)}"
-    assert _monthly(scenario)["cost_cx_programmes"].sum() > 0 or scenario == "price_change"
+    assert _monthly(scenario, preset)["cost_cx_programmes"].sum() > 0 or scenario == "price_change"
 
 
 def test_baseline_compared_with_itself_is_zero():
