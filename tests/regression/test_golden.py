@@ -27,7 +27,9 @@ CASES = {
     # the default model
     "utility_small.json": SMALL,
     # the core engine before the complaint journey: switching the journey off must reproduce it
-    "utility_small_core.json": SMALL + ["complaints.enabled=false", "abuse.enabled=false"],
+    # (with the preset values it was recorded under, where the preset has been retuned since)
+    "utility_small_core.json": SMALL + ["complaints.enabled=false", "abuse.enabled=false",
+                                        "referral.rate_paid_acquisition=0.008"],
 }
 
 
