@@ -46,6 +46,21 @@ def default_run_dir(run_cfg: RunConfig) -> Path:
     return Path(run_cfg.output.root) / run_cfg.scenario / key / f"seed={run_cfg.seed}"
 
 
+def _skip_complete() -> bool:
+    """In a multirun, a run whose finished results are already on disk is not redone (resume).
+
+    Set CXSIM_RERUN=1 to recompute anyway (e.g. after changing the model code, which the
+    config hash cannot see).
+    """
+    import os
+
+    from hydra.types import RunMode
+
+    if os.environ.get("CXSIM_RERUN", "") not in ("", "0"):
+        return False
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> float:
     try:
@@ -57,6 +72,13 @@ def _app(cfg: DictConfig) -> float:
     from sim.runner import run
 
     out = default_run_dir(run_cfg)
+    if _skip_complete():
+        from sim.results import reusable_run
+
+        done = reusable_run(out, run_cfg)
+        if done is not None:
+            print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: skipped: complete -> {out}")
+            return done["npv"]
     result = run(run_cfg)
     extra, roi_line = {}, ""
     if run_cfg.roi and run_cfg.interventions:

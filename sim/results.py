@@ -116,3 +116,40 @@ def is_complete(run_dir: str | Path) -> bool:
     except (OSError, ValueError):
         return False
     return bool(m.get("complete")) and all((run_dir / f).is_file() for f in m.get("files", FILES))
+
+
+def run_problem(run_dir: str | Path) -> str | None:
+    """Why ``run_dir`` cannot be read as a finished run, or None if it can.
+
+    Stronger than ``is_complete``: the manifest must say complete, the Parquet footer must be
+    readable with one row per month, and summary.json must parse. Never reads the table itself.
+    """
+    run_dir = Path(run_dir)
+    if not is_complete(run_dir):
+        return "incomplete (no manifest marked complete, or a listed file is missing)"
+    try:
+        m = json.loads((run_dir / "manifest.json").read_text())
+        rows = pq.read_metadata(run_dir / "monthly.parquet").num_rows
+        json.loads((run_dir / "summary.json").read_text())
+    except Exception as err:  # truncated or garbled file: the run has to be redone
+        return f"unreadable ({type(err).__name__}: {err})"
+    if rows != m.get("months"):
+        return f"monthly.parquet has {rows} rows, the manifest says {m.get('months')} months"
+    return None
+
+
+def reusable_run(run_dir: str | Path, cfg: RunConfig) -> dict[str, Any] | None:
+    """The summary of the finished run in ``run_dir`` if it is ``cfg`` at ``cfg.seed``, else None.
+
+    Reusable means: intact (``run_problem`` is None), the same seed and config hash, and
+    roi.json present when ``cfg`` asks for it. Anything else is to be (re)computed.
+    """
+    run_dir = Path(run_dir)
+    if run_problem(run_dir) is not None:
+        return None
+    m = json.loads((run_dir / "manifest.json").read_text())
+    if m.get("seed") != cfg.seed or m.get("config_hash") != config_hash(cfg):
+        return None
+    if cfg.roi and cfg.interventions and "roi.json" not in m.get("files", []):
+        return None
+    return json.loads((run_dir / "summary.json").read_text())

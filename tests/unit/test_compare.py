@@ -1,0 +1,135 @@
+"""The paired comparison: statistics with known answers, exact pairing, and reading only what is
+complete (in-process, on a few tiny runs)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sim import run
+from sim.compare import (
+    Running,
+    build_comparison,
+    default_name,
+    discover_cells,
+    paired_stats,
+    read_run,
+    seeds_needed,
+    t_star,
+)
+from sim.results import run_problem, write_run
+from tests.conftest import make_small_config
+
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """results/<scenario>/default/seed=<N> for the baseline and ebilling_push, 3 seeds, 1000 x 1 year."""
+    root = tmp_path_factory.mktemp("results")
+    for scenario in ("baseline", "ebilling_push"):
+        cfg = make_small_config(f"scenario={scenario}", "population.n_customers=1000", "years=1",
+                                "output.plots=false")
+        for seed in SEEDS:
+            write_run(run(cfg, seed=seed), root / scenario / "default" / f"seed={seed}")
+    return root
+
+
+def test_t_interval_matches_the_textbook_formula():
+    d = np.array([1.0, 2.0, 3.0, 4.0])
+    st = paired_stats(d, +1)
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert st["mean_diff"] == 2.5 and st["n_seeds"] == 4
+    assert st["ci_low"] == pytest.approx(2.5 - half) and st["ci_high"] == pytest.approx(2.5 + half)
+    assert st["share_better"] == 1.0 and not st["crosses_zero"]
+
+
+def test_better_direction_decides_who_wins():
+    d = np.array([-3.0, -1.0, 2.0, -0.5])  # scenario minus baseline
+    assert paired_stats(d, -1)["share_better"] == 0.75  # lower is better: 3 of 4 seeds
+    assert paired_stats(d, +1)["share_better"] == 0.25
+    assert math.isnan(paired_stats(d, 0)["share_better"])
+
+
+def test_seeds_needed_is_the_smallest_n_whose_interval_excludes_zero():
+    mean, sd = 0.4, 1.3
+    n = int(seeds_needed(mean, sd))
+    assert t_star(n) * sd / math.sqrt(n) <= mean < t_star(n - 1) * sd / math.sqrt(n - 1)
+    assert math.isinf(seeds_needed(0.0, 1.0)) and math.isnan(seeds_needed(0.0, 0.0))
+    st = paired_stats(np.array([0.5, -0.4, 1.2, -0.2]), +1)
+    assert st["crosses_zero"] and st["n_seeds_needed"] > 4
+
+
+def test_running_mean_and_interval_equal_numpy_over_all_series():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(7, 12))
+    acc = Running()
+    for row in x:
+        acc.add({"k": row})
+    n, mean, _, hi = acc.interval("k")
+    half = stats.t.ppf(0.975, 6) * x.std(axis=0, ddof=1) / math.sqrt(7)
+    assert n == 7
+    np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(hi - mean, half, rtol=1e-9)
+
+
+def test_the_baseline_against_a_copy_of_itself_differs_by_exactly_zero(root, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(root / "baseline", results / "baseline")
+    shutil.copytree(root / "baseline", results / "baseline_copy")
+    out = build_comparison(results, figures=False, log=None)
+    comp = pd.read_parquet(out / "comparison.parquet")
+    assert set(comp["scenario"]) == {"baseline_copy"}
+    finite = comp[comp["kpi"] != "roce"]  # ROCE needs CX spend: there is none
+    assert (finite["mean_diff"] == 0).all() and (finite["ci_low"] == 0).all() and (finite["ci_high"] == 0).all()
+    assert not comp["crosses_zero"].any() and (comp.loc[comp["kpi"] != "roce", "n_seeds"] == 3).all()
+    assert (pd.read_parquet(out / "seeds.parquet")["diff"].fillna(0) == 0).all()
+    traj = pd.read_parquet(out / "trajectories.parquet")
+    assert (traj.loc[traj["scenario"] == "baseline_copy", "diff_mean"] == 0).all()
+
+
+def test_comparison_pairs_by_seed_and_ranks(root):
+    out = build_comparison(root, figures=False, log=None)
+    assert out == root / "comparisons" / "ebilling_push_vs_baseline"
+    seeds = pd.read_parquet(out / "seeds.parquet")
+    ebill = seeds[(seeds["scenario"] == "ebilling_push") & (seeds["kpi"] == "customers_end")].set_index("seed")
+    for seed in SEEDS:
+        s = json.loads((root / "ebilling_push" / "default" / f"seed={seed}" / "summary.json").read_text())
+        b = json.loads((root / "baseline" / "default" / f"seed={seed}" / "summary.json").read_text())
+        assert ebill.loc[seed, "diff"] == s["customers_end"] - b["customers_end"]
+    meta = json.loads((out / "comparison.json").read_text())
+    assert [r["scenario"] for r in meta["ranking"]["default"]] == ["ebilling_push"]
+    assert meta["cells"] == [["default", "baseline"], ["default", "ebilling_push"]]
+
+
+def test_only_needed_columns_are_read(root):
+    _, monthly = read_run(root / "baseline" / "default" / "seed=0")
+    assert {"profit", "discount_factor", "nps", "adopt_ebill", "cost_paper_bills"} <= set(monthly.columns)
+    assert not any(c.startswith(("needs_", "contacts_", "sat_p")) for c in monthly.columns)
+
+
+def test_half_written_and_damaged_runs_are_not_read(root, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(root, results, ignore=shutil.ignore_patterns("comparisons"))
+    (results / "baseline" / "default" / ".tmp-seed=3-abc").mkdir()  # a killed writer's leftovers
+    bad = results / "ebilling_push" / "default" / "seed=2"
+    (bad / "summary.json").write_text('{"customers_end": ')
+    assert run_problem(bad).startswith("unreadable")
+    out = build_comparison(results, figures=False, log=None)
+    meta = json.loads((out / "comparison.json").read_text())
+    assert meta["runs_skipped"] == 1 and meta["scope"]["points"]["default"]["ebilling_push"] == [0, 1]
+    assert any("seed=2" in w for w in meta["warnings"])
+
+
+def test_name_and_cells_are_deterministic(root):
+    assert sorted(discover_cells(root)) == [("default", "baseline"), ("default", "ebilling_push")]
+    assert default_name(["baseline", "b", "a"], ["default"]) == "a+b_vs_baseline"
+    assert default_name(["x"], ["years=5"]) == "x_vs_baseline@years=5"
+    many = default_name(["x"], ["p=1", "p=2"])
+    assert many.startswith("x_vs_baseline@2_points-") and many == default_name(["x"], ["p=2", "p=1"])
