@@ -1,6 +1,7 @@
 """The `cxsim` command: Hydra composes the config, the library does the rest.
 
-Hydra is imported here and nowhere else in the library.
+Hydra is imported here and in the sweep callback (sim/sweep_callback.py), nowhere else in the
+library: sim.run(config, seed) takes plain dataclasses.
 """
 
 from __future__ import annotations
@@ -100,10 +101,9 @@ def _app(cfg: DictConfig) -> float:
 
 def _check_overrides(args: list[str]) -> None:
     """Reject a malformed override before Hydra starts, naming the argument that is wrong."""
+    from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
-
-    from hydra._internal.utils import get_args_parser
 
     known, _ = get_args_parser().parse_known_args(args)
     parser = OverridesParser.create()
