@@ -35,9 +35,7 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,7 +47,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from scipy import stats
 
-from sim.results import run_problem
+from sim.results import atomic_dir, run_problem
 from sim.roi import compare_runs
 
 LEVEL = 0.95  # confidence level of every interval
@@ -606,24 +604,14 @@ def _json_ready(obj: Any) -> Any:
 
 def _write_atomic(out_dir: Path, comp: pd.DataFrame, seeds: pd.DataFrame, traj: pd.DataFrame,
                   meta: dict[str, Any], figures: bool) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
-    try:
+    from sim.report import write_report
+
+    with atomic_dir(out_dir) as tmp:
         comp.to_parquet(tmp / "comparison.parquet", index=False)
         seeds.to_parquet(tmp / "seeds.parquet", index=False)
         traj.to_parquet(tmp / "trajectories.parquet", index=False)
         (tmp / "comparison.json").write_text(json.dumps(_json_ready(meta), indent=2) + "\n")
-        from sim.report import write_report
-
         write_report(tmp, comp, traj, meta, figures=figures)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old-{out_dir.name}-", dir=out_dir.parent))
-            os.replace(out_dir, old / "cmp")
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

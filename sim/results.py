@@ -14,6 +14,8 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,25 @@ def manifest(result, files: list[str]) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def atomic_dir(out_dir: str | Path) -> Iterator[Path]:
+    """Build a folder under a hidden temporary name beside ``out_dir``; on success swap it into
+    place (replacing any previous one), on any failure remove it. Readers never see a half folder."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
+    try:
+        yield tmp
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".old-{out_dir.name}-", dir=out_dir.parent))
+            os.replace(out_dir, old / "previous")
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_run(result, run_dir: str | Path, plots: bool | None = None,
               extra_json: dict[str, Any] | None = None) -> Path:
     """Write a run's tables, summary, config, manifest (and figure) to ``run_dir`` atomically.
@@ -77,9 +98,7 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
     ``extra_json`` maps further file names (e.g. "roi.json") to JSON-ready content.
     """
     run_dir = Path(run_dir)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run_dir.name}-", dir=run_dir.parent))
-    try:
+    with atomic_dir(run_dir) as tmp:
         table = pa.Table.from_pandas(result.monthly, preserve_index=False)
         units = {c: describe(c)[0] for c in result.monthly.columns if describe(c)}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
@@ -96,15 +115,7 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
 
             kpi_figure(result.monthly, result.config, tmp / "kpis.png")
             files.append("kpis.png")
-        (tmp / "manifest.json").write_text(_json(manifest(result, files)))
-        if run_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old-{run_dir.name}-", dir=run_dir.parent))
-            os.replace(run_dir, old / "run")
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "manifest.json").write_text(_json(manifest(result, files)))  # last: marks complete
     return run_dir
 
 
