@@ -12,6 +12,7 @@ Units: ``rate_*`` per month (hazards or mean counts), ``p_*`` probabilities, ``d
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ CHANNELS = ("self_service", "phone", "email", "chat", "mail")
 MIXING_MODES = ("network", "global")
 CONTACT_CENTRE_MODES = ("erlang_c", "des")
 EFFECT_OPS = ("set", "add", "multiply")
+_SEGMENT_LEVER = re.compile(r"adoption\.behaviours\.\w+\.rel_incentive")
 
 
 class ConfigError(ValueError):
@@ -242,7 +244,8 @@ class InterventionConfig:
     end_month: int = -1  # last month it acts and is paid for (-1 = to the end of the run)
     cost_one_off: float = 0.0  # USD spent in the start month
     cost_per_month: float = 0.0  # USD per running month
-    cost_per_customer_month: float = 0.0  # USD per active customer per running month
+    cost_per_customer_month: float = 0.0  # USD per active (targeted) customer per running month
+    target_segments: list[str] = field(default_factory=list)  # [] = every customer; else only these
     behaviour: str = ""  # adoption campaigns: the behaviour whose new adopters are paid for
     cost_per_new_adopter: float = 0.0  # USD per new adopter of that behaviour (incentive, device)
     effects: list[EffectConfig] = field(default_factory=list)
@@ -478,8 +481,16 @@ def _check_interventions(p: _Problems, cfg: RunConfig) -> None:
         if iv.cost_per_new_adopter > 0 or iv.behaviour:
             p.check(iv.behaviour in cfg.adoption.behaviours, f"{key}.behaviour", iv.behaviour,
                     f"a behaviour in {sorted(cfg.adoption.behaviours)}")
+        for seg in iv.target_segments:
+            p.check(seg in cfg.population.segments, f"{key}.target_segments", seg,
+                    f"a segment in {sorted(cfg.population.segments)}")
         for i, eff in enumerate(iv.effects):
             ekey = f"{key}.effects.{i}"
+            if iv.target_segments:
+                # a segment-targeted programme can only move levers that act customer by customer
+                p.check(_SEGMENT_LEVER.fullmatch(eff.param) is not None and eff.op == "multiply",
+                        f"{ekey}", f"{eff.op} {eff.param}",
+                        "with target_segments: multiply on adoption.behaviours.<name>.rel_incentive")
             p.check(has_numeric_param(cfg, eff.param), f"{ekey}.param", eff.param,
                     "a numeric config key such as contact_centre.rel_staffing")
             p.check(eff.op in EFFECT_OPS, f"{ekey}.op", eff.op, f"one of {list(EFFECT_OPS)}")

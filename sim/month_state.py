@@ -23,6 +23,7 @@ class MonthState:
     experience: np.ndarray = field(init=False)  # the month's experience score (NaN: no touch)
     sat_start: np.ndarray = field(init=False)  # satisfaction before this month's touches
     kpis: dict[str, float] = field(default_factory=dict)
+    new_adopters: dict[str, np.ndarray] = field(default_factory=dict)  # behaviour -> slots this month
 
     def __post_init__(self) -> None:
         n = len(self.act)

@@ -8,11 +8,17 @@ from its baseline value by applying the programmes in config order, each scaled 
 with r in [0, 1] rising linearly over ``dur_ramp_months`` from ``start_month`` and 0 after
 ``end_month``. Recomputing from the baseline (not from last month's value) makes a programme's
 effect independent of how long others have run and lets an ended programme leave cleanly.
+
+A programme with ``target_segments`` does not touch the shared config: its (multiplicative)
+effects on behaviours' incentives go into a segment x behaviour matrix that adoption applies
+customer by customer, and its per-customer costs count only the customers it targets.
 """
 
 from __future__ import annotations
 
 import copy
+
+import numpy as np
 
 from sim.config import InterventionConfig, RunConfig
 from sim.params import get_param, set_param
@@ -35,6 +41,10 @@ class Intervention:
         c = self.cfg
         return month >= c.start_month and (c.end_month < 0 or month <= c.end_month)
 
+    @property
+    def targeted(self) -> bool:
+        return bool(self.cfg.target_segments)
+
     def apply(self, values: dict[str, float], month: int) -> None:
         """Move ``values`` (param -> current value) by this programme's effects this month."""
         r = self.ramp(month)
@@ -54,15 +64,24 @@ class Intervention:
         c, month = self.cfg, ms.month
         if not self.running(month):
             return 0.0
-        cost = c.cost_per_month + c.cost_per_customer_month * ms.n_act
+        reached = ms.n_act
+        if self.targeted and c.cost_per_customer_month:
+            reached = int(np.isin(model.pop.segment[ms.act], self.segment_codes(model)).sum())
+        cost = c.cost_per_month + c.cost_per_customer_month * reached
         if month == c.start_month:
             cost += c.cost_one_off
         return cost
+
+    def segment_codes(self, model) -> np.ndarray:
+        names = model.pop.segment_names
+        return np.array([names.index(s) for s in self.cfg.target_segments], dtype=np.int16)
 
 
 def touched_params(cfg: RunConfig) -> list[str]:
     seen: dict[str, None] = {}
     for iv in cfg.interventions.values():
+        if iv.target_segments:
+            continue
         for eff in iv.effects:
             seen.setdefault(eff.param)
     return list(seen)
@@ -73,6 +92,8 @@ def at_full_effect(cfg: RunConfig) -> RunConfig:
     full = copy.deepcopy(cfg)
     values = {p: get_param(cfg, p) for p in touched_params(cfg)}
     for name, iv in cfg.interventions.items():
+        if iv.target_segments:
+            continue  # moves no shared parameter (validated to be an incentive multiplier)
         always = copy.deepcopy(iv)
         always.start_month, always.end_month, always.dur_ramp_months = 0, -1, 0.0
         Intervention(name, always).apply(values, 0)
@@ -92,12 +113,30 @@ class Programmes:
         self.params = touched_params(cfg)
         self.baseline = {p: get_param(cfg, p) for p in self.params}
         self.current = dict(self.baseline)
+        self.segments = list(cfg.population.segments)
+        self.behaviours = list(cfg.adoption.behaviours)
+        self.targeted = [iv for iv in self.items if iv.targeted]
+        # (segment, behaviour) incentive multipliers of segment-targeted programmes
+        self.segment_incentive = np.ones((len(self.segments), len(self.behaviours)))
+
+    def _segment_incentive(self, month: int) -> np.ndarray:
+        rel = np.ones_like(self.segment_incentive)
+        for iv in self.targeted:
+            r = iv.ramp(month)
+            rows = [self.segments.index(s) for s in iv.cfg.target_segments]
+            for eff in iv.cfg.effects:
+                b = self.behaviours.index(eff.param.split(".")[2])
+                rel[rows, b] *= 1.0 + r * (eff.value - 1.0)
+        return rel
 
     def apply(self, cfg: RunConfig, month: int) -> bool:
         """Set this month's parameter values on ``cfg``; True if any value changed."""
         values = dict(self.baseline)
         for iv in self.items:
-            iv.apply(values, month)
+            if not iv.targeted:
+                iv.apply(values, month)
+        if self.targeted:
+            self.segment_incentive = self._segment_incentive(month)
         changed = values != self.current
         if changed:
             for p, v in values.items():

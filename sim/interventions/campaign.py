@@ -5,6 +5,8 @@ and its installation)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from sim.interventions.base import Intervention
 
 
@@ -12,5 +14,8 @@ class AdoptionCampaign(Intervention):
     def spend(self, model, ms) -> float:
         cost = super().spend(model, ms)
         if self.running(ms.month) and self.cfg.cost_per_new_adopter:
-            cost += self.cfg.cost_per_new_adopter * ms.kpis.get(f"new_adopt_{self.cfg.behaviour}", 0)
+            new = ms.new_adopters.get(self.cfg.behaviour, np.empty(0, dtype=np.int64))
+            if self.targeted:  # only the targeted segments' adopters are paid the incentive
+                new = new[np.isin(model.pop.segment[new], self.segment_codes(model))]
+            cost += self.cfg.cost_per_new_adopter * len(new)
         return cost

@@ -88,9 +88,9 @@ class Adoption:
             out[:, b] = share
         return out
 
-    def _max_probability(self, b: int, sat_range: tuple[float, float]) -> float:
+    def _max_probability(self, b: int, sat_range: tuple[float, float], rel_segment: float = 1.0) -> float:
         """An upper bound on this month's adoption probability of b over every customer."""
-        inc, p, q, slope = self.incentive[b], self.p[b], self.q[b], self.slope[b]
+        inc, p, q, slope = self.incentive[b] * max(rel_segment, 1.0), self.p[b], self.q[b], self.slope[b]
         if not (inc >= 0 and np.isfinite([inc, p, q, slope]).all()):
             return np.inf  # no usable bound: screen nobody out
         base = max(p + max(q, 0.0), 0.0)  # F is in [0, 1]
@@ -104,6 +104,9 @@ class Adoption:
         if len(self.names) == 0 or len(act) == 0:
             return
         sat = pop.satisfaction[act]
+        # segment-targeted campaigns: an incentive multiplier per (segment, behaviour)
+        targeted = model.programmes.targeted
+        seg_incentive = model.programmes.segment_incentive
         # fmin/fmax skip NaN, whose hazard is NaN anyway (never adopts), as in the exact rule
         sat_range = (float(np.fmin.reduce(sat)), float(np.fmax.reduce(sat)))
         # Screen first: only customers whose uniform falls below the bound on their adoption
@@ -111,7 +114,8 @@ class Adoption:
         draws, screened = [], []
         for b, name in enumerate(self.names):
             u = streams.uniform(f"adoption.{name}", ms.month, act)
-            rows = np.flatnonzero(u < self._max_probability(b, sat_range))
+            bound = self._max_probability(b, sat_range, seg_incentive[:, b].max() if targeted else 1.0)
+            rows = np.flatnonzero(u < bound)
             rows = rows[~pop.adoption[act[rows], b] & ~(sat[rows] < self.threshold[b])]
             draws.append(u[rows])
             screened.append(rows)
@@ -121,8 +125,11 @@ class Adoption:
             rows = screened[b]
             base = self.p[b] + self.q[b] * shares[b] if b in shares else self.p[b]
             hazard = self.incentive[b] * np.broadcast_to(base, rows.shape)
+            if targeted:
+                hazard = hazard * seg_incentive[pop.segment[act[rows]], b]
             if self.slope[b] != 0:
                 hazard = hazard * np.exp((sat[rows] - 7.0) * self.slope[b])
             new = act[rows[draws[b] < -np.expm1(-hazard)]]
             pop.adopted[new, b] = True
+            ms.new_adopters[name] = new
             ms.kpis[f"new_adopt_{name}"] = int(new.size)

@@ -8,6 +8,7 @@ import functools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim import ConfigError, load_config, run
@@ -138,3 +139,39 @@ def test_payback_month():
     assert payback_month(np.array([-5.0, 2, 2, 2])) == 3
     assert payback_month(np.array([1.0, 1])) == 0
     assert payback_month(np.array([-1.0, -1])) is None
+
+
+def test_segment_targeted_campaign_reaches_only_its_segment():
+    from sim.model import CXModel
+
+    common = [*SMALL, "adoption.behaviours.ebill.rate_imitation=0"]  # no imitation knock-on via ties
+    targeted = ["scenario=ebilling_push", "interventions.ebilling_campaign.target_segments=[business]",
+                "interventions.ebilling_campaign.cost_per_customer_month=1"]
+    models = []
+    for extra in ([], targeted):
+        m = CXModel(load_config([*common, *extra]))
+        while m.running:
+            m.step()
+        models.append(m)
+    base, camp = models
+    b = base.pop.behaviour_names.index("ebill")
+    business = base.pop.segment_names.index("business")
+    n0 = 4000  # the initial customers: same slots and draws in both runs
+    both = np.flatnonzero(base.pop.active[:n0] & camp.pop.active[:n0])
+    is_business = base.pop.segment[both] == business
+    # everyone else's e-bill hazard is untouched, so the same draws give the same adoption
+    assert (base.pop.adoption[both[~is_business], b] == camp.pop.adoption[both[~is_business], b]).all()
+    gain = camp.pop.adoption[both[is_business], b].mean() - base.pop.adoption[both[is_business], b].mean()
+    assert gain > 0.1
+    # month 5: running cost + $1 per business customer at its start + $5 per business adopter
+    records = pd.DataFrame.from_records(camp.records)
+    extra = (records["cost_programme_ebilling_campaign"].iloc[5] - 15000
+             - records["customers_business"].iloc[4])
+    assert extra % 5 == 0 and 0 <= extra <= 5 * records["new_adopt_ebill"].iloc[5]
+
+
+def test_segment_targeting_is_refused_for_shared_levers():
+    with pytest.raises(ConfigError, match=r"with target_segments: multiply on adoption.behaviours"):
+        load_config(["scenario=resolved_programme", "interventions.resolved_programme.target_segments=[business]"])
+    with pytest.raises(ConfigError, match=r"target_segments"):
+        load_config(["scenario=ebilling_push", "interventions.ebilling_campaign.target_segments=[nobody]"])
