@@ -232,16 +232,21 @@ class DESContactCentre:
     name = "contact_centre"
 
     def __init__(self, model):
-        cc = self.cfg = model.cfg.contact_centre
+        self.cfg = model.cfg.contact_centre
+        self.refresh(model)
+        self._carry: dict[str, np.ndarray] | None = None  # attempts due after the month's last open day
+        self.last_log: dict[str, np.ndarray] | None = None  # the last month's attempts (diagnostics, tests)
+        self.heads: np.ndarray | None = None  # the last month's staffing (open day, interval)
+
+    def refresh(self, model) -> None:
+        """Re-read parameters (programmes such as agent training change them between months)."""
+        cc = self.cfg
         self.phone_experience = model.cfg.channels.channels["phone"].sat_experience
         self.profile = Profile(cc)
         self.n_max = int(cc.n_attempts_max)
         # expected queue arrivals per first contact without abandonment (the staffing forecast)
         r = (1.0 - cc.p_ivr_contained) * (1.0 - cc.p_first_contact_resolution)
         self.calls_per_issue = (1.0 - cc.p_ivr_contained) * sum(r ** j for j in range(self.n_max))
-        self._carry: dict[str, np.ndarray] | None = None  # attempts due after the month's last open day
-        self.last_log: dict[str, np.ndarray] | None = None  # the last month's attempts (diagnostics, tests)
-        self.heads: np.ndarray | None = None  # the last month's staffing (open day, interval)
 
     # --- random quantities ----------------------------------------------------------------
 

@@ -175,3 +175,13 @@ def test_segment_targeting_is_refused_for_shared_levers():
         load_config(["scenario=resolved_programme", "interventions.resolved_programme.target_segments=[business]"])
     with pytest.raises(ConfigError, match=r"target_segments"):
         load_config(["scenario=ebilling_push", "interventions.ebilling_campaign.target_segments=[nobody]"])
+
+
+@pytest.mark.parametrize("mode", ["erlang_c", "des"])
+def test_contact_centre_programmes_act_in_both_contact_centre_modes(mode):
+    def fcr(scenario):
+        cfg = load_config(["population.n_customers=3000", "years=2", "seed=2",
+                           f"contact_centre.mode={mode}", f"scenario={scenario}"])
+        return run(cfg, progress=False).monthly["fcr"].iloc[6:].mean()
+
+    assert fcr("agent_training") > fcr("baseline") + 0.03
