@@ -21,6 +21,10 @@ MIXING_MODES = ("network", "global")
 CONTACT_CENTRE_MODES = ("erlang_c", "des")
 EFFECT_OPS = ("set", "add", "multiply")
 _SEGMENT_LEVER = re.compile(r"adoption\.behaviours\.\w+\.rel_incentive")
+# read once when a run starts (the base, its ties and starting behaviours): a programme that
+# moved them mid-run would silently do nothing, so programmes may not name them
+_START_ONLY = re.compile(r"seed|years|population\.(n_customers|segments\.\w+\.dur_tenure_mean_years)|"
+                         r"referral\.(mean_degree|clustering)|adoption\.behaviours\.\w+\.p_initial")
 
 
 class ConfigError(ValueError):
@@ -493,5 +497,7 @@ def _check_interventions(p: _Problems, cfg: RunConfig) -> None:
                         "with target_segments: multiply on adoption.behaviours.<name>.rel_incentive")
             p.check(has_numeric_param(cfg, eff.param), f"{ekey}.param", eff.param,
                     "a numeric config key such as contact_centre.rel_staffing")
+            p.check(_START_ONLY.fullmatch(eff.param) is None, f"{ekey}.param", eff.param,
+                    "a key the model reads every month (this one is fixed when a run starts)")
             p.check(eff.op in EFFECT_OPS, f"{ekey}.op", eff.op, f"one of {list(EFFECT_OPS)}")
             p.check(math.isfinite(eff.value), f"{ekey}.value", eff.value, "a finite number")

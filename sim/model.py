@@ -75,6 +75,7 @@ class CXModel(mesa.Model):
         ms.kpis["customers_start"] = ms.n_act
         ms.sat_start[:] = self.pop.satisfaction[ms.act]
         if self.programmes.apply(self.cfg, self.month):
+            self.pop.refresh()
             for module in self.stage_modules:
                 if hasattr(module, "refresh"):
                     module.refresh(self)

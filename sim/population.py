@@ -42,7 +42,15 @@ class Population:
         self.streams = streams
         self.segment_names = list(cfg.population.segments)
         self.behaviour_names = list(cfg.adoption.behaviours)
-        segs = [cfg.population.segments[s] for s in self.segment_names]
+        self.refresh()
+        self.n_slots = 0
+        self._capacity = 0
+        self.cols: dict[str, np.ndarray] = {k: np.empty(0, dtype=t) for k, t in _COLUMNS.items()}
+        self.adopted = np.zeros((0, len(self.behaviour_names)), dtype=np.bool_)
+
+    def refresh(self) -> None:
+        """Re-read the segment figures (programmes such as a price change move them)."""
+        segs = [self.cfg.population.segments[s] for s in self.segment_names]
         self._seg_share_cdf = np.cumsum([s.share for s in segs])
         self._seg_share_cdf[-1] = 1.0
         self.seg_products_mean = np.array([s.products_mean for s in segs])
@@ -54,10 +62,6 @@ class Population:
         self.seg_sat_sd = np.array([s.sat_sd for s in segs])
         self.seg_tenure_years = np.array([s.dur_tenure_mean_years for s in segs])
         self.seg_complaint = np.array([s.rel_complaint for s in segs])
-        self.n_slots = 0
-        self._capacity = 0
-        self.cols: dict[str, np.ndarray] = {k: np.empty(0, dtype=t) for k, t in _COLUMNS.items()}
-        self.adopted = np.zeros((0, len(self.behaviour_names)), dtype=np.bool_)
 
     def __getattr__(self, name: str) -> np.ndarray:
         # columns read as attributes (pop.satisfaction) but are views of the first n_slots rows

@@ -185,3 +185,19 @@ def test_contact_centre_programmes_act_in_both_contact_centre_modes(mode):
         return run(cfg, progress=False).monthly["fcr"].iloc[6:].mean()
 
     assert fcr("agent_training") > fcr("baseline") + 0.03
+
+
+def test_programmes_may_not_name_keys_fixed_at_the_start():
+    with pytest.raises(ConfigError, match=r"effects.0.param='adoption.behaviours.ebill.p_initial'.*fixed when a run starts"):
+        load_config(["scenario=ebilling_push",
+                     "interventions.ebilling_campaign.effects.0.param=adoption.behaviours.ebill.p_initial"])
+
+
+def test_programme_on_a_segment_figure_takes_effect():
+    cfg = load_config([*SMALL, "scenario=price_change",
+                       "interventions.price_change.effects.0.param=population.segments.business.margin_per_product_year",
+                       "interventions.price_change.effects.0.value=2.0", "interventions.price_change.start_month=12"])
+    m = run(cfg, progress=False).monthly
+    base = _monthly("baseline")
+    assert m["revenue"].iloc[:12].equals(base["revenue"].iloc[:12])
+    assert m["revenue"].iloc[12] > 1.2 * base["revenue"].iloc[12]
