@@ -142,7 +142,9 @@ def fig_trajectories(traj: pd.DataFrame, point: str, scenarios: list[str], meta:
     for ax in list(axes.flat)[len(kpis):]:
         ax.set_visible(False)
     handles, labels_ = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels_, loc="outside lower center", ncol=min(len(labels_), 5), frameon=False, fontsize=10.5)
+    if handles:  # a point with nothing to draw (e.g. no baseline runs for a difference) has none
+        fig.legend(handles, labels_, loc="outside lower center", ncol=min(len(labels_), 5), frameon=False,
+                   fontsize=10.5)
     fig.suptitle(title, fontsize=12)
     return fig
 
@@ -372,6 +374,11 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
                      else "<h2>Results</h2>")
         parts.append("<p class=note>Seeds per scenario: " + ", ".join(
             f"{html.escape(s)} {len(v)}" for s, v in scen_seeds.items()) + "</p>")
+        if baseline not in scen_seeds:
+            # nothing is paired here: say so instead of drawing empty comparisons
+            parts.append(f"<p class=note>No <b>{html.escape(baseline)}</b> runs at this point, so there is "
+                         f"nothing to compare with; run the baseline with the same overrides and seeds.</p>")
+            continue
         d = comp[comp["point"] == point]
         rank = meta["ranking"].get(point, [])
         if rank:
@@ -411,7 +418,8 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
             figs.append(("trajectories", "KPIs over time", fig_trajectories(
                 traj, point, scenarios, meta, ["customers", "nps", "churn_pct_year", "calls_offered", "cost_to_serve", "profit"],
                 f"KPIs over time by scenario ({sub})")))
-            if any(s != baseline for s in scenarios) and traj["diff_mean"].notna().any():
+            here = traj["point"] == point
+            if any(s != baseline for s in scenarios) and traj.loc[here, "diff_mean"].notna().any():
                 figs.append(("differences", "Paired difference over time", fig_trajectories(
                     traj, point, scenarios, meta, ["customers", "nps", "churn_pct_year", "cost_to_serve", "profit", "cum_npv"],
                     f"Paired difference, scenario minus {baseline} at the same seed ({sub})", diff=True)))

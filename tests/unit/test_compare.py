@@ -133,3 +133,15 @@ def test_name_and_cells_are_deterministic(root):
     assert default_name(["x"], ["years=5"]) == "x_vs_baseline@years=5"
     many = default_name(["x"], ["p=1", "p=2"])
     assert many.startswith("x_vs_baseline@2_points-") and many == default_name(["x"], ["p=2", "p=1"])
+
+
+def test_a_point_without_baseline_runs_is_reported_not_drawn(root, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(root / "baseline", results / "baseline")
+    shutil.copytree(root / "ebilling_push", results / "ebilling_push")
+    # the same scenario at another parameter point, with no baseline runs there
+    shutil.copytree(root / "ebilling_push" / "default", results / "ebilling_push" / "years=1,churn.rate_other=0.01")
+    out = build_comparison(results, figures=True, log=None)
+    report = (out / "report.html").read_text()
+    assert "nothing to compare with" in report
+    assert (out / "figures").is_dir() and any((out / "figures").iterdir())
