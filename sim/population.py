@@ -78,10 +78,6 @@ class Population:
     def active_slots(self) -> np.ndarray:
         return np.flatnonzero(self.active)
 
-    @property
-    def n_active(self) -> int:
-        return int(np.count_nonzero(self.active))
-
     def _grow(self, n_needed: int) -> None:
         if n_needed <= self._capacity:
             return

@@ -79,15 +79,6 @@ class Adoption:
             out[b] = share
         return out
 
-    def imitation_share(self, model, act: np.ndarray) -> np.ndarray:
-        """(n_act, n_behaviours) share of each customer's reference group showing each behaviour."""
-        everyone = np.arange(len(act))
-        shares = self.shares(model, act, {b: everyone for b in range(len(self.names))})
-        out = np.zeros((len(act), len(self.names)))
-        for b, share in shares.items():
-            out[:, b] = share
-        return out
-
     def _max_probability(self, b: int, sat_range: tuple[float, float], rel_segment: float = 1.0) -> float:
         """An upper bound on this month's adoption probability of b over every customer."""
         inc, p, q, slope = self.incentive[b] * max(rel_segment, 1.0), self.p[b], self.q[b], self.slope[b]

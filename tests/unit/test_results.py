@@ -63,3 +63,12 @@ def test_config_hash_ignores_seed_and_output_but_not_model_values():
     b = load_config(["seed=2", "output.root=y"])
     c = load_config(["seed=1", "churn.rate_other=0.004"])
     assert config_hash(a) == config_hash(b) != config_hash(c)
+
+
+def test_readme_kpi_table_is_the_one_in_the_code():
+    from pathlib import Path
+
+    from sim.kpis import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, "README's KPI table is stale: paste sim.kpis.markdown_table()"
