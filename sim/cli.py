@@ -14,7 +14,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import ConfigError, RunConfig, validate
+from sim.config import ConfigError, NoisyRunWarning, RunConfig, noise_warning, validate
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
@@ -69,9 +69,15 @@ def _app(cfg: DictConfig) -> float:
     except ConfigError as err:
         print(f"cxsim: {err}", file=sys.stderr)
         sys.exit(2)
+    import warnings
+
     from sim.results import write_run
     from sim.runner import run
 
+    noisy = noise_warning(run_cfg)
+    if noisy:
+        print(f"cxsim: warning: {noisy}", file=sys.stderr)
+        warnings.simplefilter("ignore", NoisyRunWarning)  # said once, in the CLI's own words
     out = default_run_dir(run_cfg)
     if _skip_complete():
         from sim.results import reusable_run
@@ -93,10 +99,19 @@ def _app(cfg: DictConfig) -> float:
     write_run(result, out, extra_json=extra)
     s = result.summary
     years = f"{run_cfg.years} year{'s' if run_cfg.years != 1 else ''}"
-    print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {s['customers_start']:,} -> "
-          f"{s['customers_end']:,} customers over {years}, NPS {s['nps_end']:+.1f}, "
+    print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg)}: {s['customers_start']:,.0f} -> "
+          f"{s['customers_end']:,.0f} customers over {years}, NPS {s['nps_end']:+.1f}, "
           f"NPV ${s['npv'] / 1e6:,.1f}M, {result.wall_time_s:.1f} s -> {out}{roi_line}")
     return s["npv"]
+
+
+def scale_line(cfg: RunConfig) -> str:
+    """What was simulated and what one agent stands for, in words."""
+    pop = cfg.population
+    if pop.customers_per_agent == 1.0:
+        return f"{pop.name} firm, all {pop.n_customers:,} customers simulated"
+    return (f"{pop.name} firm of {pop.n_customers:,} customers simulated by {pop.agents:,} agents "
+            f"(1 agent = {pop.customers_per_agent:,.2f} customers)")
 
 
 def _check_overrides(args: list[str]) -> None:

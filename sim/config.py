@@ -5,7 +5,7 @@ Hydra's ConfigStore (``sim.hydra_schema``) so unknown keys and wrong types are r
 config is composed, and :func:`validate` checks ranges and cross-field rules before any work.
 
 Units: ``rate_*`` per month (hazards or mean counts), ``p_*`` probabilities, ``dur_*`` durations
-(unit in the name), ``cost_*``/``margin_*`` money in the firm's currency (USD in the presets),
+(unit in the name), ``cost_*``/``revenue_*`` money in the firm's currency (USD in the presets),
 ``rel_*`` dimensionless multipliers (1 = no change), ``sat_*`` points on the 0-10 recommend scale.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 CHANNELS = ("self_service", "phone", "email", "chat", "mail")
 MIXING_MODES = ("network", "global")
@@ -23,7 +23,7 @@ EFFECT_OPS = ("set", "add", "multiply")
 _SEGMENT_LEVER = re.compile(r"adoption\.behaviours\.\w+\.rel_incentive")
 # read once when a run starts (the base, its ties and starting behaviours): a programme that
 # moved them mid-run would silently do nothing, so programmes may not name them
-_START_ONLY = re.compile(r"seed|years|population\.(n_customers|segments\.\w+\.dur_tenure_mean_years)|"
+_START_ONLY = re.compile(r"seed|years|population\.(n_customers|n_agents|segments\.\w+\.dur_tenure_mean_years)|"
                          r"referral\.(mean_degree|clustering)|adoption\.behaviours\.\w+\.p_initial")
 
 
@@ -36,7 +36,8 @@ class SegmentConfig:
     label: str = ""  # human label for reports
     share: float = 0.0  # fraction of customers (initial and acquired) in this segment; shares sum to 1
     products_mean: float = 1.0  # mean products held (>= 1): 1 + Poisson(products_mean - 1)
-    margin_per_product_year: float = 0.0  # USD gross margin per product per year
+    revenue_per_product_year: float = 0.0  # USD billed per product per year at price index 1
+    cost_per_product_year: float = 0.0  # USD variable cost of supplying one product for a year
     rel_price_sensitivity: float = 1.0  # multiplier on the price-reason churn hazard
     rel_need_rate: float = 1.0  # multiplier on every need rate
     digital_affinity: float = 0.5  # mean of the customer's digital affinity in (0, 1) (Beta draw)
@@ -46,13 +47,32 @@ class SegmentConfig:
     rel_complaint: float = 1.0  # multiplier on every complaint trigger (complaint propensity)
 
 
+DEFAULT_AGENTS = 50_000  # simulated agents when population.n_agents is not set
+FEW_AGENTS = 1_000  # below this many agents a run warns that its answers are noisy
+
+
 @dataclass
 class PopulationConfig:
     name: str = "utility"  # preset name, reported in outputs
-    n_customers: int = 50_000  # customers at month 0
+    n_customers: int = 50_000  # the firm's customers at month 0 (what every count and USD is of)
+    # agents simulated; each stands for n_customers / n_agents customers. None: DEFAULT_AGENTS, or
+    # n_customers when that is smaller
+    n_agents: Optional[int] = None
     p_abuser: float = 0.01  # share of customers who abuse the system (domain.md: ~1%)
     rel_need_rate_abuser: float = 3.0  # abusers raise this many times the needs of others
     segments: dict[str, SegmentConfig] = field(default_factory=dict)
+
+    @property
+    def agents(self) -> int:
+        """How many agents are simulated."""
+        if self.n_agents is not None:
+            return int(self.n_agents)
+        return min(DEFAULT_AGENTS, int(self.n_customers))
+
+    @property
+    def customers_per_agent(self) -> float:
+        """How many of the firm's customers one simulated agent stands for (>= 1)."""
+        return self.n_customers / self.agents
 
 
 @dataclass
@@ -76,7 +96,9 @@ class NeedsConfig:
 @dataclass
 class ChannelConfig:
     label: str = ""
-    cost_per_contact: float = 0.0  # USD per contact handled in this channel
+    # USD per contact handled in this channel; for phone only what a call costs beyond agent time
+    # (telephony, IVR, CRM): agent time is contact_centre.cost_per_agent_hour x staffed hours
+    cost_per_contact: float = 0.0
     sat_experience: float = 7.0  # experience score of a resolved contact (0-10)
 
 
@@ -117,7 +139,9 @@ class ContactCentreConfig:
     p_ivr_contained: float = 0.0  # share of calls the IVR resolves before they reach the queue
     sat_experience_ivr: float = 7.0  # experience of a call the IVR resolved (0-10)
     sat_experience_abandoned: float = 2.0  # experience of a call abandoned in the queue (minus wait penalty)
-    cost_per_agent_hour: float = 40.0  # USD per staffed agent-hour (KPI staffing_cost; not in cost_to_serve)
+    # USD per staffed agent-hour, fully loaded (wages, benefits, shrinkage, supervision, seats):
+    # the phone line's cost to serve is staffed hours x this + calls x phone cost_per_contact
+    cost_per_agent_hour: float = 85.0
     n_calls_full_sim_max: int = 5000  # simulate every day when a month expects at most this many calls
     n_rep_days: int = 3  # otherwise simulate this many representative days per day type (others mapped)
 
@@ -224,7 +248,7 @@ class ReferralConfig:
 @dataclass
 class EconomicsConfig:
     rate_discount_year: float = 0.08  # annual discount rate for NPV and lifetime value
-    rel_price_index: float = 1.0  # price level relative to today: scales margin and price churn
+    rel_price_index: float = 1.0  # price level relative to today: scales revenue and price churn
     cost_acquisition_paid: float = 250.0  # USD per paid new customer
     cost_acquisition_referred: float = 60.0  # USD per referred new customer
     cost_truck_roll: float = 150.0  # USD per field visit
@@ -248,10 +272,10 @@ class InterventionConfig:
     end_month: int = -1  # last month it acts and is paid for (-1 = to the end of the run)
     cost_one_off: float = 0.0  # USD spent in the start month
     cost_per_month: float = 0.0  # USD per running month
-    cost_per_customer_month: float = 0.0  # USD per active (targeted) customer per running month
+    cost_per_customer_month: float = 0.0  # USD per active (targeted) real customer per running month
     target_segments: list[str] = field(default_factory=list)  # [] = every customer; else only these
     behaviour: str = ""  # adoption campaigns: the behaviour whose new adopters are paid for
-    cost_per_new_adopter: float = 0.0  # USD per new adopter of that behaviour (incentive, device)
+    cost_per_new_adopter: float = 0.0  # USD per real new adopter of that behaviour (incentive, device)
     effects: list[EffectConfig] = field(default_factory=list)
 
 
@@ -323,6 +347,30 @@ def _number_rules(p: _Problems, prefix: str, obj: Any) -> None:
             p.check(value >= 0, key, value, "a value >= 0")
 
 
+class NoisyRunWarning(UserWarning):
+    """So few agents stand for the firm that answers need many seeds to mean anything."""
+
+
+def noise_warning(cfg: RunConfig) -> str | None:
+    """Why a run's answers will be noisy, and how many seeds that costs, or None.
+
+    A firm-scale total is the sum over agents times the customers per agent, so its seed-to-seed
+    spread grows as 1 / sqrt(n_agents): seeds x agents is what buys precision.
+    """
+    pop = cfg.population
+    n = pop.agents
+    if n >= FEW_AGENTS or pop.customers_per_agent <= 1.0:
+        return None
+    return (f"population.n_agents={n}: each agent stands for {pop.customers_per_agent:,.1f} of the firm's "
+            f"{pop.n_customers:,} customers, so results will be noisy: expect to need about "
+            f"{math.ceil(DEFAULT_AGENTS / n)} seeds for the precision of one seed at {DEFAULT_AGENTS:,} agents")
+
+
+def _whole_number(value: Any) -> bool:
+    """An int, not a bool or a float (the Python API can pass anything; Hydra checks types)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def validate(cfg: RunConfig) -> RunConfig:
     """Check every range and cross-field rule; raise one ConfigError listing all problems.
 
@@ -346,7 +394,12 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     p.check(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
     p.check(cfg.years > 0, "years", cfg.years, "an integer > 0")
     pop = cfg.population
-    p.check(pop.n_customers > 0, "population.n_customers", pop.n_customers, "an integer > 0")
+    p.check(_whole_number(pop.n_customers) and pop.n_customers > 0, "population.n_customers", pop.n_customers,
+            "an integer > 0")
+    if pop.n_agents is not None:
+        p.check(_whole_number(pop.n_agents) and 0 < pop.n_agents <= pop.n_customers, "population.n_agents",
+                pop.n_agents, f"an integer in [1, population.n_customers={pop.n_customers}], or null for "
+                f"min({DEFAULT_AGENTS}, n_customers)")
     _number_rules(p, "population", pop)
     if not pop.segments:
         p.add("population.segments", {}, "at least one segment")

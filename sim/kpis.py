@@ -4,6 +4,14 @@ Columns named with a placeholder expand per preset: ``needs_<need>`` for each ne
 ``contacts_<channel>``, ``new_adopt_<behaviour>``, ``adopt_<behaviour>``, ``cost_<category>``
 and ``customers_<segment>``. Naming: ``new_*`` flows in the month, ``n``/``customers*`` stocks
 at its end, ``cost_*``/``revenue``/``profit*`` USD in the month, ``share_*``/``p_*`` in [0, 1].
+
+Every count and USD figure is of the firm (``population.n_customers``), whatever the number of
+agents simulated. ``SCALE`` says how each column gets there:
+``agents``: a sum over the simulated agents, multiplied by the customers each agent stands for when
+the month is recorded (one place: ``sim.model``); ``firm``: the firm's own figure as the stage that
+makes it computes it (the contact centre solves the firm's call load with the firm's head count;
+economics makes money at firm scale because it mixes per-customer amounts with fixed ones);
+``mean``: shares, means, scores and indices over agents, which need no scaling.
 """
 
 from __future__ import annotations
@@ -18,9 +26,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "needs_<need>": ("occurrences", "needs of this type that arose"),
     "contacts_<channel>": ("contacts", "contacts started in this channel (phone: first contacts that chose it)"),
     "self_service_spills": ("contacts", "failed self-service attempts that spilled into phone"),
-    "calls_offered": ("calls", "phone calls offered: chosen, spilled and repeat calls"),
+    "calls_offered": ("calls", "phone calls the firm's centre was offered: chosen, spilled and repeat calls"),
     "calls_repeat": ("calls", "repeat calls for issues not resolved at the first contact"),
-    "agents_staffed": ("agents", "agents staffed in open hours"),
+    "agents_staffed": ("agents", "contact-centre agents (people) staffed in open hours, a whole number in erlang_c mode"),
     "asa_s": ("seconds", "average speed of answer (mean wait over all calls)"),
     "p_wait": ("share", "share of calls that wait at all"),
     "service_level": ("share", "share of calls answered within the service-level threshold"),
@@ -35,7 +43,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "calls_simulated": ("calls", "des mode: calls run through the event simulation (others mapped from representative days); erlang_c: 0"),
     "abandon_rate": ("share", "calls_abandoned / calls that reached the queue"),
     "agent_hours": ("hours", "staffed agent-hours in open hours"),
-    "staffing_cost": ("USD", "agent_hours x contact_centre.cost_per_agent_hour (KPI only: phone cost_to_serve is per call)"),
+    "staffing_cost": ("USD", "agent_hours x contact_centre.cost_per_agent_hour (part of cost_contacts_phone)"),
     "customers_touched": ("customers", "customers with at least one touch"),
     "experience_mean": ("points 0-10", "mean experience score of touched customers"),
     "complaints": ("complaints", "complaints raised this month"),
@@ -57,15 +65,16 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "churn_rate": ("share per month", "new_churn / customers_start"),
     "new_acquired_referred": ("customers", "new customers referred by promoters"),
     "new_acquired_paid": ("customers", "new customers from paid acquisition"),
-    "cost_contacts_<channel>": ("USD", "cost of contacts handled in the channel (phone: all calls offered)"),
+    "cost_contacts_<channel>": ("USD", "cost of contacts handled in the channel (phone: staffing_cost + calls offered x per-call cost)"),
     "cost_truck_rolls": ("USD", "field visits for incidents and failures"),
     "cost_<category>": ("USD", "cost non-adopters of a behaviour incur (paper bills, late payments, ...)"),
-    "revenue": ("USD", "gross margin from products held"),
+    "revenue": ("USD", "billed for products held (revenue per product x price index)"),
+    "cost_products": ("USD", "variable cost of supplying the products held (energy, claims, network)"),
     "cost_to_serve": ("USD", "sum of contact, field and behaviour-related costs"),
     "cost_acquisition": ("USD", "paid and referred acquisition spend"),
     "cost_programme_<name>": ("USD", "spend on one CX programme (one-off, running, per customer, per adopter)"),
     "cost_cx_programmes": ("USD", "spend on all CX programmes"),
-    "profit": ("USD", "revenue - cost_to_serve - cost_acquisition - cost_cx_programmes"),
+    "profit": ("USD", "revenue - cost_products - cost_to_serve - cost_acquisition - cost_cx_programmes"),
     "discount_factor": ("factor", "end-of-month discount factor at economics.rate_discount_year"),
     "profit_discounted": ("USD", "profit x discount_factor (sums to NPV)"),
     "customers": ("customers", "active customers at the end of the month"),
@@ -82,6 +91,23 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
+_FIRM = {"calls_offered", "calls_repeat", "agents_staffed", "calls_handled", "calls_abandoned",
+         "calls_ivr_contained", "calls_retried", "calls_simulated", "agent_hours"}
+_MEAN_UNITS = ("share", "seconds", "points", "multiplier", "0/1", "month index", "year", "factor")
+
+
+def _scale_of(name: str, unit: str) -> str:
+    if name in _FIRM or unit == "USD":
+        return "firm"
+    if unit.startswith(_MEAN_UNITS):
+        return "mean"
+    return "agents"
+
+
+# column (or pattern) -> "agents" | "firm" | "mean" (see the module docstring)
+SCALE: dict[str, str] = {k: _scale_of(k, u) for k, (u, _) in COLUMNS.items()}
+
+
 def _pattern(name: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"<\w+>", r"[a-z0-9_]+", name) + "$")
 
@@ -92,15 +118,28 @@ _PATTERNS = [(k, _pattern(k)) for k in COLUMNS if "<" in k]
 
 def describe(column: str) -> tuple[str, str] | None:
     """(unit, meaning) of a monthly column, or None if it is undocumented."""
+    key = _key(column)
+    return None if key is None else COLUMNS[key]
+
+
+def _key(column: str) -> str | None:
     if column in _EXACT:
-        return COLUMNS[column]
+        return column
     for key, pat in _PATTERNS:
         if pat.match(column):
-            return COLUMNS[key]
+            return key
     return None
 
 
+def agent_sum_columns(columns) -> list[str]:
+    """The columns among ``columns`` that are sums over agents (to be scaled to the firm)."""
+    return [c for c in columns if (key := _key(c)) is not None and SCALE[key] == "agents"]
+
+
+_SCALE_TEXT = {"agents": "agents x customers per agent", "firm": "firm", "mean": "mean over agents"}
+
+
 def markdown_table() -> str:
-    rows = ["| column | unit | meaning |", "|---|---|---|"]
-    rows += [f"| `{k}` | {u} | {m} |" for k, (u, m) in COLUMNS.items()]
+    rows = ["| column | unit | firm scale | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{k}` | {u} | {_SCALE_TEXT[SCALE[k]]} | {m} |" for k, (u, m) in COLUMNS.items()]
     return "\n".join(rows)

@@ -11,6 +11,7 @@ import numpy as np
 from sim.config import CHANNELS, RunConfig
 from sim.contact_centre import make_contact_centre
 from sim.interventions.base import Programmes
+from sim.kpis import agent_sum_columns
 from sim.modules.adoption import Adoption
 from sim.modules.channels import Channels
 from sim.modules.churn import Churn
@@ -29,6 +30,11 @@ from sim.stages import STAGES
 class CXModel(mesa.Model):
     """A customer base simulated month by month; customers are rows of columnar arrays.
 
+    Each agent stands for ``customers_per_agent`` of the firm's customers (population.n_customers
+    / population.n_agents). Stages work in agents; the firm scale enters in three places only:
+    the contact centre (it serves the firm's call load), economics (money at firm scale) and
+    ``_scale_to_firm``, which turns the month's agent sums into the firm's counts (sim.kpis.SCALE).
+
     Mesa's own generators (``self.random``/``self.rng``) are deliberately unused: every draw
     comes from a named, month-indexed stream (sim.rng) so scenarios sharing a seed are paired.
     """
@@ -41,7 +47,8 @@ class CXModel(mesa.Model):
         self.programmes = Programmes(cfg)
         self.streams = Streams(cfg.seed)
         self.pop = Population(cfg, self.streams)
-        n = cfg.population.n_customers
+        n = cfg.population.agents
+        self.customers_per_agent = cfg.population.customers_per_agent
         self.pop.add(n, month=-1)
         ref = cfg.referral
         if ref.mean_degree >= 2:
@@ -67,6 +74,7 @@ class CXModel(mesa.Model):
         self.economics = modules["economics"]
         self.month = 0
         self.records: list[dict[str, Any]] = []
+        self._agent_sums: list[str] | None = None  # the columns _scale_to_firm multiplies
 
     def step(self) -> None:
         ms = MonthState(self.month, self.pop.active_slots(), len(self.needs_module.names), len(CHANNELS))
@@ -83,10 +91,21 @@ class CXModel(mesa.Model):
             module.step(self, ms)
         self._age(ms)
         self._record_stocks(ms.kpis)
+        self._scale_to_firm(ms.kpis)
         self.records.append(ms.kpis)
         self.month += 1
         if self.month >= self.cfg.n_months:
             self.running = False
+
+    def _scale_to_firm(self, k: dict[str, Any]) -> None:
+        """Agent sums become the firm's counts; with one agent per customer they stay integers."""
+        if self._agent_sums is None:
+            self._agent_sums = agent_sum_columns(k)
+        w = self.customers_per_agent
+        if w == 1.0:
+            return
+        for c in self._agent_sums:
+            k[c] = k[c] * w
 
     def _age(self, ms: MonthState) -> None:
         stayed = ms.act[self.pop.active[ms.act]]

@@ -54,7 +54,8 @@ class Population:
         self._seg_share_cdf = np.cumsum([s.share for s in segs])
         self._seg_share_cdf[-1] = 1.0
         self.seg_products_mean = np.array([s.products_mean for s in segs])
-        self.seg_margin_year = np.array([s.margin_per_product_year for s in segs])
+        self.seg_revenue_year = np.array([s.revenue_per_product_year for s in segs])
+        self.seg_product_cost_year = np.array([s.cost_per_product_year for s in segs])
         self.seg_price_sensitivity = np.array([s.rel_price_sensitivity for s in segs])
         self.seg_need_rate = np.array([s.rel_need_rate for s in segs])
         self.seg_affinity = np.array([s.digital_affinity for s in segs])

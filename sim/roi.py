@@ -18,7 +18,7 @@ import pandas as pd
 
 from sim.population import CHURN_REASONS
 
-_MONEY = ("revenue", "cost_to_serve", "cost_acquisition", "cost_cx_programmes", "profit")
+_MONEY = ("revenue", "cost_products", "cost_to_serve", "cost_acquisition", "cost_cx_programmes", "profit")
 
 
 def payback_month(delta_profit: np.ndarray) -> int | None:
@@ -55,11 +55,11 @@ def compare_runs(scenario: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, An
         "incremental_cost_to_serve_by_category": {
             c[len("cost_"):]: float((s[c] - b[c]).sum()) for c in categories},
         "incremental_churn_by_reason": {
-            r: int((s[f"new_churn_{r}"] - b[f"new_churn_{r}"]).sum()) for r in CHURN_REASONS},
+            r: float((s[f"new_churn_{r}"] - b[f"new_churn_{r}"]).sum()) for r in CHURN_REASONS},
         "incremental_acquired": {
-            "paid": int((s["new_acquired_paid"] - b["new_acquired_paid"]).sum()),
-            "referred": int((s["new_acquired_referred"] - b["new_acquired_referred"]).sum())},
-        "customers_end": {"scenario": int(s["customers"].iloc[-1]), "baseline": int(b["customers"].iloc[-1])},
+            "paid": float((s["new_acquired_paid"] - b["new_acquired_paid"]).sum()),
+            "referred": float((s["new_acquired_referred"] - b["new_acquired_referred"]).sum())},
+        "customers_end": {"scenario": float(s["customers"].iloc[-1]), "baseline": float(b["customers"].iloc[-1])},
         "nps_end": {"scenario": float(s["nps"].iloc[-1]), "baseline": float(b["nps"].iloc[-1])},
         "adoption_end": {c[len("adopt_"):]: {"scenario": float(s[c].iloc[-1]), "baseline": float(b[c].iloc[-1])}
                          for c in s.columns if c.startswith("adopt_")},
@@ -70,7 +70,10 @@ def roi_report(scenario, baseline) -> dict[str, Any]:
     """compare_runs plus lifetime value by segment, from two RunResults at the same seed."""
     if scenario.config.seed != baseline.config.seed:
         raise ValueError("a paired comparison needs runs at the same seed")
+    pop = scenario.config.population
     report = {"scenario": scenario.config.scenario, "seed": scenario.config.seed,
+              "n_customers": int(pop.n_customers), "n_agents": int(pop.agents),
+              "customers_per_agent": float(pop.customers_per_agent),
               "programmes": {n: iv.label or n for n, iv in scenario.config.interventions.items()}}
     report.update(compare_runs(scenario.monthly, baseline.monthly))
     report["lifetime_value_by_segment"] = {

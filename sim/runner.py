@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sim.config import RunConfig, validate
+from sim.config import NoisyRunWarning, RunConfig, noise_warning, validate
 from sim.model import CXModel
 from sim.summary import build_summary
 
@@ -33,6 +34,9 @@ def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=seed)
     validate(cfg)
+    noisy = noise_warning(cfg)
+    if noisy:
+        warnings.warn(noisy, NoisyRunWarning, stacklevel=2)
     started = time.perf_counter()
     model = CXModel(cfg)
     show = cfg.progress if progress is None else progress

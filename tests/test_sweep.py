@@ -51,7 +51,7 @@ def _mtimes(base: Path, but: tuple[str, int]) -> dict[tuple[str, int], int]:
 
 def _computed(stdout: str) -> set[tuple[str, int]]:
     """(scenario, seed) of the runs a sweep computed (not skipped), from its one-line reports."""
-    return {(m[1], int(m[2])) for m in re.finditer(r"^cxsim: (\w+) seed=(\d+): \d", stdout, re.M)}
+    return {(m[1], int(m[2])) for m in re.finditer(r"^cxsim: (\w+) seed=(\d+): (?!skipped)", stdout, re.M)}
 
 
 def _skipped(stdout: str) -> set[tuple[str, int]]:

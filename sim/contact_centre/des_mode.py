@@ -23,6 +23,15 @@ makes at most ``n_attempts_max`` attempts:
 Attempts that land beyond the month's last open day carry over into the next month (their
 customer's experience then counts there; a customer who left meanwhile does not call).
 
+Firm scale
+----------
+The centre serves the firm, not the simulated agents: when each agent stands for w customers,
+each of an agent's first contacts brings w - 1 *twins* on average (``_twins``), synthetic callers
+with their own keys and draws, who queue, retry, repeat and carry over exactly like agents' calls.
+Staffing, waits, abandonment, occupancy and every call count are therefore the firm's; only the
+agents' own calls feed back into customer experience. With one agent per customer (w = 1) there
+are no twins and the month is unchanged.
+
 Common random numbers
 ---------------------
 Every random quantity of attempt j of an issue (its time, IVR outcome, handle time, patience,
@@ -92,6 +101,7 @@ from scipy.special import ndtri
 from sim.contact_centre.schedule import Profile, staffing
 
 ISSUE_BITS = 20  # issue key = slot << ISSUE_BITS | i: up to ~1M first contacts per customer-month
+TWIN_SHIFT = 48  # twin t of an issue: key | t << TWIN_SHIFT (slots below 2**28, 65,535 twins per issue)
 FIRST, RETRY, REPEAT = 0, 1, 2
 _PLACE = ("when", "tod")
 _VALUES = ("ivr", "handle", "patience", "resolve", "retry", "vmap")
@@ -233,6 +243,7 @@ class DESContactCentre:
 
     def __init__(self, model):
         self.cfg = model.cfg.contact_centre
+        self.customers_per_agent = model.cfg.population.customers_per_agent  # fixed for the run
         self.refresh(model)
         self._carry: dict[str, np.ndarray] | None = None  # attempts due after the month's last open day
         self.last_log: dict[str, np.ndarray] | None = None  # the last month's attempts (diagnostics, tests)
@@ -481,6 +492,28 @@ class DESContactCentre:
 
     # --- the month ----------------------------------------------------------------------------
 
+    def _twins(self, key: np.ndarray, month: int, customers_per_agent: float):
+        """The firm's callers who are not simulated agents: twins of the agents' first contacts.
+
+        Each agent stands for ``w`` customers, so each of its first contacts stands for ``w``
+        first contacts: itself and floor(w - 1) twins, plus one more with probability
+        frac(w - 1), decided by the issue's own uniform. Twin t of an issue is keyed
+        ``key | t << TWIN_SHIFT``, so it draws its own time, handle time, patience and outcomes
+        from the same streams as every call, the same numbers in every scenario that makes that
+        issue. Twins queue with everyone; their experience reaches no agent.
+        Returns (index of each twin's issue, twin keys).
+        """
+        extra = customers_per_agent - 1.0
+        if extra <= 0 or len(key) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
+        whole = math.floor(extra)
+        n_twins = np.full(len(key), whole, dtype=np.int64)
+        if extra > whole:
+            n_twins += self._streams.uniform("contact_centre.des.twins", month, key) < extra - whole
+        twin_of = np.repeat(np.arange(len(key)), n_twins)
+        t = np.arange(len(twin_of)) - np.repeat(np.cumsum(n_twins) - n_twins, n_twins) + 1
+        return twin_of, key[twin_of] | (t.astype(np.uint64) << np.uint64(TWIN_SHIFT))
+
     def step(self, model, ms) -> None:
         cc, prof = self.cfg, self.profile
         self._streams = model.streams
@@ -492,24 +525,28 @@ class DESContactCentre:
         self._busy, self._n_simulated = 0.0, 0
         self._levels: dict[int, dict[str, np.ndarray]] = {}
 
-        # issues: this month's first contacts, then attempts carried in from last month
+        # issues: this month's first contacts, their twins (the firm's other callers), then
+        # attempts carried in from last month
         rows = np.flatnonzero(ms.phone_calls)
         counts = ms.phone_calls[rows].astype(np.int64)
-        n_first = int(counts.sum())
+        n_own = int(counts.sum())
         first_row = np.repeat(rows, counts)
-        idx_in_row = np.arange(n_first) - np.repeat(np.cumsum(counts) - counts, counts)
+        idx_in_row = np.arange(n_own) - np.repeat(np.cumsum(counts) - counts, counts)
         slot = ms.act[first_row].astype(np.int64)
         key = (slot.astype(np.uint64) << np.uint64(ISSUE_BITS)) | idx_in_row.astype(np.uint64)
-        iss_row, iss_slot, iss_key = [first_row], [slot], [key]
+        twin_of, twin_key = self._twins(key, month, self.customers_per_agent)
+        n_first = n_own + len(twin_of)
+        iss_row, iss_slot = [first_row, np.full(len(twin_of), -1, dtype=first_row.dtype)], [slot, slot[twin_of]]
+        iss_key = [key, twin_key]
         iss_origin = [np.full(n_first, month, dtype=np.int64)]
         carried, carry = 0, self._carry
         if carry is not None and len(ms.act):
             cs = carry["slot"]
             pos = np.minimum(np.searchsorted(ms.act, cs), len(ms.act) - 1)
-            alive = ms.act[pos] == cs  # customers who left since do not call back
+            alive = ms.act[pos] == cs  # customers who left since (and their twins) do not call back
             carried = int(alive.sum())
             carry = {k: v[alive] for k, v in carry.items()}
-            iss_row.append(pos[alive])
+            iss_row.append(np.where(carry["key"] >> np.uint64(TWIN_SHIFT) > 0, -1, pos[alive]))
             iss_slot.append(carry["slot"])
             iss_key.append(carry["key"])
             iss_origin.append(carry["origin"])
@@ -591,9 +628,12 @@ class DESContactCentre:
 
         n_act = ms.n_act
         row = self._row[iss]
+        own = row >= 0  # an agent's own call, not a twin's
+        log["own"] = own
+        row, exp_own = row[own], exp[own]
         ms.phone_calls_total[:] = np.bincount(row, minlength=n_act)[:n_act]
-        ms.touch_sum += np.bincount(row, weights=exp, minlength=n_act)[:n_act] + ms.phone_offset_sum
-        later = log["attempt"] > 0
+        ms.touch_sum += np.bincount(row, weights=exp_own, minlength=n_act)[:n_act] + ms.phone_offset_sum
+        later = log["attempt"][own] > 0
         ms.touch_n += np.bincount(row[later], minlength=n_act)[:n_act].astype(ms.touch_n.dtype)
 
         k = ms.kpis

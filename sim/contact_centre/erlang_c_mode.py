@@ -5,6 +5,9 @@ staffed by workforce planning to a service-level target; each
 caller's wait is a draw from that queue's waiting-time distribution using their own stream
 (customer-keyed, so paired scenarios stay paired). Repeat calls for unresolved issues add to
 the load before the queue is solved, because they wait in the same queue.
+
+The queue is the firm's: its load is the agents' calls times the customers each agent stands
+for, and it is staffed in whole people for that load. Call counts are reported at firm scale.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class ErlangCContactCentre:
     def __init__(self, model):
         self.cfg = model.cfg.contact_centre
         self.phone = model.cfg.channels.channels["phone"]  # live: programmes may change it
+        self.customers_per_agent = model.cfg.population.customers_per_agent  # fixed for the run
 
     def staffed_agents(self, arrival_rate_per_s: float) -> int:
         """Workforce planning with a perfect forecast of the month's load, scaled by rel_staffing.
@@ -44,7 +48,8 @@ class ErlangCContactCentre:
         unresolved = binomial_icdf(u_fcr, first, 1.0 - cc.p_first_contact_resolution)
         total = first + unresolved
         ms.phone_calls_total[rows] = total
-        n_calls = int(total.sum())
+        n_calls_agents = int(total.sum())
+        n_calls = n_calls_agents * self.customers_per_agent  # the firm's calls
         arrival_rate = n_calls / (cc.dur_open_hours_month * 3600.0)
         n_agents = self.staffed_agents(arrival_rate)
         metrics = erlang_c_metrics(arrival_rate, cc.dur_handle_s, n_agents, cc.dur_answer_threshold_s)
@@ -59,13 +64,13 @@ class ErlangCContactCentre:
         k = ms.kpis
         n_first = int(first.sum())
         k["calls_offered"] = n_calls
-        k["calls_repeat"] = int(unresolved.sum())
+        k["calls_repeat"] = int(unresolved.sum()) * self.customers_per_agent
         k["agents_staffed"] = n_agents
         k["asa_s"] = min(metrics.mean_wait_s, cc.dur_max_wait_s) if n_calls else 0.0
         k["p_wait"] = metrics.p_wait if n_calls else 0.0
         k["service_level"] = metrics.service_level if n_calls else 1.0
         k["occupancy"] = metrics.occupancy
-        k["fcr"] = 1.0 - k["calls_repeat"] / n_first if n_first else 1.0
+        k["fcr"] = 1.0 - int(unresolved.sum()) / n_first if n_first else 1.0
         k["queue_overloaded"] = int(not metrics.stable)
         k["caller_wait_mean_s"] = float(waits.mean()) if len(waits) else 0.0
         # the columns the event mode also reports, so both modes share one table schema:

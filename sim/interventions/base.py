@@ -60,14 +60,18 @@ class Intervention:
                 values[eff.param] = v * (1.0 + r * (eff.value - 1.0))
 
     def spend(self, model, ms) -> float:
-        """USD this programme costs in the month of ``ms``."""
+        """USD this programme costs the firm in the month of ``ms``.
+
+        Fixed amounts are the firm's dollars; per-customer amounts are paid for every real
+        customer reached, i.e. for each reached agent times the customers it stands for.
+        """
         c, month = self.cfg, ms.month
         if not self.running(month):
             return 0.0
         reached = ms.n_act
         if self.targeted and c.cost_per_customer_month:
             reached = int(np.isin(model.pop.segment[ms.act], self.segment_codes(model)).sum())
-        cost = c.cost_per_month + c.cost_per_customer_month * reached
+        cost = c.cost_per_month + c.cost_per_customer_month * reached * model.customers_per_agent
         if month == c.start_month:
             cost += c.cost_one_off
         return cost

@@ -1,8 +1,16 @@
-"""Money: margin, cost to serve by category, acquisition spend and discounting.
+"""Money at firm scale: revenue, product cost, cost to serve by category, acquisition and CX spend.
 
 Customers active at the start of the month are billed and served for it (leavers included).
 Costs are expected values where the event itself changes nothing else in the model (late
 payments, paper bills, truck rolls), so they add no noise to paired comparisons.
+
+Scale: per-customer amounts (revenue, product cost, channel and behaviour costs, acquisition) are
+summed over agents and multiplied by the customers each agent stands for; the phone line costs
+what the firm's centre costs (its staffed agent-hours x cost per agent-hour, plus a per-call
+cost for the firm's calls), so a staffing programme costs exactly its extra agent-hours; CX
+programmes cost their fixed amounts in firm dollars plus their per-customer and per-adopter
+amounts per real customer (sim.interventions). For lifetime value, each customer's calls are
+charged the firm's cost per call of the month.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ class Economics:
         n_seg = len(model.pop.segment_names)
         # per-segment running totals, for lifetime value at the end of the run
         self.seg_customer_months = np.zeros(n_seg)
-        self.seg_margin = np.zeros(n_seg)
+        self.seg_margin = np.zeros(n_seg)  # revenue - product cost, per customer
         self.seg_cost_to_serve = np.zeros(n_seg)
         self.seg_churned = np.zeros(n_seg)
         self.refresh(model)
@@ -31,7 +39,7 @@ class Economics:
         abuse = cfg.abuse
         self.abuser_monthly_cost = abuse.cost_abuser_month * (1.0 - abuse.p_strictness) if abuse.enabled else 0.0
         self.channel_cost = np.array([cfg.channels.channels[c].cost_per_contact for c in CHANNELS])
-        self.phone_cost = cfg.channels.channels["phone"].cost_per_contact
+        self.phone = CHANNELS.index("phone")
         needs = [cfg.needs.types[n] for n in model.needs_module.names]
         self.truck_rolls_per_need = np.array([n.p_truck_roll for n in needs])
         bs = [cfg.adoption.behaviours[n] for n in model.pop.behaviour_names]
@@ -42,27 +50,41 @@ class Economics:
 
     def step(self, model, ms) -> None:
         pop, k, act = model.pop, ms.kpis, ms.act
+        w = model.customers_per_agent
         seg = pop.segment[act]
         n_seg = len(self.seg_margin)
-        margin = pop.products[act] * pop.seg_margin_year[seg] * self.econ.rel_price_index / 12.0
+        products = pop.products[act]
+        revenue = products * (pop.seg_revenue_year[seg] * (self.econ.rel_price_index / 12.0))
+        product_cost = products * (pop.seg_product_cost_year[seg] / 12.0)
 
+        # The firm's phone line: what its staffed hours cost plus a per-call cost, shared over the
+        # month's calls so each customer's calls carry the firm's cost per call.
+        phone_calls_firm = float(k["calls_offered"])
+        phone_total = (float(k["staffing_cost"])
+                       + phone_calls_firm * self.channel_cost[self.phone])
+        per_call = phone_total / phone_calls_firm if phone_calls_firm > 0 else 0.0
         # Column loops rather than (n x 5) @ (5,) products: BLAS threads cost more than they
         # save at this width. The phone column counts contacts that chose phone; calls served
         # include spills and repeats.
         cost = np.zeros(len(act))
         for c, channel in enumerate(CHANNELS):
-            n = ms.phone_calls_total if channel == "phone" else ms.contacts[:, c]
+            if c == self.phone:
+                cost += ms.phone_calls_total * per_call
+                k[f"cost_contacts_{channel}"] = phone_total
+                continue
+            n = ms.contacts[:, c]
             cost += n * self.channel_cost[c]
-            k[f"cost_contacts_{channel}"] = float(n.sum() * self.channel_cost[c])
+            k[f"cost_contacts_{channel}"] = float(n.sum() * self.channel_cost[c]) * w
         truck = np.zeros(len(act))
         for j in np.flatnonzero(self.truck_rolls_per_need):
             truck += ms.needs[:, j] * (self.truck_rolls_per_need[j] * self.econ.cost_truck_roll)
         cost += truck
-        k["cost_truck_rolls"] = float(truck.sum())
+        k["cost_truck_rolls"] = float(truck.sum()) * w
         abusers = pop.is_abuser[act]
         cost[abusers] += self.abuser_monthly_cost
-        k["cost_abuse"] = float(np.count_nonzero(abusers) * self.abuser_monthly_cost)
+        k["cost_abuse"] = float(np.count_nonzero(abusers) * self.abuser_monthly_cost) * w
         adopted = pop.adoption[act]
+        behaviour_total = 0.0
         for category in self.categories:
             total = 0.0
             for b, cat, monthly in self.behaviour_cost:
@@ -70,31 +92,36 @@ class Economics:
                     without = ~adopted[:, b]
                     cost[without] += monthly
                     total += np.count_nonzero(without) * monthly
-            k[f"cost_{category}"] = float(total)
+            k[f"cost_{category}"] = float(total) * w
+            behaviour_total += k[f"cost_{category}"]
 
-        acquisition = (k["new_acquired_paid"] * self.econ.cost_acquisition_paid
-                       + k["new_acquired_referred"] * self.econ.cost_acquisition_referred)
+        acquisition = w * (k["new_acquired_paid"] * self.econ.cost_acquisition_paid
+                           + k["new_acquired_referred"] * self.econ.cost_acquisition_referred)
         cx_spend = 0.0
         for programme in model.programmes.items:
             spend = programme.spend(model, ms)
             k[f"cost_programme_{programme.name}"] = spend
             cx_spend += spend
-        k["revenue"] = float(margin.sum())
-        k["cost_to_serve"] = float(cost.sum())
+        k["revenue"] = float(revenue.sum()) * w
+        k["cost_products"] = float(product_cost.sum()) * w
+        # the firm's phone line as its centre costs it, every other category as summed above
+        k["cost_to_serve"] = (phone_total + behaviour_total + k["cost_truck_rolls"] + k["cost_abuse"]
+                              + sum(k[f"cost_contacts_{ch}"] for c, ch in enumerate(CHANNELS) if c != self.phone))
         k["cost_acquisition"] = float(acquisition)
         k["cost_cx_programmes"] = cx_spend
-        k["profit"] = k["revenue"] - k["cost_to_serve"] - k["cost_acquisition"] - cx_spend
+        k["profit"] = (k["revenue"] - k["cost_products"] - k["cost_to_serve"] - k["cost_acquisition"]
+                       - cx_spend)
         k["discount_factor"] = (1.0 + self.monthly_discount) ** -(ms.month + 1)
         k["profit_discounted"] = k["profit"] * k["discount_factor"]
 
         self.seg_customer_months += np.bincount(seg, minlength=n_seg)
-        self.seg_margin += np.bincount(seg, weights=margin, minlength=n_seg)
+        self.seg_margin += np.bincount(seg, weights=revenue - product_cost, minlength=n_seg)
         self.seg_cost_to_serve += np.bincount(seg, weights=cost, minlength=n_seg)
         left = act[pop.churn_month[act] == ms.month]
         self.seg_churned += np.bincount(pop.segment[left], minlength=n_seg)
 
     def lifetime_value(self, segment_names: list[str]) -> dict[str, dict[str, float]]:
-        """Simulated lifetime value per segment from the run's own margins and retention.
+        """Simulated lifetime value per customer of each segment from the run's margins and retention.
 
         With monthly net value m and churn c, discounted at d a month, an infinite-horizon
         customer is worth m * (1 + d) / (c + d) (value collected at the start of each month).

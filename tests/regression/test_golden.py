@@ -30,6 +30,11 @@ CASES = {
     # (with the preset values it was recorded under, where the preset has been retuned since)
     "utility_small_core.json": SMALL + ["complaints.enabled=false", "abuse.enabled=false",
                                         "referral.rate_paid_acquisition=0.008"],
+    # the preset's firm of 463,900 customers simulated by 3,000 agents (154.6 customers each):
+    # pins the firm-scale path (scaled counts, the firm's call centre, money at firm scale)
+    "utility_firm_3000_agents.json": ["population.n_agents=3000", "years=3", "seed=11"],
+    "utility_firm_3000_agents_des.json": ["population.n_agents=3000", "years=1", "seed=11",
+                                          "contact_centre.mode=des"],
 }
 
 

@@ -195,7 +195,7 @@ def test_programmes_may_not_name_keys_fixed_at_the_start():
 
 def test_programme_on_a_segment_figure_takes_effect():
     cfg = load_config([*SMALL, "scenario=price_change",
-                       "interventions.price_change.effects.0.param=population.segments.business.margin_per_product_year",
+                       "interventions.price_change.effects.0.param=population.segments.business.revenue_per_product_year",
                        "interventions.price_change.effects.0.value=2.0", "interventions.price_change.start_month=12"])
     m = run(cfg, progress=False).monthly
     base = _monthly("baseline")
