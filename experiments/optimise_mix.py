@@ -10,7 +10,7 @@ arguments give the same trials.
 
     pip install -e ".[optuna]"     # Optuna (and the Hydra Optuna sweeper); current Optuna works too
     python experiments/optimise_mix.py --budget-musd 3 --trials 40
-    python experiments/optimise_mix.py --trials 8 --customers 5000 --years 5 --seeds 0,1   # quick look
+    python experiments/optimise_mix.py --trials 8 --agents 5000 --years 5 --seeds 0,1   # quick look
 
 Writes <out>/trials.csv (every trial), <out>/best.json and <out>/best_mix.yaml, a scenario file
 for the best mix: copy it to configs/scenario/ and run it against the baseline with
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=40)
     p.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seed set every trial is evaluated on")
     p.add_argument("--preset", default="utility")
-    p.add_argument("--customers", type=int, default=50000)
+    p.add_argument("--agents", type=int, default=50000,
+                   help="agents simulated; the firm is the preset's population.n_customers")
     p.add_argument("--years", type=int, default=20)
     p.add_argument("--programmes", help="comma-separated candidates (default: every programme in configs/intervention "
                                         "except price_change and anti_abuse_relaxation)")
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"optimise_mix: unknown programmes {unknown}; known: {', '.join(candidates())}", file=sys.stderr)
         return 2
-    common = [f"population={a.preset}", f"population.n_customers={a.customers}", f"years={a.years}", "progress=false"]
+    common = [f"population={a.preset}", f"population.n_agents={a.agents}", f"years={a.years}", "progress=false"]
     applicable = []
     for m in programmes:  # some programmes act on behaviours only one preset has
         try:
@@ -151,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     best = max((r for r in rows if r["feasible"]), key=lambda r: r["incremental_npv_mean"])
     best_mix = [] if best["programmes"] == "(none)" else best["programmes"].split("+")
     (out / "best.json").write_text(json.dumps({**best, "budget_usd": budget, "seeds": seeds, "preset": a.preset,
-                                               "customers": a.customers, "years": a.years}, indent=2) + "\n")
+                                               "agents": a.agents, "years": a.years}, indent=2) + "\n")
     lines = ["# @package _global_", f"# Best mix found by experiments/optimise_mix.py (budget ${a.budget_musd}M PV, "
-             f"seeds {a.seeds}, {a.customers} customers, {a.years} years)."]
+             f"seeds {a.seeds}, {a.agents} agents, {a.years} years)."]
     if best_mix:
         lines += ["defaults:"] + [f"  - /intervention@interventions.{m}: {m}" for m in best_mix]
     lines += ["", "scenario: best_mix"]

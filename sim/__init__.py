@@ -1,7 +1,7 @@
 """cxsim: an agent-based what-if simulator for customer-experience strategy.
 
     from sim import load_config, run
-    result = run(load_config(["population.n_customers=20000", "years=5"]), seed=3)
+    result = run(load_config(["population.n_agents=20000", "years=5"]), seed=3)
     result.monthly      # per-month KPI table (columns documented in sim.kpis.COLUMNS)
     result.summary      # headline figures
 

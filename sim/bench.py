@@ -1,17 +1,20 @@
-"""Benchmark: wall time, throughput and peak memory of whole runs at several base sizes.
+"""Benchmark: wall time, throughput and peak memory of whole runs at several numbers of agents.
 
-    cxsim-bench                                # 10k x 20y, 100k x 20y, 1M x 1y
-    cxsim-bench --quick                        # a few seconds: 2k customers x 1 year
+    cxsim-bench                                # 10k x 20y, 100k x 20y, 1M agents x 1y
+    cxsim-bench --quick                        # a few seconds: 2k agents x 1 year
+    cxsim-bench --sizes 50000 --years 20       # the preset's firm as `cxsim` simulates it
     cxsim-bench --sizes 100000 --years 5       # one size, 5 years
     cxsim-bench --sizes 10000 100000 --years 20 2 -- seed=3 scenario=ebilling_push
     python -m sim.bench ...                    # the same without the console script
 
+A size is ``population.n_agents``: the preset's firm (population.n_customers) simulated by that
+many agents, or a firm of exactly that many customers when the size is larger than the preset's.
 Each size runs in a fresh Python process, so one run's memory cannot hide in another's peak.
-Columns: wall time of run() alone (imports and config composition excluded); customer-months
-per second (the sum over months of customers active at the start of the month, divided by that
-time); peak memory per customer (the child's peak resident set size minus its size once
-imports and config are done, divided by the starting number of customers; small bases show
-mostly fixed costs there).
+Columns: customers each agent stands for; wall time of run() alone (imports and config
+composition excluded); agent-months per second (the sum over months of agents active at the
+start of the month, divided by that time); peak memory per agent (the child's peak resident set
+size minus its size once imports and config are done, divided by the starting number of agents;
+small runs show mostly fixed costs there).
 
 This is a measurement, not a test: numbers depend on the machine and on what else runs on it.
 Thread settings (OPENBLAS_NUM_THREADS and the like) are left exactly as the environment has
@@ -39,14 +42,17 @@ def _child(size: int, years: int, overrides: list[str]) -> None:
     """Run one size in this (fresh) process and print its measurements as one JSON line."""
     from sim import load_config, run
 
-    cfg = load_config([f"population.n_customers={size}", f"years={years}", *overrides])
+    firm = load_config([f"years={years}", *overrides]).population.n_customers
+    bigger = [f"population.n_customers={size}"] if size > firm else []
+    cfg = load_config([f"population.n_agents={size}", f"years={years}", *overrides, *bigger])
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     started = time.perf_counter()
     result = run(cfg, progress=False)
     wall = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"wall_s": wall, "customer_months": int(result.monthly["customers_start"].sum()),
-                      "peak_delta_bytes": (peak_kb - base_kb) * 1024}))
+    w = cfg.population.customers_per_agent
+    print(json.dumps({"wall_s": wall, "agent_months": float(result.monthly["customers_start"].sum() / w),
+                      "customers_per_agent": w, "peak_delta_bytes": (peak_kb - base_kb) * 1024}))
 
 
 def _measure(size: int, years: int, overrides: list[str]) -> dict:
@@ -62,7 +68,7 @@ def _measure(size: int, years: int, overrides: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="cxsim-bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", help="starting customers per run (default: 10k 100k 1M)")
+    ap.add_argument("--sizes", type=int, nargs="+", help="agents per run (default: 10k 100k 1M)")
     ap.add_argument("--years", type=int, nargs="+",
                     help="years per size, one value for all or one per size (default: 20, and 1 from 1M)")
     ap.add_argument("--quick", action="store_true", help="one tiny run, to check the benchmark works")
@@ -83,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--years takes one value or one per size ({len(sizes)}), got {len(years)}")
         plan = list(zip(sizes, years))
 
-    header = (f"{'customers':>10} {'years':>5} {'wall s':>8} {'cust-months/s':>14} "
-              f"{'peak MB':>8} {'bytes/cust':>10}")
+    header = (f"{'agents':>10} {'cust/agent':>10} {'years':>5} {'wall s':>8} {'agent-months/s':>15} "
+              f"{'peak MB':>8} {'bytes/agent':>11}")
     print(header)
     print("-" * len(header), flush=True)
     failed = 0
@@ -93,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             m = _measure(size, years, args.overrides)
         except RuntimeError as err:
             failed += 1
-            print(f"{size:>10} {years:>5}  FAILED: {err}", flush=True)
+            print(f"{size:>10} {'':>10} {years:>5}  FAILED: {err}", flush=True)
             continue
-        print(f"{size:>10} {years:>5} {m['wall_s']:>8.2f} {m['customer_months'] / m['wall_s']:>14,.0f} "
-              f"{m['peak_delta_bytes'] / 2**20:>8.0f} {m['peak_delta_bytes'] / size:>10,.0f}", flush=True)
+        print(f"{size:>10} {m['customers_per_agent']:>10.2f} {years:>5} {m['wall_s']:>8.2f} "
+              f"{m['agent_months'] / m['wall_s']:>15,.0f} {m['peak_delta_bytes'] / 2**20:>8.0f} "
+              f"{m['peak_delta_bytes'] / size:>11,.0f}", flush=True)
     return 1 if failed else 0
 
 

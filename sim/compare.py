@@ -47,6 +47,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from scipy import stats
 
+from sim.config import DEFAULT_AGENTS
 from sim.results import atomic_dir, run_problem
 from sim.roi import compare_runs
 
@@ -525,9 +526,14 @@ def _group(kpi: str) -> str:
 
 def _labels(manifest: dict[str, Any]) -> dict[str, Any]:
     cfg = manifest.get("config", {})
+    pop = cfg.get("population", {})
+    n_customers, n_agents = pop.get("n_customers"), pop.get("n_agents")
+    if n_agents is None and isinstance(n_customers, int):
+        n_agents = min(DEFAULT_AGENTS, n_customers)
     return {
-        "preset": cfg.get("population", {}).get("name"),
-        "n_customers": cfg.get("population", {}).get("n_customers"),
+        "preset": pop.get("name"),
+        "n_customers": n_customers,
+        "n_agents": n_agents,
         "years": cfg.get("years"),
         "rate_discount_year": cfg.get("economics", {}).get("rate_discount_year"),
         "behaviours": {k: (v or {}).get("label") or k for k, v in cfg.get("adoption", {}).get("behaviours", {}).items()},

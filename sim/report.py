@@ -340,6 +340,17 @@ th{background:#f3f3f3} td:first-child,td:nth-child(2){text-align:left}
 """
 
 
+def _scale_text(lab: dict[str, Any]) -> str:
+    """The firm and what one agent stands for, as the report's header says it."""
+    n, agents = lab.get("n_customers"), lab.get("n_agents")
+    if not isinstance(n, int):
+        return "customers at the start unknown"
+    if not isinstance(agents, int) or agents <= 0 or agents == n:
+        return f"a firm of {n:,} customers at the start, every one simulated"
+    return (f"a firm of {n:,} customers at the start, simulated by {agents:,} agents (1 agent = "
+            f"{n / agents:,.2f} customers; every count and dollar is the firm's)")
+
+
 def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: dict[str, Any],
                  figures: bool = True) -> Path:
     """Write report.html (and figures/*.png) into ``out_dir``; returns the HTML path."""
@@ -352,7 +363,7 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
     preset = lab.get("preset") or "?"
     skipped = f", {meta['runs_skipped']} incomplete runs skipped" if meta["runs_skipped"] else ""
     parts.append(
-        f"<p>Preset <b>{html.escape(str(preset))}</b>, {lab.get('n_customers') or '?':,} customers at the start, "
+        f"<p>Preset <b>{html.escape(str(preset))}</b>: {_scale_text(lab)}, "
         f"{lab.get('years', '?')} years of monthly steps. Every scenario is compared with <b>{html.escape(baseline)}</b> "
         f"<i>at the same seed</i>: both runs draw the same random numbers (common random numbers), so the "
         f"seed-by-seed difference is the scenario's effect. Intervals are 95% t-intervals over seeds of that "
