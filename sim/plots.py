@@ -51,7 +51,7 @@ def kpi_figure(monthly: pd.DataFrame, cfg: RunConfig, path: str | Path) -> Path:
     b.set_ylabel("average speed of answer (s), dashed")
 
     a = ax[1, 2]
-    a.plot(t, m["revenue"] / 1e6, label="revenue (margin)")
+    a.plot(t, (m["revenue"] - m["cost_products"]) / 1e6, label="gross margin (revenue - product cost)")
     a.plot(t, m["cost_to_serve"] / 1e6, label="cost to serve")
     a.plot(t, m["profit"] / 1e6, label="profit")
     a.set(title="Money per month", ylabel="USD million")

@@ -101,8 +101,12 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
     with atomic_dir(run_dir) as tmp:
         table = pa.Table.from_pandas(result.monthly, preserve_index=False)
         units = {c: describe(c)[0] for c in result.monthly.columns if describe(c)}
+        pop = result.config.population
+        scale = {"n_customers": pop.n_customers, "n_agents": pop.agents,
+                 "customers_per_agent": pop.customers_per_agent}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               b"cxsim.units": json.dumps(units).encode()})
+                                               b"cxsim.units": json.dumps(units).encode(),
+                                               b"cxsim.scale": json.dumps(scale).encode()})
         pq.write_table(table, tmp / "monthly.parquet")
         (tmp / "summary.json").write_text(_json(result.summary))
         (tmp / "config.yaml").write_text(_to_yaml(result.config))

@@ -36,7 +36,7 @@ STAGES: tuple[Stage, ...] = (
           "leavers were served and billed this month and leave at its end"),
     Stage("acquisition", "promoters refer, paid acquisition brings the rest",
           "newcomers join at month end with fresh slots and ties"),
-    Stage("economics", "margin, cost to serve by category, acquisition spend",
+    Stage("economics", "revenue, product cost, cost to serve by category, acquisition and CX spend, at firm scale",
           "needs the month's contacts, leavers and joiners"),
 )
 

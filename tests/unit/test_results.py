@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import sim.plots
@@ -29,6 +30,9 @@ def test_write_then_read_back(tmp_path, small_result):
     back = pd.read_parquet(out / "monthly.parquet")
     pd.testing.assert_frame_equal(back, small_result.monthly, check_dtype=False)
     assert json.loads((out / "summary.json").read_text())["customers_end"] == small_result.summary["customers_end"]
+    meta = pq.read_schema(out / "monthly.parquet").metadata
+    assert json.loads(meta[b"cxsim.scale"]) == {"n_customers": 1500, "n_agents": 1500, "customers_per_agent": 1.0}
+    assert json.loads(meta[b"cxsim.units"])["calls_offered"] == "calls"
 
 
 def test_failure_mid_write_leaves_nothing_that_looks_complete(tmp_path, small_result, monkeypatch):
