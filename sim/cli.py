@@ -99,19 +99,19 @@ def _app(cfg: DictConfig) -> float:
     write_run(result, out, extra_json=extra)
     s = result.summary
     years = f"{run_cfg.years} year{'s' if run_cfg.years != 1 else ''}"
-    print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg)}: {s['customers_start']:,.0f} -> "
+    print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg, s['customers_per_agent'])}: {s['customers_start']:,.0f} -> "
           f"{s['customers_end']:,.0f} customers over {years}, NPS {s['nps_end']:+.1f}, "
           f"NPV ${s['npv'] / 1e6:,.1f}M, {result.wall_time_s:.1f} s -> {out}{roi_line}")
     return s["npv"]
 
 
-def scale_line(cfg: RunConfig) -> str:
-    """What was simulated and what one agent stands for, in words."""
+def scale_line(cfg: RunConfig, customers_per_agent: float) -> str:
+    """What was simulated and what one agent stands for at month 0, in words."""
     pop = cfg.population
-    if pop.customers_per_agent == 1.0:
+    if pop.agents == pop.n_customers:
         return f"{pop.name} firm, all {pop.n_customers:,} customers simulated"
     return (f"{pop.name} firm of {pop.n_customers:,} customers simulated by {pop.agents:,} agents "
-            f"(1 agent = {pop.customers_per_agent:,.2f} customers)")
+            f"(1 agent = {customers_per_agent:,.2f} customers)")
 
 
 def _check_overrides(args: list[str]) -> None:

@@ -90,6 +90,7 @@ _SUMMARY_FAMILIES: dict[str, tuple[str, str, int]] = {  # nested summary dicts: 
     "churn_by_reason": ("Customers lost for {} reasons", "customers", -1),
     "adoption_end": ("Adoption at the end: {}", "share", +1),
     "cost_to_serve_by_category": ("Cost to serve: {}", "USD", -1),
+    "npv_by_segment": ("Segment NPV before CX spend: {}", "USD", +1),
 }
 _FINAL_YEAR_KPIS: dict[str, Kpi] = {  # mean of the monthly column over the last 12 months
     "final_year.nps": Kpi("NPS, final-year mean", "points -100..100", +1),

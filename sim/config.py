@@ -23,7 +23,7 @@ EFFECT_OPS = ("set", "add", "multiply")
 _SEGMENT_LEVER = re.compile(r"adoption\.behaviours\.\w+\.rel_incentive")
 # read once when a run starts (the base, its ties and starting behaviours): a programme that
 # moved them mid-run would silently do nothing, so programmes may not name them
-_START_ONLY = re.compile(r"seed|years|population\.(n_customers|n_agents|segments\.\w+\.dur_tenure_mean_years)|"
+_START_ONLY = re.compile(r"seed|years|warmup_years|population\.(n_customers|n_agents|segments\.\w+\.dur_tenure_mean_years)|"
                          r"referral\.(mean_degree|clustering)|adoption\.behaviours\.\w+\.p_initial")
 
 
@@ -45,6 +45,14 @@ class SegmentConfig:
     sat_sd: float = 1.5  # initial satisfaction spread (points, normal, clipped to 0-10)
     dur_tenure_mean_years: float = 5.0  # mean tenure of the initial customers (exponential), years
     rel_complaint: float = 1.0  # multiplier on every complaint trigger (complaint propensity)
+    # spread of customers around the segment means (coefficient of variation of a mean-1 lognormal
+    # multiplier per customer): how strongly experience moves satisfaction (gain and loss weights),
+    # price sensitivity, complaint propensity
+    # (assumptions: people differ, by about a third in how much experience moves them, by half in
+    # price sensitivity and in readiness to complain)
+    cv_sat_sensitivity: float = 0.3
+    cv_price_sensitivity: float = 0.5
+    cv_complaint: float = 0.5
 
 
 DEFAULT_AGENTS = 50_000  # simulated agents when population.n_agents is not set
@@ -154,7 +162,9 @@ class SatisfactionConfig:
     rate_drift: float = 0.05  # monthly pull of satisfaction toward the customer's baseline
     sat_expectation_initial: float = 6.8  # starting expectation of every customer (0-10)
     sat_experience_noise_sd: float = 0.8  # customer-level noise on each month's experience (points)
-    sat_bonus_per_behaviour: float = 0.1  # baseline lift per adopted behaviour (engaged customers)
+    # opt-in assumption: each adopted behaviour lifts the customer's own baseline satisfaction. Off by
+    # default: the domain reports a correlation, and satisfied customers already adopt more (trust gate)
+    sat_bonus_per_behaviour: float = 0.0
 
 
 @dataclass
@@ -163,7 +173,9 @@ class ComplaintsConfig:
 
     enabled: bool = True  # False: no complaints, no recovery, no root-cause elimination
     sat_bad_experience: float = 4.0  # a month's experience below this can become a complaint
-    p_complain_bad_experience: float = 0.2  # chance such a month becomes a complaint
+    # chance such a month becomes a complaint: about 1 in 27 unhappy customers complains (TARP, for
+    # the US Office of Consumer Affairs, 1986: 26 of 27 stay silent)
+    p_complain_bad_experience: float = 0.037
     p_complain_unresolved: float = 0.08  # chance per call not resolved at the first contact
     dur_response_days: float = 5.0  # time to the firm's first response, days
     dur_response_scale_days: float = 10.0  # recovery chance x exp(-response days / this)
@@ -176,14 +188,19 @@ class ComplaintsConfig:
     p_eliminate: float = 0.3  # E: the cause is eliminated at its root
     p_document: float = 0.5  # D: the complaint and its cause are documented
     p_recovery_max: float = 0.9  # recovery chance when every step is done well, instantly
-    sat_recovery_paradox: float = 0.3  # a recovered customer ends this far above pre-failure
+    # a recovered customer ends up to this far above pre-failure, less the worse the failure was
+    # (de Matos et al. 2007: recovery lifts satisfaction, hardly loyalty; Magnini et al. 2007: only
+    # for mild failures); the lift is this x (1 - severity), severity = the fall this month / 10
+    sat_recovery_paradox: float = 0.1
     sat_failed_recovery_penalty: float = 1.0  # satisfaction lost when recovery fails
     rel_churn_failed_recovery: float = 4.0  # churn hazard multiplier after a failed recovery
     dur_failed_recovery_months: int = 6  # how long that raised hazard lasts, months
     p_closed_loop_reach: float = 0.0  # share of touched detractors reached by real-time feedback
     dur_closed_loop_days: float = 2.0  # days until a reached detractor is called back
     root_cause_enabled: bool = True  # documented, eliminated complaints lower failure rates
-    rate_root_cause_per_1k: float = 0.005  # need-rate reduction per eliminated complaint per 1k customers
+    # need-rate reduction per eliminated complaint per 1k customers; 0 = the firm does not learn from
+    # complaints (the baseline); root-cause and RESOLVED programmes switch the learning on
+    rate_root_cause_per_1k: float = 0.0
     rel_root_cause_floor: float = 0.3  # failure rates never fall below this share of today's
 
 
@@ -200,7 +217,9 @@ class AbuseConfig:
 @dataclass
 class BehaviourConfig:
     label: str = ""
-    p_initial: float = 0.0  # share of customers showing it at month 0
+    p_initial: float = 0.0  # share of the starting base showing it (before warm-up)
+    p_ceiling: float = 1.0  # share who can ever show it (eligibility, digital affinity): the Bass market potential
+    p_join: Optional[float] = None  # share of newcomers showing it when they join; None = p_initial
     rate_innovation: float = 0.0  # Bass p: monthly adoption hazard independent of others
     rate_imitation: float = 0.0  # Bass q: monthly hazard per unit share of adopted ties
     rel_incentive: float = 1.0  # multiplier on the hazard from campaigns and incentives
@@ -226,6 +245,7 @@ class ChurnConfig:
     sat_service_threshold: float = 7.0  # service hazard is zero at or above this satisfaction
     rel_service_shape: float = 2.0  # curvature: hazard = max * ((threshold - sat)/threshold)^shape
     rate_price: float = 0.0015  # monthly price-reason hazard at price sensitivity 1, price index 1
+    rel_price_sat_slope: float = 0.0  # price hazard x exp(-slope * (satisfaction - 7)): happy customers shop less
     rel_competitor_pressure: float = 1.0  # multiplier on the price hazard (competitor offers)
     rel_price_elasticity: float = 3.0  # price hazard x price_index^elasticity
     rel_per_extra_product: float = 0.85  # hazard multiplier per product beyond the first (bundles)
@@ -240,8 +260,12 @@ class ReferralConfig:
     rate_referral_promoter: float = 0.004  # new customers a promoter brings per month
     p_detractor_speaks: float = 0.1  # monthly chance a detractor spreads negative word of mouth
     sat_word_of_mouth_impact: float = 0.15  # satisfaction points a tie loses per negative mention
-    rate_paid_acquisition: float = 0.004  # paid new customers per active customer per month
-    rel_detractor_deterrence: float = 1.0  # paid acquisition x (1 - this * detractor share)
+    # paid new customers a month as a share of the starting base: a fixed marketing budget buying
+    # rate x n_customers customers a month at cost_acquisition_paid each (a flow from the market, not
+    # a share of today's base, so the base settles where gross adds balance churn instead of compounding)
+    rate_paid_acquisition: float = 0.004
+    rate_market_growth_year: float = 0.0  # yearly growth of that flow from month 0 (0 = a mature market)
+    rel_detractor_deterrence: float = 1.0  # paid acquisition x (1 - this * detractor share): reputation
     n_random_ties_new: int = 3  # ties a new customer makes beyond the referrer
 
 
@@ -280,6 +304,16 @@ class InterventionConfig:
 
 
 @dataclass
+class BenchmarkConfig:
+    """A published (or stated) range a preset's baseline KPI must fall in; sim.benchmarks computes it."""
+
+    low: float = 0.0
+    high: float = 0.0
+    unit: str = ""
+    source: str = ""  # the publication, or "assumption" with the reasoning
+
+
+@dataclass
 class OutputConfig:
     root: str = "results"  # folder runs are written under (relative to where cxsim is started)
     run_dir: str = ""  # explicit run folder; "" = <root>/<scenario>/<overrides>/seed=<seed>
@@ -289,7 +323,9 @@ class OutputConfig:
 @dataclass
 class RunConfig:
     seed: int = 0  # run seed: with the config, fixes every number the run produces
-    years: int = 20  # simulated years (monthly steps)
+    years: int = 20  # simulated years (monthly steps), reported from month 0
+    # years simulated before month 0 and not reported, so month 0 is a settled firm (programmes off)
+    warmup_years: int = 3
     scenario: str = "baseline"  # scenario name, reported in outputs
     progress: bool = True  # show a progress bar on an interactive terminal
     roi: bool = True  # with programmes on: also run the baseline at the same seed, write roi.json
@@ -306,10 +342,16 @@ class RunConfig:
     economics: EconomicsConfig = field(default_factory=EconomicsConfig)
     interventions: dict[str, InterventionConfig] = field(default_factory=dict)  # programmes switched on
     output: OutputConfig = field(default_factory=OutputConfig)
+    # the preset's benchmark table (documentation and tests; changes no result, so not in the hash)
+    benchmarks: dict[str, BenchmarkConfig] = field(default_factory=dict)
 
     @property
     def n_months(self) -> int:
         return 12 * self.years
+
+    @property
+    def n_warmup_months(self) -> int:
+        return 12 * self.warmup_years
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +434,9 @@ def validate(cfg: RunConfig) -> RunConfig:
 def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     p = _Problems()
     p.check(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
-    p.check(cfg.years > 0, "years", cfg.years, "an integer > 0")
+    p.check(_whole_number(cfg.years) and cfg.years > 0, "years", cfg.years, "an integer > 0")
+    p.check(_whole_number(cfg.warmup_years) and cfg.warmup_years >= 0, "warmup_years", cfg.warmup_years,
+            "an integer >= 0")
     pop = cfg.population
     p.check(_whole_number(pop.n_customers) and pop.n_customers > 0, "population.n_customers", pop.n_customers,
             "an integer > 0")
@@ -499,6 +543,11 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
         for sub, mapping in (("rel_need", b.rel_need), ("rel_channel", b.rel_channel)):
             for k, v in mapping.items():
                 p.check(v >= 0, f"{key}.{sub}.{k}", v, "a multiplier >= 0")
+        p.check(b.p_initial <= b.p_ceiling, f"{key}.p_initial", b.p_initial,
+                f"a share <= p_ceiling ({b.p_ceiling}): only eligible customers show a behaviour")
+        if b.p_join is not None:
+            p.check(b.p_join <= b.p_ceiling, f"{key}.p_join", b.p_join,
+                    f"null or a share <= p_ceiling ({b.p_ceiling})")
         if b.cost_per_year_without > 0:
             p.check(bool(b.cost_category), f"{key}.cost_category", b.cost_category,
                     "a category name when cost_per_year_without > 0")

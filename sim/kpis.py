@@ -46,6 +46,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "staffing_cost": ("USD", "agent_hours x contact_centre.cost_per_agent_hour (part of cost_contacts_phone)"),
     "customers_touched": ("customers", "customers with at least one touch"),
     "experience_mean": ("points 0-10", "mean experience score of touched customers"),
+    "customers_bad_experience": ("customers", "touched customers whose month's experience fell below complaints.sat_bad_experience (unhappy)"),
     "complaints": ("complaints", "complaints raised this month"),
     "complaints_documented": ("complaints", "complaints documented with their cause"),
     "complaints_causes_eliminated": ("complaints", "documented complaints whose cause was eliminated"),
@@ -88,6 +89,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "nps": ("points -100..100", "net promoter score: 100 x (promoters - detractors)"),
     "adopt_<behaviour>": ("share", "share of active customers showing the behaviour"),
     "customers_<segment>": ("customers", "active customers in the segment at month end"),
+    "segment_<segment>_nps": ("points -100..100", "net promoter score of the segment's active customers"),
+    "segment_<segment>_churn": ("customers", "the segment's customers who left at the end of the month"),
+    "segment_<segment>_margin": ("USD", "the segment's revenue - product cost"),
+    "segment_<segment>_cost_to_serve": ("USD", "cost to serve the segment's customers (phone at the firm's cost per call)"),
+    "segment_<segment>_acquisition": ("USD", "acquisition spend on the segment's new customers"),
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass
 class MonthState:
-    month: int
+    month: int  # the model's clock (0 = first warm-up month): what streams and state stamps use
     act: np.ndarray  # slots active at the start of the month (sorted); row i of every array below
     n_needs: int
     n_channels: int
@@ -22,8 +22,10 @@ class MonthState:
     touch_n: np.ndarray = field(init=False)  # number of touches
     experience: np.ndarray = field(init=False)  # the month's experience score (NaN: no touch)
     sat_start: np.ndarray = field(init=False)  # satisfaction before this month's touches
+    run_month: int = 0  # the reported month: negative during warm-up; programmes and discounting use it
     kpis: dict[str, float] = field(default_factory=dict)
     new_adopters: dict[str, np.ndarray] = field(default_factory=dict)  # behaviour -> slots this month
+    joined: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # slots acquired this month
 
     def __post_init__(self) -> None:
         n = len(self.act)

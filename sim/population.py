@@ -13,7 +13,8 @@ from scipy.special import betaincinv
 from sim.config import RunConfig
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
-CHURN_REASONS = ("service", "price", "other")  # index into this = churn_reason code (-1 = active)
+CHURN_REASONS = ("service", "price", "other")
+_CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay  # index into this = churn_reason code (-1 = active)
 
 # column name -> dtype; every column has one entry per slot
 _COLUMNS = {
@@ -31,6 +32,10 @@ _COLUMNS = {
     "churn_month": np.int32,
     "churn_reason": np.int8,
     "recovery_failed_month": np.int32,  # month of the last failed complaint recovery (-1 none)
+    # the customer's own multipliers around the segment means (mean 1; sim.config SegmentConfig cv_*)
+    "rel_sat_sensitivity": np.float32,
+    "rel_price_sensitivity": np.float32,
+    "rel_complaint": np.float32,
 }
 
 
@@ -63,6 +68,8 @@ class Population:
         self.seg_sat_sd = np.array([s.sat_sd for s in segs])
         self.seg_tenure_years = np.array([s.dur_tenure_mean_years for s in segs])
         self.seg_complaint = np.array([s.rel_complaint for s in segs])
+        self.seg_cv = {k: np.array([getattr(s, f"cv_{k}") for s in segs])
+                       for k in ("sat_sensitivity", "price_sensitivity", "complaint")}
 
     def __getattr__(self, name: str) -> np.ndarray:
         # columns read as attributes (pop.satisfaction) but are views of the first n_slots rows
@@ -92,8 +99,14 @@ class Population:
         self.adopted = adopted
         self._capacity = cap
 
-    def add(self, n_new: int, month: int, referred: np.ndarray | None = None) -> np.ndarray:
+    def add(self, n_new: int, month: int, referred: np.ndarray | None = None,
+            stay_weight=None) -> np.ndarray:
         """Append ``n_new`` customers drawn from the segment mix; returns their slots.
+
+        ``stay_weight(sat, seg)`` (initial base only) is proportional to how long a customer of that
+        disposition stays: a settled base holds each disposition in proportion to joiners x expected
+        stay, so the starting base is drawn that way rather than as fresh joiners (who would be
+        thinned by churn for a decade before the base settled).
 
         Draws come from streams indexed by slot, so the k-th customer ever created gets the
         same attributes in every scenario that creates at least k customers.
@@ -121,6 +134,8 @@ class Population:
         a = self.seg_affinity[seg]
         c["digital_affinity"][slots] = betaincinv(4 * a, 4 * (1 - a), u("affinity"))
         sat = self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * normal_icdf(u("satisfaction"))
+        if month < 0 and stay_weight is not None:
+            sat = self._survivors(sat, seg, u, stay_weight)
         c["satisfaction"][slots] = np.clip(sat, 0.0, 10.0)
         c["sat_baseline"][slots] = c["satisfaction"][slots]
         c["expectation"][slots] = self.cfg.satisfaction.sat_expectation_initial
@@ -128,6 +143,10 @@ class Population:
         c["churn_month"][slots] = -1
         c["churn_reason"][slots] = -1
         c["recovery_failed_month"][slots] = -1
+        for trait, cv in self.seg_cv.items():
+            # lognormal with mean 1 and the segment's coefficient of variation (1 when cv = 0)
+            s2 = np.log1p(cv[seg] ** 2)
+            c[f"rel_{trait}"][slots] = np.exp(np.sqrt(s2) * normal_icdf(u(f"trait.{trait}")) - 0.5 * s2)
         if month < 0:
             years = -np.log1p(-u("tenure")) * self.seg_tenure_years[seg]
             c["tenure_months"][slots] = (12 * years).astype(np.int32)
@@ -135,10 +154,26 @@ class Population:
             c["tenure_months"][slots] = 0
         behaviours = self.cfg.adoption.behaviours
         for j, name in enumerate(self.behaviour_names):
-            # only the initial base starts with behaviours; newcomers earn them like everyone
-            p0 = behaviours[name].p_initial if month < 0 else 0.0
-            self.adopted[slots, j] = u(f"adopted.{name}") < p0
+            b = behaviours[name]
+            p0 = b.p_initial if month < 0 or b.p_join is None else b.p_join
+            # one uniform decides both: shows it at joining below p0, can ever show it below the
+            # ceiling, so adopters are always among the eligible (p0 <= p_ceiling)
+            self.adopted[slots, j] = self.eligibility_uniform(name, slots) < p0
         return slots
+
+    def eligibility_uniform(self, behaviour: str, slots: np.ndarray) -> np.ndarray:
+        """The customer's fixed uniform for behaviour b: eligible below p_ceiling, adopted at join below p0."""
+        return self.streams.uniform(f"population.eligible.{behaviour}", -1, slots)
+
+    def _survivors(self, first: np.ndarray, seg: np.ndarray, u, stay_weight) -> np.ndarray:
+        """Dispositions weighted by expected stay: pick one of _CANDIDATES joiner draws per customer."""
+        cands = [first] + [self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * normal_icdf(u(f"satisfaction.{k}"))
+                           for k in range(1, _CANDIDATES)]
+        cands = np.clip(np.stack(cands, axis=1), 0.0, 10.0)
+        w = stay_weight(cands, seg[:, None])
+        cum = np.cumsum(w, axis=1)
+        pick = np.minimum((u("satisfaction.pick")[:, None] * cum[:, -1:] >= cum).sum(axis=1), _CANDIDATES - 1)
+        return cands[np.arange(len(first)), pick]
 
     def remove(self, slots: np.ndarray, month: int, reasons: np.ndarray) -> None:
         self.cols["active"][slots] = False

@@ -28,7 +28,7 @@ from sim.kpis import describe
 
 FILES = ("monthly.parquet", "summary.json", "config.yaml", "manifest.json")
 # settings that decide where and how results are shown, not what they are
-_NOT_HASHED = ("seed", "progress", "roi", "output")
+_NOT_HASHED = ("seed", "progress", "roi", "output", "benchmarks")
 
 
 def config_dict(cfg: RunConfig) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
         units = {c: describe(c)[0] for c in result.monthly.columns if describe(c)}
         pop = result.config.population
         scale = {"n_customers": pop.n_customers, "n_agents": pop.agents,
-                 "customers_per_agent": pop.customers_per_agent}
+                 "customers_per_agent": result.summary["customers_per_agent"]}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                b"cxsim.units": json.dumps(units).encode(),
                                                b"cxsim.scale": json.dumps(scale).encode()})

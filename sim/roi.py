@@ -73,7 +73,7 @@ def roi_report(scenario, baseline) -> dict[str, Any]:
     pop = scenario.config.population
     report = {"scenario": scenario.config.scenario, "seed": scenario.config.seed,
               "n_customers": int(pop.n_customers), "n_agents": int(pop.agents),
-              "customers_per_agent": float(pop.customers_per_agent),
+              "customers_per_agent": float(scenario.summary["customers_per_agent"]),
               "programmes": {n: iv.label or n for n, iv in scenario.config.interventions.items()}}
     report.update(compare_runs(scenario.monthly, baseline.monthly))
     report["lifetime_value_by_segment"] = {

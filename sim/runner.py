@@ -40,7 +40,7 @@ def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -
     started = time.perf_counter()
     model = CXModel(cfg)
     show = cfg.progress if progress is None else progress
-    bar = tqdm(total=cfg.n_months, unit="month", desc=f"{cfg.scenario} seed={cfg.seed}",
+    bar = tqdm(total=cfg.n_warmup_months + cfg.n_months, unit="month", desc=f"{cfg.scenario} seed={cfg.seed}",
                disable=not (show and sys.stderr.isatty()), leave=False, delay=2.0)
     with bar:
         while model.running:

@@ -36,7 +36,8 @@ def build_summary(cfg: RunConfig, monthly: pd.DataFrame, model) -> dict[str, Any
         "months": int(len(m)),
         "n_customers": int(cfg.population.n_customers),
         "n_agents": int(cfg.population.agents),
-        "customers_per_agent": _f(cfg.population.customers_per_agent),
+        "customers_per_agent": _f(model.customers_per_agent),
+        "warmup_years": int(cfg.warmup_years),
         "customers_start": _f(m["customers_start"].iloc[0]),
         "customers_end": _f(last["customers"]),
         "churned": churned,
@@ -69,4 +70,26 @@ def build_summary(cfg: RunConfig, monthly: pd.DataFrame, model) -> dict[str, Any
         "npv": _f(m["profit_discounted"].sum()),
         "rate_discount_year": cfg.economics.rate_discount_year,
         "lifetime_value_by_segment": model.economics.lifetime_value(model.pop.segment_names),
+        "by_segment": _by_segment(m, model.pop.segment_names),
+        # per segment: NPV of what the segment brings before CX programmes (their spend is shared)
+        "npv_by_segment": {s: _f(((m[f"segment_{s}_margin"] - m[f"segment_{s}_cost_to_serve"]
+                                   - m[f"segment_{s}_acquisition"]) * m["discount_factor"]).sum())
+                           for s in model.pop.segment_names},
     }
+
+
+def _by_segment(m: pd.DataFrame, segments: list[str]) -> dict[str, dict[str, float]]:
+    """Churn, NPS, margin and cost to serve of each segment over the run."""
+    out = {}
+    for s in segments:
+        months = float(m[f"customers_{s}"].shift(1, fill_value=m[f"customers_{s}"].iloc[0]).sum())
+        churned = float(m[f"segment_{s}_churn"].sum())
+        out[s] = {
+            "customers_end": _f(m[f"customers_{s}"].iloc[-1]),
+            "churn_rate_annual": _f(1.0 - (1.0 - churned / months) ** 12) if months else 0.0,
+            "nps_mean": _f(m[f"segment_{s}_nps"].mean()),
+            "nps_end": _f(m[f"segment_{s}_nps"].iloc[-1]),
+            "margin": _f(m[f"segment_{s}_margin"].sum()),
+            "cost_to_serve": _f(m[f"segment_{s}_cost_to_serve"].sum()),
+        }
+    return out

@@ -243,7 +243,6 @@ class DESContactCentre:
 
     def __init__(self, model):
         self.cfg = model.cfg.contact_centre
-        self.customers_per_agent = model.cfg.population.customers_per_agent  # fixed for the run
         self.refresh(model)
         self._carry: dict[str, np.ndarray] | None = None  # attempts due after the month's last open day
         self.last_log: dict[str, np.ndarray] | None = None  # the last month's attempts (diagnostics, tests)
@@ -534,7 +533,7 @@ class DESContactCentre:
         idx_in_row = np.arange(n_own) - np.repeat(np.cumsum(counts) - counts, counts)
         slot = ms.act[first_row].astype(np.int64)
         key = (slot.astype(np.uint64) << np.uint64(ISSUE_BITS)) | idx_in_row.astype(np.uint64)
-        twin_of, twin_key = self._twins(key, month, self.customers_per_agent)
+        twin_of, twin_key = self._twins(key, month, model.customers_per_agent)
         n_first = n_own + len(twin_of)
         iss_row, iss_slot = [first_row, np.full(len(twin_of), -1, dtype=first_row.dtype)], [slot, slot[twin_of]]
         iss_key = [key, twin_key]

@@ -26,7 +26,6 @@ class ErlangCContactCentre:
     def __init__(self, model):
         self.cfg = model.cfg.contact_centre
         self.phone = model.cfg.channels.channels["phone"]  # live: programmes may change it
-        self.customers_per_agent = model.cfg.population.customers_per_agent  # fixed for the run
 
     def staffed_agents(self, arrival_rate_per_s: float) -> int:
         """Workforce planning with a perfect forecast of the month's load, scaled by rel_staffing.
@@ -49,7 +48,8 @@ class ErlangCContactCentre:
         total = first + unresolved
         ms.phone_calls_total[rows] = total
         n_calls_agents = int(total.sum())
-        n_calls = n_calls_agents * self.customers_per_agent  # the firm's calls
+        w = model.customers_per_agent
+        n_calls = n_calls_agents * w  # the firm's calls
         arrival_rate = n_calls / (cc.dur_open_hours_month * 3600.0)
         n_agents = self.staffed_agents(arrival_rate)
         metrics = erlang_c_metrics(arrival_rate, cc.dur_handle_s, n_agents, cc.dur_answer_threshold_s)
@@ -64,7 +64,7 @@ class ErlangCContactCentre:
         k = ms.kpis
         n_first = int(first.sum())
         k["calls_offered"] = n_calls
-        k["calls_repeat"] = int(unresolved.sum()) * self.customers_per_agent
+        k["calls_repeat"] = int(unresolved.sum()) * w
         k["agents_staffed"] = n_agents
         k["asa_s"] = min(metrics.mean_wait_s, cc.dur_max_wait_s) if n_calls else 0.0
         k["p_wait"] = metrics.p_wait if n_calls else 0.0

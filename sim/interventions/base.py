@@ -65,7 +65,7 @@ class Intervention:
         Fixed amounts are the firm's dollars; per-customer amounts are paid for every real
         customer reached, i.e. for each reached agent times the customers it stands for.
         """
-        c, month = self.cfg, ms.month
+        c, month = self.cfg, ms.run_month
         if not self.running(month):
             return 0.0
         reached = ms.n_act

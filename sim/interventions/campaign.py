@@ -13,7 +13,7 @@ from sim.interventions.base import Intervention
 class AdoptionCampaign(Intervention):
     def spend(self, model, ms) -> float:
         cost = super().spend(model, ms)
-        if self.running(ms.month) and self.cfg.cost_per_new_adopter:
+        if self.running(ms.run_month) and self.cfg.cost_per_new_adopter:
             new = ms.new_adopters.get(self.cfg.behaviour, np.empty(0, dtype=np.int64))
             if self.targeted:  # only the targeted segments' adopters are paid the incentive
                 new = new[np.isin(model.pop.segment[new], self.segment_codes(model))]

@@ -1,8 +1,11 @@
 """Adoption of the "perfect customer" behaviours (Bass-style diffusion gated by trust).
 
-Monthly hazard for a customer not yet showing behaviour b:
+Monthly hazard for an eligible customer not yet showing behaviour b:
     h = rel_incentive * (p + q * F) * exp(slope * (satisfaction - 7)),   zero below the
     permission threshold (a smart meter or load-control device needs a good relationship),
+Eligibility is a fixed draw per customer: a share ``p_ceiling`` can ever adopt (no email, no
+smart-meter coverage, renters who cannot change appliances), Bass's market potential; programmes
+raise adoption towards it, never past it.
 where F is the share of the customer's active ties who show b (mixing="network") or the share
 of all active customers (mixing="global", the fully mixed limit in which the expected adoption
 curve is Bass's). Adoption is absorbing: nobody gives up autopay in this model.
@@ -39,6 +42,7 @@ class Adoption:
         self.q = np.array([b.rate_imitation for b in bs], dtype=np.float64)
         self.incentive = np.array([b.rel_incentive for b in bs], dtype=np.float64)
         self.threshold = np.array([b.sat_threshold for b in bs], dtype=np.float64)
+        self.ceiling = np.array([b.p_ceiling for b in bs], dtype=np.float64)
         self.slope = np.array([b.rel_sat_slope for b in bs], dtype=np.float64)
         self.mixing = cfg.mixing
 
@@ -92,7 +96,12 @@ class Adoption:
     def step(self, model, ms) -> None:
         pop, streams = model.pop, model.streams
         act = ms.act
-        if len(self.names) == 0 or len(act) == 0:
+        for name in self.names:
+            ms.new_adopters[name] = np.empty(0, dtype=np.int64)
+            ms.kpis[f"new_adopt_{name}"] = 0
+        # behaviour shares are the preset's month-0 figures: warming up settles what has no such
+        # figure (expectations, satisfaction, tenure) and leaves the behaviour mix as stated
+        if len(self.names) == 0 or len(act) == 0 or ms.run_month < 0:
             return
         sat = pop.satisfaction[act]
         # segment-targeted campaigns: an incentive multiplier per (segment, behaviour)
@@ -108,6 +117,8 @@ class Adoption:
             bound = self._max_probability(b, sat_range, seg_incentive[:, b].max() if targeted else 1.0)
             rows = np.flatnonzero(u < bound)
             rows = rows[~pop.adoption[act[rows], b] & ~(sat[rows] < self.threshold[b])]
+            if self.ceiling[b] < 1.0:  # only the eligible can adopt (the Bass market potential)
+                rows = rows[pop.eligibility_uniform(name, act[rows]) < self.ceiling[b]]
             draws.append(u[rows])
             screened.append(rows)
         # Then the exact rule on them, with every F taken before anyone adopts this month.

@@ -3,6 +3,7 @@
     h = (service + price + other) * barrier
     service = rate_service_max * ((threshold - sat) / threshold)^shape   below the threshold
     price   = rate_price * competitor pressure * price_index^elasticity * price sensitivity
+              * exp(-price_sat_slope * (sat - 7))   (satisfied customers shop around less)
     other   = rate_other   (moving house, closure: outside the firm's CX)
     barrier = per_extra_product^(products-1) * tenure factor * behaviour multipliers (autopay)
 
@@ -17,6 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from sim.population import CHURN_REASONS
+
+
+def churn_hazard(cfg, pop, sat: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Raw monthly hazard (service + price + other, before barriers) at satisfaction ``sat``."""
+    c, econ = cfg.churn, cfg.economics
+    gap = np.clip((c.sat_service_threshold - sat) / max(c.sat_service_threshold, 1e-9), 0.0, 1.0)
+    service = c.rate_service_max * gap ** c.rel_service_shape
+    price = (c.rate_price * c.rel_competitor_pressure * econ.rel_price_index ** c.rel_price_elasticity
+             * pop.seg_price_sensitivity[seg] * np.exp(-c.rel_price_sat_slope * (sat - 7.0)))
+    return service + price + c.rate_other + 1e-12
 
 
 class Churn:
@@ -41,7 +52,9 @@ class Churn:
         gap = np.clip((c.sat_service_threshold - sat) / max(c.sat_service_threshold, 1e-9), 0.0, 1.0)
         service = c.rate_service_max * gap ** c.rel_service_shape
         price_level = c.rel_competitor_pressure * self.econ.rel_price_index ** c.rel_price_elasticity
-        price = c.rate_price * price_level * pop.seg_price_sensitivity[pop.segment[act]]
+        price = c.rate_price * price_level * pop.seg_price_sensitivity[pop.segment[act]] * pop.rel_price_sensitivity[act]
+        if c.rel_price_sat_slope:
+            price = price * np.exp(-c.rel_price_sat_slope * (sat - 7.0))
         other = np.full(len(act), c.rate_other)
         products = pop.products[act]
         # products are small integers: one power per distinct count, not per customer

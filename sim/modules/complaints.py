@@ -5,9 +5,9 @@ Triggers, per customer and month (segment propensity multiplies each):
   first contact; each occurrence of a need type with its own ``p_complaint`` (an outage).
 Handling: a complaint gets a response with ``p_respond``; a responded complaint recovers with
   p_recovery_max x mean(empathise, seek solution, open to customer's solution, listen, verify)
-  x exp(-response days / scale). A recovery leaves the customer ``sat_recovery_paradox`` above
-  their satisfaction before the month's failure (the recovery paradox), never below where they
-  are; a failed or missing recovery costs satisfaction and raises churn hazard for some months.
+  x exp(-response days / scale). A recovery leaves the customer a little above their
+  satisfaction before the month's failure (the recovery paradox: ``sat_recovery_paradox`` x
+  (1 - severity), so severe failures get no lift), never below where they are; a failed or missing recovery costs satisfaction and raises churn hazard for some months.
 Closed loop: with real-time feedback, a share of this month's touched detractors who did not
   complain are reached within ``dur_closed_loop_days`` and get the same recovery attempt (a
   failed attempt costs nothing: the customer was not promised anything).
@@ -48,6 +48,7 @@ class Complaints:
     def step(self, model, ms) -> None:
         c, pop, streams, k = self.cfg, model.pop, model.streams, ms.kpis
         if not c.enabled:
+            k["customers_bad_experience"] = int(np.count_nonzero(ms.experience[ms.touch_n > 0] < c.sat_bad_experience))
             self._report(model, k, 0, 0, 0, 0, 0)
             return
         act, month = ms.act, ms.month
@@ -60,15 +61,18 @@ class Complaints:
         p_none *= (1.0 - c.p_complain_unresolved) ** unresolved
         if self.p_need.any():
             p_none *= np.prod((1.0 - self.p_need) ** ms.needs[touched], axis=1)
-        p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[act[touched]]]
+        t_slots = act[touched]
+        p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[t_slots]] * pop.rel_complaint[t_slots]
         rows = touched[streams.uniform("complaints.raise", month, act[touched]) < p_complain]
+        k["customers_bad_experience"] = int(np.count_nonzero(ms.experience[touched] < c.sat_bad_experience))
         slots = act[rows]
 
         responded = streams.uniform("complaints.respond", month, slots) < c.p_respond
         recovered = responded & (streams.uniform("complaints.recover", month, slots) < self.p_recover)
         sat = pop.satisfaction
         ok, failed = slots[recovered], slots[~recovered]
-        sat[ok] = np.maximum(sat[ok], np.minimum(ms.sat_start[rows[recovered]] + c.sat_recovery_paradox, 10.0))
+        before = ms.sat_start[rows[recovered]]
+        sat[ok] = np.maximum(sat[ok], np.minimum(before + self.paradox_lift(before, sat[ok]), 10.0))
         sat[failed] = np.maximum(sat[failed] - c.sat_failed_recovery_penalty, 0.0)
         pop.recovery_failed_month[failed] = month
 
@@ -100,8 +104,15 @@ class Complaints:
         won = reached & (u < self.p_recover_closed_loop)
         sat = pop.satisfaction
         ok = slots[won]
-        sat[ok] = np.maximum(sat[ok], np.minimum(ms.sat_start[rows[won]] + c.sat_recovery_paradox, 10.0))
+        before = ms.sat_start[rows[won]]
+        sat[ok] = np.maximum(sat[ok], np.minimum(before + self.paradox_lift(before, sat[ok]), 10.0))
         return int(reached.sum()), int(won.sum())
+
+    def paradox_lift(self, before: np.ndarray, now: np.ndarray) -> np.ndarray:
+        """How far above its pre-failure level a recovery leaves satisfaction: small, and less the
+        worse the failure (severity = this month's fall on the 0-10 scale, as a share of 10)."""
+        severity = np.clip((before - now) / 10.0, 0.0, 1.0)
+        return self.cfg.sat_recovery_paradox * (1.0 - severity)
 
     def _report(self, model, k, complaints, documented, eliminated, attempted, succeeded,
                 reached=0, won_back=0) -> None:

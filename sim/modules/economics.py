@@ -25,13 +25,17 @@ class Economics:
 
     def __init__(self, model):
         self.econ = model.cfg.economics
-        n_seg = len(model.pop.segment_names)
-        # per-segment running totals, for lifetime value at the end of the run
+        self.n_seg = len(model.pop.segment_names)
+        self.start_accounts()
+        self.refresh(model)
+
+    def start_accounts(self) -> None:
+        """Per-segment running totals for lifetime value, counted from the reported month 0."""
+        n_seg = self.n_seg
         self.seg_customer_months = np.zeros(n_seg)
         self.seg_margin = np.zeros(n_seg)  # revenue - product cost, per customer
         self.seg_cost_to_serve = np.zeros(n_seg)
         self.seg_churned = np.zeros(n_seg)
-        self.refresh(model)
 
     def refresh(self, model) -> None:
         """Re-read prices and costs (programmes change them between months)."""
@@ -111,14 +115,26 @@ class Economics:
         k["cost_cx_programmes"] = cx_spend
         k["profit"] = (k["revenue"] - k["cost_products"] - k["cost_to_serve"] - k["cost_acquisition"]
                        - cx_spend)
-        k["discount_factor"] = (1.0 + self.monthly_discount) ** -(ms.month + 1)
+        k["discount_factor"] = (1.0 + self.monthly_discount) ** -(ms.run_month + 1)
         k["profit_discounted"] = k["profit"] * k["discount_factor"]
 
-        self.seg_customer_months += np.bincount(seg, minlength=n_seg)
-        self.seg_margin += np.bincount(seg, weights=revenue - product_cost, minlength=n_seg)
-        self.seg_cost_to_serve += np.bincount(seg, weights=cost, minlength=n_seg)
+        seg_margin = np.bincount(seg, weights=revenue - product_cost, minlength=n_seg)
+        seg_cost = np.bincount(seg, weights=cost, minlength=n_seg)
         left = act[pop.churn_month[act] == ms.month]
-        self.seg_churned += np.bincount(pop.segment[left], minlength=n_seg)
+        seg_left = np.bincount(pop.segment[left], minlength=n_seg)
+        joined = ms.joined
+        unit = np.where(pop.referred[joined], self.econ.cost_acquisition_referred, self.econ.cost_acquisition_paid)
+        seg_acquisition = np.bincount(pop.segment[joined], weights=unit, minlength=n_seg)
+        # by segment, at firm scale: what each segment brings before CX programmes (shared spend)
+        for s, name in enumerate(model.pop.segment_names):
+            k[f"segment_{name}_margin"] = float(seg_margin[s]) * w
+            k[f"segment_{name}_cost_to_serve"] = float(seg_cost[s]) * w
+            k[f"segment_{name}_acquisition"] = float(seg_acquisition[s]) * w
+            k[f"segment_{name}_churn"] = int(seg_left[s])  # an agent sum: scaled when recorded
+        self.seg_customer_months += np.bincount(seg, minlength=n_seg)
+        self.seg_margin += seg_margin
+        self.seg_cost_to_serve += seg_cost
+        self.seg_churned += seg_left
 
     def lifetime_value(self, segment_names: list[str]) -> dict[str, dict[str, float]]:
         """Simulated lifetime value per customer of each segment from the run's margins and retention.

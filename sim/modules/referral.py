@@ -2,7 +2,9 @@
 
 Detractors sometimes speak badly of the firm: each tie of a speaking detractor loses a little
 satisfaction. Promoters bring new customers through their ties (a Poisson number per promoter),
-and paid acquisition brings the rest, deterred by the share of detractors in the base. New
+and paid acquisition brings the rest: a fixed marketing budget's worth of customers from the market
+(a share of the starting base, grown at the market's rate), deterred by the share of detractors.
+Gross adds therefore do not compound with the base: it settles where they balance churn. New
 customers take new slots at the end, a tie to their referrer and a few random ties.
 """
 
@@ -53,12 +55,17 @@ class Acquisition:
         referrals = poisson_icdf(u_ref, cfg.rate_referral_promoter)
         anchors = np.repeat(promoters, referrals)
         detractor_share = float(np.mean(sat < DETRACTOR_BELOW)) if len(act) else 0.0
-        lam = cfg.rate_paid_acquisition * len(act) * max(0.0, 1.0 - cfg.rel_detractor_deterrence * detractor_share)
+        # a fixed budget's worth of customers from the market (in agents), grown from month 0 at the
+        # market's rate and converted less well the more of the base speaks ill of the firm
+        growth = (1.0 + cfg.rate_market_growth_year) ** (max(ms.run_month, 0) / 12.0)
+        reputation = max(0.0, 1.0 - cfg.rel_detractor_deterrence * detractor_share)
+        lam = cfg.rate_paid_acquisition * model.cfg.population.agents * growth * reputation
         u_paid = streams.generator("acquisition.paid", month).random()
         n_paid = int(poisson.ppf(u_paid, lam)) if lam > 0 else 0
         n_ref = len(anchors)
         referred = np.concatenate([np.ones(n_ref, bool), np.zeros(n_paid, bool)])
         new = pop.add(n_ref + n_paid, month, referred=referred)
+        ms.joined = new
         model.graph.add_nodes(len(new))
         if len(new):
             anchors = np.concatenate([anchors, np.full(n_paid, -1)])

@@ -2,7 +2,8 @@
 
 A month with touches gives one experience score per customer (the mean over their touches,
 plus customer-level noise). Satisfaction moves by the gap to expectation, with losses weighted
-more than gains; expectation then closes part of the gap (customers get used to what they get).
+more than gains, both scaled by the customer's own sensitivity (heterogeneous around 1);
+expectation then closes part of the gap (customers get used to what they get).
 Every month satisfaction drifts a little toward the customer's baseline: their own disposition
 (their starting satisfaction, so the spread of the base persists), lifted by the behaviours they
 show.
@@ -48,7 +49,7 @@ class Satisfaction:
         sat = pop.satisfaction
         exp = pop.expectation
         gap = experience - exp[slots]
-        sat[slots] += np.where(gap > 0, cfg.rel_gain, cfg.rel_loss) * gap
+        sat[slots] += np.where(gap > 0, cfg.rel_gain, cfg.rel_loss) * pop.rel_sat_sensitivity[slots] * gap
         exp[slots] += cfg.rate_expectation_adapt * gap
         baseline = pop.sat_baseline[act] + cfg.sat_bonus_per_behaviour * pop.adoption[act].sum(axis=1)
         sat[act] += cfg.rate_drift * (baseline - sat[act])

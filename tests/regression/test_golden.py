@@ -26,8 +26,8 @@ SMALL = ["population.n_customers=3000", "years=3", "seed=11"]
 CASES = {
     # the default model
     "utility_small.json": SMALL,
-    # the core engine before the complaint journey: switching the journey off must reproduce it
-    # (with the preset values it was recorded under, where the preset has been retuned since)
+    # the core engine without the complaint journey and the abuse policy (re-recorded 2026-12 when
+    # the settled baseline changed every preset; before that it pinned the pre-complaint engine)
     "utility_small_core.json": SMALL + ["complaints.enabled=false", "abuse.enabled=false",
                                         "referral.rate_paid_acquisition=0.008"],
     # the preset's firm of 463,900 customers simulated by 3,000 agents (154.6 customers each):

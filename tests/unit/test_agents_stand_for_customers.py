@@ -17,7 +17,9 @@ from sim.kpis import SCALE
 from sim.roi import compare_runs
 
 FIRM = 40_000
-W2 = [f"population.n_customers={FIRM}", "population.n_agents=20000", "years=2", "seed=4", "progress=false"]
+# no warm-up: each agent then stands for exactly two customers, so scaled counts are checkable
+W2 = [f"population.n_customers={FIRM}", "population.n_agents=20000", "years=2", "seed=4", "progress=false",
+      "warmup_years=0"]
 
 
 def _run(*overrides: str):
@@ -90,7 +92,7 @@ def test_shares_and_scores_do_not_scale(baseline):
 
 
 def test_the_cli_line_says_what_one_agent_stands_for(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sim", "population.n_agents=2000", "years=1",
+    proc = subprocess.run([sys.executable, "-m", "sim", "population.n_agents=2000", "years=1", "warmup_years=0",
                            "output.root=out", "output.plots=false"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -168,3 +170,16 @@ def test_des_mode_serves_the_firms_calls_with_twins():
 def test_validation_accepts_a_firm_simulated_whole():
     cfg = load_config(["population.n_customers=1000", "population.n_agents=1000"])
     assert validate(cfg).population.customers_per_agent == 1.0
+
+
+def test_segments_add_up_to_the_firm(baseline):
+    m, s = baseline.monthly, baseline.summary
+    segments = list(baseline.config.population.segments)
+    for part, whole in (("margin", m["revenue"] - m["cost_products"]), ("cost_to_serve", m["cost_to_serve"]),
+                        ("acquisition", m["cost_acquisition"]), ("churn", m["new_churn"])):
+        total = sum(m[f"segment_{seg}_{part}"] for seg in segments)
+        assert np.allclose(total, whole, rtol=1e-9), part
+    before_cx = ((m["profit"] + m["cost_cx_programmes"]) * m["discount_factor"]).sum()
+    assert sum(s["npv_by_segment"].values()) == pytest.approx(before_cx, rel=1e-9)
+    assert set(s["by_segment"]) == set(segments)
+    assert all(-100 <= v["nps_mean"] <= 100 and 0 <= v["churn_rate_annual"] < 1 for v in s["by_segment"].values())

@@ -65,7 +65,7 @@ def _cfg(base, **cc):
 
 
 def _run_month(cfg, calls, month=0, seed=0, centre=None):
-    model = SimpleNamespace(cfg=cfg, streams=Streams(seed))
+    model = SimpleNamespace(cfg=cfg, streams=Streams(seed), customers_per_agent=1.0)
     centre = centre or make_contact_centre(model)
     ms = MonthState(month, np.arange(len(calls), dtype=np.int64), 1, len(CHANNELS))
     ms.phone_calls[:] = calls
@@ -75,7 +75,7 @@ def _run_month(cfg, calls, month=0, seed=0, centre=None):
 
 
 def test_make_contact_centre_builds_des(base_cfg):
-    model = SimpleNamespace(cfg=base_cfg, streams=Streams(0))
+    model = SimpleNamespace(cfg=base_cfg, streams=Streams(0), customers_per_agent=1.0)
     assert isinstance(make_contact_centre(model), DESContactCentre)
 
 

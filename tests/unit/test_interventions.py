@@ -16,7 +16,8 @@ from sim.config import EffectConfig, InterventionConfig
 from sim.interventions.base import Intervention
 from sim.roi import baseline_of, compare_runs, payback_month
 
-SMALL = ("population.n_customers=4000", "years=3", "seed=8")
+# no warm-up: one agent per customer exactly, so per-adopter and per-customer costs are whole multiples
+SMALL = ("population.n_customers=4000", "years=3", "seed=8", "warmup_years=0")
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "configs" / "scenario"
 
 

@@ -68,7 +68,8 @@ def diffusion(small_config):
     cfg = small_config(
         f"population.n_customers={N}", f"years={YEARS}", "seed=5",
         "adoption.mixing=global",
-        f"{b}.p_initial=0", f"{b}.rate_innovation={P}", f"{b}.rate_imitation={Q}",
+        f"{b}.p_initial=0", f"{b}.p_ceiling=1", "warmup_years=0",  # the whole base can adopt from month 0
+        f"{b}.rate_innovation={P}", f"{b}.rate_imitation={Q}",
         f"{b}.rel_sat_slope=0", f"{b}.sat_threshold=0", f"{b}.rel_incentive=1",
         "churn.rate_other=0", "churn.rate_service_max=0", "churn.rate_price=0",
         "referral.rate_paid_acquisition=0", "referral.rate_referral_promoter=0",

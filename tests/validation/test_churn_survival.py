@@ -38,7 +38,7 @@ def _constant_hazard_config(small_config, h: float, seed: int = 11):
     # is neutralised, including any a preset adds later
     barrier_off = [f"adoption.behaviours.{name}.rel_churn=1" for name in base.adoption.behaviours]
     cfg = small_config(
-        f"population.n_customers={N}", f"years={YEARS}", f"seed={seed}",
+        f"population.n_customers={N}", f"years={YEARS}", f"seed={seed}", "warmup_years=0",
         "churn.rate_service_max=0", "churn.rate_price=0", f"churn.rate_other={h}",
         "churn.rel_per_extra_product=1", "churn.rel_tenure_full=1",
         # a failed complaint recovery multiplies the hazard for some months: neutralise it too
