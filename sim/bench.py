@@ -12,7 +12,7 @@ many agents, or a firm of exactly that many customers when the size is larger th
 Each size runs in a fresh Python process, so one run's memory cannot hide in another's peak.
 Columns: customers each agent stands for; wall time of run() alone (imports and config
 composition excluded); agent-months per second (the sum over months of agents active at the
-start of the month, divided by that time); peak memory per agent (the child's peak resident set
+start of the month, warm-up months counted at the starting number of agents, divided by that time); peak memory per agent (the child's peak resident set
 size minus its size once imports and config are done, divided by the starting number of agents;
 small runs show mostly fixed costs there).
 
@@ -50,8 +50,10 @@ def _child(size: int, years: int, overrides: list[str]) -> None:
     result = run(cfg, progress=False)
     wall = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    w = cfg.population.customers_per_agent
-    print(json.dumps({"wall_s": wall, "agent_months": float(result.monthly["customers_start"].sum() / w),
+    w = result.summary["customers_per_agent"]
+    # warm-up months are simulated too (not reported): counted at the starting number of agents
+    warmup = cfg.n_warmup_months * cfg.population.agents
+    print(json.dumps({"wall_s": wall, "agent_months": float(result.monthly["customers_start"].sum() / w) + warmup,
                       "customers_per_agent": w, "peak_delta_bytes": (peak_kb - base_kb) * 1024}))
 
 
