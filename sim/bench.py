@@ -12,9 +12,10 @@ many agents, or a firm of exactly that many customers when the size is larger th
 Each size runs in a fresh Python process, so one run's memory cannot hide in another's peak.
 Columns: customers each agent stands for; wall time of run() alone (imports and config
 composition excluded); agent-months per second (the sum over months of agents active at the
-start of the month, warm-up months counted at the starting number of agents, divided by that time); peak memory per agent (the child's peak resident set
-size minus its size once imports and config are done, divided by the starting number of agents;
-small runs show mostly fixed costs there).
+start of the month, warm-up months counted at the starting number of agents, divided by that
+time); peak memory per agent (the child's peak resident set size minus its size once imports and
+config are done, divided by the starting number of agents; small runs show mostly fixed costs
+there).
 
 This is a measurement, not a test: numbers depend on the machine and on what else runs on it.
 Thread settings (OPENBLAS_NUM_THREADS and the like) are left exactly as the environment has

@@ -47,7 +47,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from scipy import stats
 
-from sim.config import DEFAULT_AGENTS
+from sim.config import PopulationConfig
 from sim.results import atomic_dir, run_problem
 from sim.roi import compare_runs
 
@@ -530,8 +530,8 @@ def _labels(manifest: dict[str, Any]) -> dict[str, Any]:
     cfg = manifest.get("config", {})
     pop = cfg.get("population", {})
     n_customers, n_agents = pop.get("n_customers"), pop.get("n_agents")
-    if n_agents is None and isinstance(n_customers, int):
-        n_agents = min(DEFAULT_AGENTS, n_customers)
+    if n_agents is None and isinstance(n_customers, int):  # the default rule, as the run applied it
+        n_agents = PopulationConfig(n_customers=n_customers).agents
     return {
         "preset": pop.get("name"),
         "n_customers": n_customers,

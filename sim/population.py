@@ -13,8 +13,8 @@ from scipy.special import betaincinv
 from sim.config import RunConfig
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
-CHURN_REASONS = ("service", "price", "other")
-_CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay  # index into this = churn_reason code (-1 = active)
+CHURN_REASONS = ("service", "price", "other")  # index into this = churn_reason code (-1 = active)
+_CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay
 
 # column name -> dtype; every column has one entry per slot
 _COLUMNS = {

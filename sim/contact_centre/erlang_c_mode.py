@@ -64,13 +64,14 @@ class ErlangCContactCentre:
         k = ms.kpis
         n_first = int(first.sum())
         k["calls_offered"] = n_calls
-        k["calls_repeat"] = int(unresolved.sum()) * w
+        n_repeat = int(unresolved.sum())
+        k["calls_repeat"] = n_repeat * w
         k["agents_staffed"] = n_agents
         k["asa_s"] = min(metrics.mean_wait_s, cc.dur_max_wait_s) if n_calls else 0.0
         k["p_wait"] = metrics.p_wait if n_calls else 0.0
         k["service_level"] = metrics.service_level if n_calls else 1.0
         k["occupancy"] = metrics.occupancy
-        k["fcr"] = 1.0 - int(unresolved.sum()) / n_first if n_first else 1.0
+        k["fcr"] = 1.0 - n_repeat / n_first if n_first else 1.0
         k["queue_overloaded"] = int(not metrics.stable)
         k["caller_wait_mean_s"] = float(waits.mean()) if len(waits) else 0.0
         # the columns the event mode also reports, so both modes share one table schema:

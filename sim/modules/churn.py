@@ -20,14 +20,29 @@ import numpy as np
 from sim.population import CHURN_REASONS
 
 
+def service_hazard(c, sat: np.ndarray) -> np.ndarray:
+    """Service-reason hazard at satisfaction ``sat`` (``c``: the churn config)."""
+    gap = np.clip((c.sat_service_threshold - sat) / max(c.sat_service_threshold, 1e-9), 0.0, 1.0)
+    return c.rate_service_max * gap ** c.rel_service_shape
+
+
+def price_hazard(c, econ, seg_sensitivity: np.ndarray, sat: np.ndarray,
+                 own_sensitivity: np.ndarray | None = None) -> np.ndarray:
+    """Price-reason hazard for customers of these segment (and own) price sensitivities."""
+    price_level = c.rel_competitor_pressure * econ.rel_price_index ** c.rel_price_elasticity
+    price = c.rate_price * price_level * seg_sensitivity
+    if own_sensitivity is not None:
+        price = price * own_sensitivity
+    if c.rel_price_sat_slope:
+        price = price * np.exp(-c.rel_price_sat_slope * (sat - 7.0))
+    return price
+
+
 def churn_hazard(cfg, pop, sat: np.ndarray, seg: np.ndarray) -> np.ndarray:
     """Raw monthly hazard (service + price + other, before barriers) at satisfaction ``sat``."""
-    c, econ = cfg.churn, cfg.economics
-    gap = np.clip((c.sat_service_threshold - sat) / max(c.sat_service_threshold, 1e-9), 0.0, 1.0)
-    service = c.rate_service_max * gap ** c.rel_service_shape
-    price = (c.rate_price * c.rel_competitor_pressure * econ.rel_price_index ** c.rel_price_elasticity
-             * pop.seg_price_sensitivity[seg] * np.exp(-c.rel_price_sat_slope * (sat - 7.0)))
-    return service + price + c.rate_other + 1e-12
+    c = cfg.churn
+    price = price_hazard(c, cfg.economics, pop.seg_price_sensitivity[seg], sat)
+    return service_hazard(c, sat) + price + c.rate_other + 1e-12
 
 
 class Churn:
@@ -49,12 +64,9 @@ class Churn:
         """Per-customer (service, price, other) hazards and the barrier multiplier."""
         c, pop = self.cfg, model.pop
         sat = pop.satisfaction[act]
-        gap = np.clip((c.sat_service_threshold - sat) / max(c.sat_service_threshold, 1e-9), 0.0, 1.0)
-        service = c.rate_service_max * gap ** c.rel_service_shape
-        price_level = c.rel_competitor_pressure * self.econ.rel_price_index ** c.rel_price_elasticity
-        price = c.rate_price * price_level * pop.seg_price_sensitivity[pop.segment[act]] * pop.rel_price_sensitivity[act]
-        if c.rel_price_sat_slope:
-            price = price * np.exp(-c.rel_price_sat_slope * (sat - 7.0))
+        service = service_hazard(c, sat)
+        price = price_hazard(c, self.econ, pop.seg_price_sensitivity[pop.segment[act]], sat,
+                             pop.rel_price_sensitivity[act])
         other = np.full(len(act), c.rate_other)
         products = pop.products[act]
         # products are small integers: one power per distinct count, not per customer

@@ -7,7 +7,8 @@ Handling: a complaint gets a response with ``p_respond``; a responded complaint 
   p_recovery_max x mean(empathise, seek solution, open to customer's solution, listen, verify)
   x exp(-response days / scale). A recovery leaves the customer a little above their
   satisfaction before the month's failure (the recovery paradox: ``sat_recovery_paradox`` x
-  (1 - severity), so severe failures get no lift), never below where they are; a failed or missing recovery costs satisfaction and raises churn hazard for some months.
+  (1 - severity), so severe failures get no lift), never below where they are; a failed or
+  missing recovery costs satisfaction and raises churn hazard for some months.
 Closed loop: with real-time feedback, a share of this month's touched detractors who did not
   complain are reached within ``dur_closed_loop_days`` and get the same recovery attempt (a
   failed attempt costs nothing: the customer was not promised anything).
@@ -47,14 +48,14 @@ class Complaints:
 
     def step(self, model, ms) -> None:
         c, pop, streams, k = self.cfg, model.pop, model.streams, ms.kpis
-        if not c.enabled:
-            k["customers_bad_experience"] = int(np.count_nonzero(ms.experience[ms.touch_n > 0] < c.sat_bad_experience))
-            self._report(model, k, 0, 0, 0, 0, 0)
-            return
-        act, month = ms.act, ms.month
         # every trigger comes with a touch, so only touched customers can complain; the chance of
         # no complaint is multiplied over every trigger the customer met this month
         touched = np.flatnonzero(ms.touch_n)
+        k["customers_bad_experience"] = int(np.count_nonzero(ms.experience[touched] < c.sat_bad_experience))
+        if not c.enabled:
+            self._report(model, k, 0, 0, 0, 0, 0)
+            return
+        act, month = ms.act, ms.month
         p_none = np.ones(len(touched))
         p_none[ms.experience[touched] < c.sat_bad_experience] *= 1.0 - c.p_complain_bad_experience
         unresolved = ms.phone_calls_total[touched] - ms.phone_calls[touched]
@@ -63,8 +64,7 @@ class Complaints:
             p_none *= np.prod((1.0 - self.p_need) ** ms.needs[touched], axis=1)
         t_slots = act[touched]
         p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[t_slots]] * pop.rel_complaint[t_slots]
-        rows = touched[streams.uniform("complaints.raise", month, act[touched]) < p_complain]
-        k["customers_bad_experience"] = int(np.count_nonzero(ms.experience[touched] < c.sat_bad_experience))
+        rows = touched[streams.uniform("complaints.raise", month, t_slots) < p_complain]
         slots = act[rows]
 
         responded = streams.uniform("complaints.respond", month, slots) < c.p_respond
