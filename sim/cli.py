@@ -6,13 +6,18 @@ library: sim.run(config, seed) takes plain dataclasses.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import re
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from sim.config import ConfigError, NoisyRunWarning, RunConfig, noise_warning, validate
 
@@ -21,21 +26,117 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 ConfigStore.instance().store(name="base_config", node=RunConfig)
 
 
-def to_run_config(cfg: DictConfig) -> RunConfig:
-    """The composed Hydra config as plain dataclasses, validated (raises ConfigError)."""
-    plain = OmegaConf.to_object(cfg)
+def sweep_folder_name(task_overrides: list[str]) -> str:
+    """The sweep's record folder under <root>/multirun/: its overrides, readable and unique."""
+    import hashlib
+    import re
+
+    items = sorted(str(o) for o in task_overrides)
+    shown = [o for o in items if not o.lstrip("+~").startswith(("output.", "roi=", "progress="))]
+    readable = re.sub(r"[^A-Za-z0-9._=,+@-]", "_", ",".join(shown))[:60] or "default"
+    return f"{readable}-{hashlib.sha256('|'.join(items).encode()).hexdigest()[:8]}"
+
+
+_ENV = re.compile(r"\$\{\s*oc\.env\s*:")
+
+
+def _unknown_keys(node: Any, schema: type, prefix: str = "") -> list[str]:
+    """Keys of the composed ``node`` that its dataclass ``schema`` does not declare.
+
+    Hydra's ``+key=value`` adds a key even to a typed config, and the dataclass conversion then
+    drops it without a word; this finds such keys so a typo never runs as if it were not there.
+    """
+    hints = typing.get_type_hints(schema)
+    found = []
+    for key in node.keys():
+        name = f"{prefix}{key}"
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), list(hints), n=1)
+            found.append(f"{name} is not allowed: not a key of {schema.__name__} (sim.config)"
+                         + (f"; did you mean {prefix}{close[0]}?" if close else ""))
+            continue
+        hint, value = hints[key], node[key]
+        if dataclasses.is_dataclass(hint) and isinstance(value, DictConfig):
+            found += _unknown_keys(value, hint, f"{name}.")
+        elif typing.get_origin(hint) is dict and isinstance(value, DictConfig):
+            inner = typing.get_args(hint)[1]
+            if dataclasses.is_dataclass(inner):
+                for k in value.keys():
+                    if isinstance(value[k], DictConfig):
+                        found += _unknown_keys(value[k], inner, f"{name}.{k}.")
+        elif typing.get_origin(hint) is list and isinstance(value, ListConfig):
+            inner = typing.get_args(hint)[0]
+            if dataclasses.is_dataclass(inner):
+                for i, item in enumerate(value):
+                    if isinstance(item, DictConfig):
+                        found += _unknown_keys(item, inner, f"{name}.{i}.")
+    return found
+
+
+def _env_values(node: Any, prefix: str = "") -> list[str]:
+    """Keys whose value reads an environment variable (``${oc.env:...}``), which would be written
+    into config.yaml, manifest.json and summary.json for anyone the results are shared with."""
+    found = []
+    items = node.items_ex(resolve=False) if isinstance(node, DictConfig) else enumerate(node)
+    for k, v in items:
+        key = f"{prefix}{k}"
+        if isinstance(v, (DictConfig, ListConfig)):
+            found += _env_values(v, f"{key}.")
+        elif isinstance(v, str) and _ENV.search(v):
+            found.append(key)
+    return found
+
+
+def to_run_config(cfg: DictConfig, scenario_file: str | None = None) -> RunConfig:
+    """The composed Hydra config as plain dataclasses, validated (raises ConfigError).
+
+    ``scenario_file`` is the scenario config the user chose (Hydra's runtime choice): its
+    ``scenario:`` name must be its file name, so a copied file that kept the original's name
+    cannot write into the original's folders.
+    """
+    task = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"]) if "hydra" in cfg else cfg
+    problems = _unknown_keys(task, RunConfig)
+    problems += [f"{k} is not allowed: reads an environment variable (${{oc.env:...}}), which would be "
+                 "written into the run's config and manifest; put the value itself" for k in _env_values(task)]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    plain = OmegaConf.to_object(task)
     if isinstance(plain, dict):  # composed without the schema: build it from the dict
-        plain = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), cfg))
+        plain = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), task))
+    if scenario_file and isinstance(plain.scenario, str) and plain.scenario != scenario_file:
+        raise ConfigError(
+            f"invalid configuration:\n  scenario={plain.scenario!r} is not allowed: the scenario file "
+            f"configs/scenario/{scenario_file}.yaml must name itself (scenario: {scenario_file}); a copied "
+            f"file that keeps the original's name would write into {plain.scenario!r}'s folders")
     return validate(plain)
 
 
 def load_config(overrides: list[str] | None = None, config_name: str = "config") -> RunConfig:
     """Compose configs/ with command-line style overrides, outside any Hydra app (tests, notebooks)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=list(overrides or []))
-    return to_run_config(cfg)
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=list(overrides or []), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(f"invalid configuration: {composition_message(err)}") from None
+    return to_run_config(cfg, OmegaConf.select(cfg, "hydra.runtime.choices.scenario"))
+
+
+def composition_message(err: BaseException) -> str:
+    """Hydra's or OmegaConf's complaint about an override, in one or two plain lines."""
+    skip = ("full_key", "object_type", "reference_type", "To append to your config")
+
+    def lines(e: BaseException) -> list[str]:
+        return [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith(skip)]
+
+    text = lines(err)
+    cause = err.__cause__ or err.__context__
+    if cause is not None:
+        text += [ln for ln in lines(cause) if ln not in text]
+    return "\n  ".join(text)
 
 
 def default_run_dir(run_cfg: RunConfig) -> Path:
@@ -62,10 +163,22 @@ def _skip_complete() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _in_joblib_worker() -> bool:
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return False
+    import multiprocessing
+
+    target = str(OmegaConf.select(HydraConfig.get(), "launcher._target_") or "")
+    # the sweep's own process (n_jobs=1 runs there) answers to its user, not to a parent
+    return "joblib" in target.lower() and multiprocessing.current_process().name != "MainProcess"
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> float:
     try:
-        run_cfg = to_run_config(cfg)
+        run_cfg = to_run_config(cfg, HydraConfig.get().runtime.choices.get("scenario"))
     except ConfigError as err:
         print(f"cxsim: {err}", file=sys.stderr)
         sys.exit(2)
@@ -73,12 +186,20 @@ def _app(cfg: DictConfig) -> float:
 
     from sim.results import write_run
     from sim.runner import run
+    from sim.safe_write import OutputError, check_target
 
     noisy = noise_warning(run_cfg)
     if noisy:
         print(f"cxsim: warning: {noisy}", file=sys.stderr)
         warnings.simplefilter("ignore", NoisyRunWarning)  # said once, in the CLI's own words
+    if _in_joblib_worker():
+        _exit_with_sweep()
     out = default_run_dir(run_cfg)
+    try:
+        check_target(out, "run folder")  # before the work, not after it
+    except OutputError as err:
+        print(f"cxsim: {err}", file=sys.stderr)
+        sys.exit(2)
     if _skip_complete():
         from sim.results import reusable_run
 
@@ -103,6 +224,33 @@ def _app(cfg: DictConfig) -> float:
           f"{s['customers_end']:,.0f} customers over {years}, NPS {s['nps_end']:+.1f}, "
           f"NPV ${s['npv'] / 1e6:,.1f}M, {result.wall_time_s:.1f} s -> {out}{roi_line}")
     return s["npv"]
+
+
+_WATCHING = False
+
+
+def _exit_with_sweep() -> None:
+    """In a joblib worker, exit when the sweep process that started it is gone (killed).
+
+    Loky's workers otherwise outlive a killed sweep and go on computing runs nobody collects;
+    a run cut short this way writes nothing (its folder is swapped in only when complete).
+    """
+    import os
+    import threading
+    import time
+
+    global _WATCHING
+    if _WATCHING:
+        return
+    _WATCHING = True
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="cxsim-exit-with-sweep", daemon=True).start()
 
 
 def scale_line(cfg: RunConfig, customers_per_agent: float) -> str:
@@ -136,7 +284,18 @@ def _check_overrides(args: list[str]) -> None:
 
 
 def main() -> None:
+    from sim.preflight import PreflightError, check_command
+
     _check_overrides(sys.argv[1:])
+    try:
+        sys.argv += check_command(sys.argv[1:])
+    except PreflightError as err:
+        lines = err.problems
+        if len(lines) == 1 and lines[0].startswith("invalid configuration"):
+            print(f"cxsim: {lines[0]}", file=sys.stderr)
+        else:
+            print("cxsim: invalid configuration:\n  " + "\n  ".join(lines), file=sys.stderr)
+        sys.exit(2)
     _app()
 
 

@@ -16,13 +16,16 @@ compared within a point. Runs are read one at a time, only the needed Parquet co
 folded into running sums, so a sweep of thousands of runs is never held in memory at once.
 Runs that are not complete and intact (``sim.results.run_problem``) are never read.
 
-Written to ``<root>/comparisons/<name>/`` (replaced atomically, no clock in the path):
+Written to ``<root>/comparisons/<name>/`` (no clock in the path). A rebuild of the same scope
+(the same cells and baseline, perhaps with more seeds on disk) replaces it atomically; a
+comparison of a different scope under the same name is refused, never overwritten:
   comparison.parquet    one row per point, scenario and KPI: means, paired difference, interval
   seeds.parquet         one row per point, scenario, seed and KPI: value, baseline value, difference
   trajectories.parquet  one row per point, scenario, KPI and month: mean and interval over seeds,
                         and the same for the paired difference
   comparison.json       scope (to rebuild it), runs read or skipped, ranking, warnings
   report.html           the report, figures embedded; figures/*.png the same figures
+  manifest.json         checksums of all of the above (written last: marks it complete)
 
 ``cxsim-compare PATH`` rebuilds it from disk (see ``main``).
 """
@@ -48,7 +51,8 @@ import pyarrow.parquet as pq
 from scipy import stats
 
 from sim.config import PopulationConfig
-from sim.results import atomic_dir, run_problem
+from sim.results import run_problem
+from sim.safe_write import OutputError, atomic_dir, recover_all, sealed_manifest
 from sim.roi import compare_runs
 
 LEVEL = 0.95  # confidence level of every interval
@@ -312,6 +316,7 @@ def cell_runs(cell_dir: Path) -> CellRuns:
     the hash most seeds share wins (ties: the smallest hash) and the others are skipped.
     """
     out = CellRuns()
+    recover_all(cell_dir)
     found: dict[int, tuple[Path, dict[str, Any]]] = {}
     for d in sorted(cell_dir.glob("seed=*")):
         if not d.is_dir():
@@ -408,6 +413,7 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
     scenarios_all = sorted({s for _, s in wanted})
     name = name or default_name(scenarios_all or [baseline], points, baseline)
     out_dir = Path(out_dir) if out_dir else root / "comparisons" / name
+    _check_same_scope(out_dir, wanted, baseline)
 
     seed_rows: dict[str, list] = defaultdict(list)
     summary_rows: list[dict[str, Any]] = []
@@ -610,16 +616,35 @@ def _json_ready(obj: Any) -> Any:
     return obj
 
 
+def _check_same_scope(out_dir: Path, cells: list[tuple[str, str]], baseline: str) -> None:
+    """Refuse to replace a comparison of a different study (other cells or baseline)."""
+    try:
+        old = json.loads((out_dir / "comparison.json").read_text())
+    except (OSError, ValueError):
+        return  # nothing there, or not a comparison: atomic_dir decides whether it may go
+    if sorted(tuple(c) for c in old.get("cells", [])) != sorted(cells) or old.get("baseline") != baseline:
+        raise OutputError(
+            f"{out_dir} holds the comparison of another study ({len(old.get('cells', []))} cells, baseline "
+            f"{old.get('baseline')!r}); cxsim will not replace it with this one ({len(cells)} cells, baseline "
+            f"{baseline!r}). Give this one its own name (cxsim-compare --name, or "
+            f"hydra.callbacks.compare.name=...) or move the old one away.")
+
+
 def _write_atomic(out_dir: Path, comp: pd.DataFrame, seeds: pd.DataFrame, traj: pd.DataFrame,
                   meta: dict[str, Any], figures: bool) -> None:
+    from sim import __version__
     from sim.report import write_report
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "comparison folder") as tmp:
         comp.to_parquet(tmp / "comparison.parquet", index=False)
         seeds.to_parquet(tmp / "seeds.parquet", index=False)
         traj.to_parquet(tmp / "trajectories.parquet", index=False)
         (tmp / "comparison.json").write_text(json.dumps(_json_ready(meta), indent=2) + "\n")
         write_report(tmp, comp, traj, meta, figures=figures)
+        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        content = {"complete": True, "package": "cxsim", "version": __version__, "kind": "comparison",
+                   "name": meta["name"]}
+        (tmp / "manifest.json").write_text(sealed_manifest(content, tmp, files))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Rebuild the paired comparison of scenarios from run folders on disk. PATH is a "
                     "results root (every run under it), a sweep folder holding multirun.yaml (that "
                     "sweep's scenarios and points) or an earlier comparison folder (the same scope again).")
-    p.add_argument("path", nargs="?", default="results", help="results root, sweep folder or comparison folder")
+    p.add_argument("path", nargs="?", default="results",
+                   help="results root, sweep folder (or the multirun folder holding several), or comparison folder")
     p.add_argument("--baseline", help="scenario every other is compared with (default: baseline)")
     p.add_argument("--scenarios", help="comma-separated scenarios to keep (default: all in scope)")
     p.add_argument("--point", action="append", help="parameter point (folder under the scenario) to keep; repeatable")
@@ -659,6 +685,15 @@ def main(argv: list[str] | None = None) -> int:
     if not path.is_dir():
         print(f"cxsim-compare: {path} is not a folder", file=sys.stderr)
         return 2
+    sweeps = sorted(d for d in path.iterdir() if (d / "multirun.yaml").is_file()) \
+        if not (path / "multirun.yaml").is_file() and not (path / "comparison.json").is_file() else []
+    if sweeps:  # the multirun folder: one record per sweep, each rebuilt with its own scope
+        rcs = [_compare_scope(s, a) for s in sweeps]
+        return max(rcs)
+    return _compare_scope(path, a)
+
+
+def _compare_scope(path: Path, a: argparse.Namespace) -> int:
     root, cells, remembered = _scope_of(path)
     if cells is None:
         cells = sorted(discover_cells(root))
@@ -674,8 +709,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.scenarios or a.point or a.baseline:  # a different scope: a different (derived) name
         remembered.pop("name", None)
         remembered.pop("out_dir", None)
-    build_comparison(root, cells, baseline=baseline, name=a.name or remembered.get("name"),
-                     out_dir=a.out or remembered.get("out_dir"), figures=not a.no_figures)
+    try:
+        build_comparison(root, cells, baseline=baseline, name=a.name or remembered.get("name"),
+                         out_dir=a.out or remembered.get("out_dir"), figures=not a.no_figures)
+    except OutputError as err:
+        print(f"cxsim-compare: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

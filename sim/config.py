@@ -11,8 +11,11 @@ Units: ``rate_*`` per month (hazards or mean counts), ``p_*`` probabilities, ``d
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -413,12 +416,106 @@ def _whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_SIMPLE = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+
+
+def _type_of(value: Any, hint: Any) -> bool:
+    """True if ``value`` is an instance of the schema type ``hint`` (bools are not numbers)."""
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return _whole_number(value)
+    if hint in (bool, str):
+        return isinstance(value, hint)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:  # Optional[...]
+        return value is None or any(_type_of(value, a) for a in args if a is not type(None))
+    if origin is list:
+        return isinstance(value, (list, tuple)) and all(_type_of(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and _type_of(v, args[1]) for k, v in value.items())
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, hint)
+    return True
+
+
+def _describe_type(hint: Any) -> str:
+    if hint in _SIMPLE:
+        return _SIMPLE[hint]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return " or ".join(_describe_type(a) if a is not type(None) else "null" for a in args)
+    if origin is list:
+        return f"a list of {_describe_type(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        return f"a mapping of names to {_describe_type(args[1]).removeprefix('a ').removeprefix('an ')}s"
+    if dataclasses.is_dataclass(hint):
+        return f"a {hint.__name__} (sim.config)"
+    return str(hint)
+
+
+def _type_problems(obj: Any, prefix: str = "") -> list[str]:
+    """Every field of ``obj`` (recursively) whose value is not of its schema type.
+
+    Hydra's schema checks types for the CLI; this is the same check for configs built in Python,
+    where ``seed=True`` or ``years=1.5`` would otherwise slip through or fail deep in numpy.
+    """
+    items: list[str] = []
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        key, value, hint = f"{prefix}{f.name}", getattr(obj, f.name), hints[f.name]
+        if not _type_of(value, hint):
+            items.append(f"{key}={value!r} is not allowed: {_describe_type(hint)} "
+                         f"(got {type(value).__name__})")
+            continue
+        if dataclasses.is_dataclass(value):
+            items += _type_problems(value, f"{key}.")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if dataclasses.is_dataclass(v):
+                    items += _type_problems(v, f"{key}.{k}.")
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                if dataclasses.is_dataclass(v):
+                    items += _type_problems(v, f"{key}.{i}.")
+    return items
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_BYTES_FIXED = 200 * 2**20  # the interpreter and libraries (measured: 180-190 MiB)
+# per simulated slot: ~400 B of state and ties, plus ~5 B per month it stays in the arrays
+# (measured at 50k-200k agents over 8-23 years: 250 B + 3.3 B per month; rounded up)
+_BYTES_PER_AGENT, _BYTES_PER_AGENT_MONTH = 400, 5
+
+
+def memory_estimate(cfg: RunConfig) -> int:
+    """Bytes a run of ``cfg`` needs at its peak, roughly (an upper-side estimate)."""
+    months = cfg.n_warmup_months + cfg.n_months
+    return _BYTES_FIXED + cfg.population.agents * (_BYTES_PER_AGENT + _BYTES_PER_AGENT_MONTH * months)
+
+
+def memory_available() -> int:
+    """This machine's physical memory in bytes (CXSIM_MEMORY_BYTES overrides it, e.g. for a job's limit)."""
+    if os.environ.get("CXSIM_MEMORY_BYTES", "").isdigit():
+        return int(os.environ["CXSIM_MEMORY_BYTES"])
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
 def validate(cfg: RunConfig) -> RunConfig:
-    """Check every range and cross-field rule; raise one ConfigError listing all problems.
+    """Check types, every range and cross-field rule; raise one ConfigError listing all problems.
 
     Programmes are checked twice: their own keys, then the config they produce at full effect,
     so a programme that would push a probability past 1 is refused before the run starts.
     """
+    if not isinstance(cfg, RunConfig):
+        raise ConfigError(f"invalid configuration: expected a sim.RunConfig (from sim.load_config), "
+                          f"got {type(cfg).__name__}")
+    problems = _type_problems(cfg)
+    if problems:  # ranges cannot be judged on values of the wrong type
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     problems = _problems(cfg, with_interventions=True)
     if not problems and cfg.interventions:
         from sim.interventions.base import at_full_effect
@@ -426,6 +523,13 @@ def validate(cfg: RunConfig) -> RunConfig:
         names = ", ".join(cfg.interventions)
         problems = [f"{item} (with programmes {names} at full effect)"
                     for item in _problems(at_full_effect(cfg), with_interventions=False)]
+    if not problems:
+        need, have = memory_estimate(cfg), memory_available()
+        if need > have:
+            problems = [f"population.n_agents={cfg.population.agents} over {cfg.warmup_years}+{cfg.years} years "
+                        f"is not allowed here: it needs about {need / 2**30:,.1f} GiB and this machine has "
+                        f"{have / 2**30:,.1f} GiB; simulate fewer agents (each stands for more customers) "
+                        f"or fewer years"]
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return cfg
@@ -433,7 +537,9 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     p = _Problems()
-    p.check(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
+    p.check(_whole_number(cfg.seed) and 0 <= cfg.seed < 2**63, "seed", cfg.seed, "an integer in [0, 2^63)")
+    p.check(_NAME.fullmatch(cfg.scenario) is not None, "scenario", cfg.scenario,
+            "a name of letters, digits, '_', '.' and '-' (it names the run's folder)")
     p.check(_whole_number(cfg.years) and cfg.years > 0, "years", cfg.years, "an integer > 0")
     p.check(_whole_number(cfg.warmup_years) and cfg.warmup_years >= 0, "warmup_years", cfg.warmup_years,
             "an integer >= 0")
@@ -468,6 +574,8 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
             p.check(w >= 0, f"needs.types.{name}.channel_weights.{ch}", w, "a weight >= 0")
         p.check(sum(need.channel_weights.values()) > 0, f"needs.types.{name}.channel_weights",
                 dict(need.channel_weights), "at least one positive weight")
+
+    _need_rate_rule(p, cfg)
 
     _number_rules(p, "channels", cfg.channels)
     p.check(set(cfg.channels.channels) == set(CHANNELS), "channels.channels",
@@ -517,6 +625,9 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
         p.check(len(heads) == len(intraday) and all(int(h) == h and h >= 0 for h in heads),
                 "contact_centre.agents_per_interval", heads,
                 f"[] or {len(intraday)} head counts >= 0, one per rel_intraday interval")
+        if phone_demand and cc.mode == "des":
+            p.check(sum(heads) > 0, "contact_centre.agents_per_interval", heads,
+                    "at least one agent in some interval while needs can reach the phone")
 
     _number_rules(p, "satisfaction", cfg.satisfaction)
     for key in ("rate_expectation_adapt", "rate_drift"):
@@ -528,6 +639,9 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
             cfg.complaints.dur_response_scale_days, "a value > 0")
     p.check(cfg.complaints.rel_root_cause_floor <= 1, "complaints.rel_root_cause_floor",
             cfg.complaints.rel_root_cause_floor, "a share in [0, 1]")
+    p.check(cfg.complaints.rate_root_cause_per_1k <= 1, "complaints.rate_root_cause_per_1k",
+            cfg.complaints.rate_root_cause_per_1k,
+            "a share in [0, 1] (the failure rate falls by this share per eliminated complaint per 1k customers)")
     _number_rules(p, "abuse", cfg.abuse)
 
     p.check(cfg.adoption.mixing in MIXING_MODES, "adoption.mixing", cfg.adoption.mixing,
@@ -573,9 +687,37 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     return p.items
 
 
+MAX_NEED_RATE = 50.0  # needs a customer-month at most: beyond, they are not one customer's needs
+
+
+def _need_rate_rule(p: _Problems, cfg: RunConfig) -> None:
+    """The highest monthly rate any customer can have of each need stays below MAX_NEED_RATE."""
+    pop = cfg.population
+    seg = max((s.rel_need_rate for s in pop.segments.values()), default=1.0)
+    abuser = max(1.0, pop.rel_need_rate_abuser) if pop.p_abuser > 0 else 1.0
+    for name, need in cfg.needs.types.items():
+        rel = math.prod(max(1.0, b.rel_need.get(name, 1.0)) for b in cfg.adoption.behaviours.values())
+        failure = max(1.0, cfg.needs.rel_process_failure) if need.is_process_failure else 1.0
+        top = need.rate * seg * abuser * rel * failure
+        if math.isfinite(top):
+            p.check(top <= MAX_NEED_RATE, f"needs.types.{name}.rate", need.rate,
+                    f"a rate whose highest value for any customer (segment, abuser and behaviour multipliers "
+                    f"included: {top:.3g}) is at most {MAX_NEED_RATE:g} a customer-month")
+
+
 def _check_interventions(p: _Problems, cfg: RunConfig) -> None:
     from sim.interventions.registry import KINDS
     from sim.params import has_numeric_param
+
+    setters: dict[str, str] = {}
+    for name, iv in sorted(cfg.interventions.items()):
+        for eff in iv.effects:
+            if eff.op == "set" and not iv.target_segments:
+                if eff.param in setters:
+                    p.add(f"interventions.{name}.effects", f"set {eff.param}",
+                          f"one programme per key that is set: {setters[eff.param]} sets it too (two sets "
+                          f"of one key have no order-free meaning; combine them in one programme)")
+                setters.setdefault(eff.param, name)
 
     for name, iv in cfg.interventions.items():
         key = f"interventions.{name}"
@@ -584,6 +726,10 @@ def _check_interventions(p: _Problems, cfg: RunConfig) -> None:
         p.check(iv.kind in KINDS, f"{key}.kind", iv.kind, f"one of {sorted(KINDS)}")
         p.check(iv.end_month == -1 or iv.end_month >= iv.start_month, f"{key}.end_month",
                 iv.end_month, f"-1 (to the end) or a month >= start_month ({iv.start_month})")
+        if _whole_number(cfg.years) and cfg.years > 0:
+            p.check(iv.start_month < cfg.n_months, f"{key}.start_month", iv.start_month,
+                    f"a month in [0, {cfg.n_months - 1}]: the run reports months 0 to {cfg.n_months - 1} "
+                    f"(years={cfg.years}), so a later start would never act")
         if iv.cost_per_new_adopter > 0 or iv.behaviour:
             p.check(iv.behaviour in cfg.adoption.behaviours, f"{key}.behaviour", iv.behaviour,
                     f"a behaviour in {sorted(cfg.adoption.behaviours)}")

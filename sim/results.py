@@ -1,8 +1,9 @@
-"""What a run leaves on disk, written atomically.
+"""What a run leaves on disk, written atomically and sealed with checksums.
 
-A run folder is assembled under a hidden temporary name beside its destination and renamed into
-place only when every file is written, ``manifest.json`` last. A killed run leaves at most a
-``.tmp-*`` folder, never a folder that looks complete; ``is_complete`` is the test readers use.
+A run folder is assembled under a hidden temporary name and swapped into place only when every
+file is written, ``manifest.json`` (with the SHA-256 of every file) last; ``sim.safe_write`` has
+the rules that keep a user's own folders safe. ``run_problem`` is the test readers use: a run
+is read or reused only if every byte is what was written.
 """
 
 from __future__ import annotations
@@ -10,12 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import platform
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +21,7 @@ import pyarrow.parquet as pq
 
 from sim.config import RunConfig
 from sim.kpis import describe
+from sim.safe_write import atomic_dir, read_manifest, recover, sealed_manifest, verify
 
 FILES = ("monthly.parquet", "summary.json", "config.yaml", "manifest.json")
 # settings that decide where and how results are shown, not what they are
@@ -36,7 +33,11 @@ def config_dict(cfg: RunConfig) -> dict[str, Any]:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Hash of everything that changes results except the seed (runs of one sweep point share it)."""
+    """Hash of everything that changes results except the seed (runs of one sweep point share it).
+
+    Dictionaries are hashed with sorted keys: that is sound because nothing in the model depends
+    on the order of a mapping (programmes compose in a fixed order, ``sim.interventions.base``).
+    """
     d = {k: v for k, v in config_dict(cfg).items() if k not in _NOT_HASHED}
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -52,7 +53,7 @@ def _to_yaml(cfg: RunConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def manifest(result, files: list[str]) -> dict[str, Any]:
+def manifest(result) -> dict[str, Any]:
     from sim import __version__
 
     cfg = result.config
@@ -67,28 +68,9 @@ def manifest(result, files: list[str]) -> dict[str, Any]:
         "months": int(len(result.monthly)),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
-        "files": files,
+        "kind": "run",
         "config": config_dict(cfg),
     }
-
-
-@contextmanager
-def atomic_dir(out_dir: str | Path) -> Iterator[Path]:
-    """Build a folder under a hidden temporary name beside ``out_dir``; on success swap it into
-    place (replacing any previous one), on any failure remove it. Readers never see a half folder."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
-    try:
-        yield tmp
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old-{out_dir.name}-", dir=out_dir.parent))
-            os.replace(out_dir, old / "previous")
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_run(result, run_dir: str | Path, plots: bool | None = None,
@@ -98,7 +80,7 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
     ``extra_json`` maps further file names (e.g. "roi.json") to JSON-ready content.
     """
     run_dir = Path(run_dir)
-    with atomic_dir(run_dir) as tmp:
+    with atomic_dir(run_dir, "run folder") as tmp:
         table = pa.Table.from_pandas(result.monthly, preserve_index=False)
         units = {c: describe(c)[0] for c in result.monthly.columns if describe(c)}
         pop = result.config.population
@@ -110,7 +92,7 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
         pq.write_table(table, tmp / "monthly.parquet")
         (tmp / "summary.json").write_text(_json(result.summary))
         (tmp / "config.yaml").write_text(_to_yaml(result.config))
-        files = list(FILES)
+        files = [f for f in FILES if f != "manifest.json"]
         for name, content in (extra_json or {}).items():
             (tmp / name).write_text(_json(content))
             files.append(name)
@@ -119,31 +101,31 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
 
             kpi_figure(result.monthly, result.config, tmp / "kpis.png")
             files.append("kpis.png")
-        (tmp / "manifest.json").write_text(_json(manifest(result, files)))  # last: marks complete
+        (tmp / "manifest.json").write_text(sealed_manifest(manifest(result), tmp, files))  # last: marks complete
     return run_dir
 
 
 def is_complete(run_dir: str | Path) -> bool:
-    """True if ``run_dir`` holds a finished run: a readable manifest listing files that exist."""
-    run_dir = Path(run_dir)
-    try:
-        m = json.loads((run_dir / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return bool(m.get("complete")) and all((run_dir / f).is_file() for f in m.get("files", FILES))
+    """True if ``run_dir`` holds a finished run exactly as cxsim wrote it."""
+    return run_problem(run_dir) is None
 
 
 def run_problem(run_dir: str | Path) -> str | None:
     """Why ``run_dir`` cannot be read as a finished run, or None if it can.
 
-    Stronger than ``is_complete``: the manifest must say complete, the Parquet footer must be
-    readable with one row per month, and summary.json must parse. Never reads the table itself.
+    Every file must match the checksum its sealed manifest recorded (``sim.safe_write.verify``),
+    the manifest must describe a run, the Parquet footer must hold one row per month and
+    summary.json must parse. A previous run a killed swap left hidden is put back first.
     """
     run_dir = Path(run_dir)
-    if not is_complete(run_dir):
-        return "incomplete (no manifest marked complete, or a listed file is missing)"
+    recover(run_dir)
+    problem = verify(run_dir)
+    if problem:
+        return f"damaged or incomplete: {problem}"
+    m = read_manifest(run_dir) or {}
+    if m.get("kind", "run") != "run" or not all(f in m.get("files", []) for f in FILES):
+        return "not a run folder (its manifest lists no run files)"
     try:
-        m = json.loads((run_dir / "manifest.json").read_text())
         rows = pq.read_metadata(run_dir / "monthly.parquet").num_rows
         json.loads((run_dir / "summary.json").read_text())
     except Exception as err:  # truncated or garbled file: the run has to be redone

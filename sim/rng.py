@@ -18,6 +18,7 @@ element, which would shift every later customer's draw.
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 from scipy.special import ndtri
@@ -76,12 +77,18 @@ class Streams:
             return u
 
 
-def poisson_icdf(u: np.ndarray, lam: np.ndarray, max_k: int = 64) -> np.ndarray:
+def poisson_icdf(u: np.ndarray, lam: np.ndarray, max_k: int | None = None) -> np.ndarray:
     """Poisson(lam) quantile of ``u``, vectorised; one uniform per element keeps CRN intact.
 
-    Monthly rates here are small (well under 5), so the loop stops after a few terms.
+    Monthly rates here are small (well under 5), so the loop stops after a few terms. The
+    default cap on terms (64, or 20 standard deviations above the largest mean) leaves a tail of
+    less than 1e-40 uncounted; validation keeps means below sim.config.MAX_NEED_RATE, far from
+    where exp(-lam) underflows.
     """
     lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), u.shape)
+    if max_k is None:
+        top = float(lam.max()) if lam.size else 0.0
+        max_k = max(64, int(top + 20.0 * math.sqrt(top) + 20.0))
     k = np.zeros(u.shape, dtype=np.int32)
     p = np.exp(-lam)
     cdf = p.copy()

@@ -31,6 +31,8 @@ def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -
     ``progress`` None follows cfg.progress; the bar appears only on an interactive terminal and
     only once a run has taken two seconds, so short runs stay quiet.
     """
+    if not isinstance(cfg, RunConfig):
+        validate(cfg)  # raises ConfigError naming what was passed
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=seed)
     validate(cfg)

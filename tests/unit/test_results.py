@@ -12,6 +12,7 @@ import sim.plots
 from sim import load_config, run
 from sim.kpis import describe
 from sim.results import config_hash, is_complete, write_run
+from sim.safe_write import OutputError
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +46,16 @@ def test_failure_mid_write_leaves_nothing_that_looks_complete(tmp_path, small_re
     assert list(tmp_path.iterdir()) == []
 
 
-def test_rewrite_replaces_previous_run(tmp_path, small_result):
+def test_rewrite_replaces_previous_run_but_not_a_users_file_in_it(tmp_path, small_result):
     out = write_run(small_result, tmp_path / "run", plots=False)
-    (out / "stale.txt").write_text("from an older run")
+    inode = (out / "summary.json").stat().st_ino
     write_run(small_result, tmp_path / "run", plots=False)
-    assert not (out / "stale.txt").exists() and is_complete(out)
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    assert is_complete(out) and [p.name for p in tmp_path.iterdir()] == ["run"]
+    assert (out / "summary.json").stat().st_ino != inode  # a new file: the folder was replaced
+    (out / "notes.txt").write_text("my notes on this run")
+    with pytest.raises(OutputError, match="notes.txt"):
+        write_run(small_result, tmp_path / "run", plots=False)
+    assert (out / "notes.txt").read_text() == "my notes on this run"
 
 
 def test_damaged_run_is_not_complete(tmp_path, small_result):

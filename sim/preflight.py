@@ -1,0 +1,210 @@
+"""Everything `cxsim` checks before Hydra starts a single job, so bad input fails at once, whole.
+
+A sweep is expanded the way Hydra's grid sweeper will expand it, and every point is composed and
+validated (types, unknown keys, ranges, programmes at full effect, memory) with its run folder
+checked: writable, inside the results root, and not something cxsim must not replace. Every
+problem of every point is reported together and nothing runs (exit 2). The Hydra settings a
+config file can carry are a trust boundary: only the project's own callback and Hydra's own
+launcher and sweeper plugins may be instantiated, and logging configs may not name factories.
+
+Like sim/cli.py, this module imports Hydra; the rest of the library does not.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sim.config import ConfigError, RunConfig
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+ALLOWED_CALLBACKS = {"sim.sweep_callback.CompareCallback"}
+PLUGIN_PREFIXES = ("hydra_plugins.", "hydra._internal.core_plugins.")
+INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
+_SEED_KEY = "seed"
+
+
+class PreflightError(Exception):
+    """The command cannot run as given; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n  ".join(problems))
+        self.problems = problems
+
+
+def _loader(config_dir: str | None):
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    from sim.cli import CONFIG_DIR
+
+    from hydra.core.config_search_path import SearchPathQuery
+
+    search = create_config_search_path(CONFIG_DIR)
+    if config_dir:  # as Hydra adds --config-dir: searched after configs/, before the schema
+        search.prepend(provider="command-line", path=f"file://{os.path.realpath(config_dir)}",
+                       anchor=SearchPathQuery(provider="schema"))
+    return ConfigLoaderImpl(config_search_path=search)
+
+
+def trust_problems(hydra_cfg: DictConfig) -> list[str]:
+    """Hydra settings that would make Hydra call code that is not the project's or Hydra's own."""
+    problems = []
+    for name, cb in (OmegaConf.select(hydra_cfg, "callbacks") or {}).items():
+        target = OmegaConf.select(cb, "_target_") if isinstance(cb, DictConfig) else None
+        if target not in ALLOWED_CALLBACKS:
+            problems.append(f"hydra.callbacks.{name}._target_={target!r} is not allowed: cxsim runs only its own "
+                            f"callbacks {sorted(ALLOWED_CALLBACKS)} (a callback is arbitrary code)")
+    for part in ("launcher", "sweeper"):
+        target = OmegaConf.select(hydra_cfg, f"{part}._target_")
+        if target is not None and not str(target).startswith(PLUGIN_PREFIXES):
+            problems.append(f"hydra.{part}._target_={target!r} is not allowed: a Hydra {part} plugin "
+                            f"(a class under {' or '.join(PLUGIN_PREFIXES)}), e.g. hydra/{part}=basic")
+    for part in ("job_logging", "hydra_logging"):
+        node = OmegaConf.select(hydra_cfg, part)
+        if node is not None:
+            problems += _logging_problems(OmegaConf.to_container(node, resolve=False), f"hydra.{part}")
+    return problems
+
+
+def _logging_problems(node: Any, prefix: str) -> list[str]:
+    """Python logging configs can name a factory ('()') or any class: only logging's own are allowed."""
+    found = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            key = f"{prefix}.{k}"
+            if k == "()":
+                found.append(f"{key}={v!r} is not allowed: logging factories are arbitrary code")
+            elif k == "class" and not str(v).startswith("logging."):
+                found.append(f"{key}={v!r} is not allowed: a class of Python's logging package (logging.*)")
+            else:
+                found += _logging_problems(v, key)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found += _logging_problems(v, f"{prefix}.{i}")
+    return found
+
+
+def _seed_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        return f"seed={value!r} is not allowed: an integer in [0, 2^63)"
+    return None
+
+
+def _point_name(parsed, hydra_cfg: DictConfig) -> str:
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    od = hydra_cfg.job.config.override_dirname
+    return get_overrides_dirname(overrides=parsed, exclude_keys=list(od.exclude_keys),
+                                 item_sep=od.item_sep, kv_sep=od.kv_sep) or "default"
+
+
+def run_folder_problems(run_cfg: RunConfig, point: str, where: str = "") -> list[str]:
+    """Why this job could not write its run folder (``point``: its overrides folder name)."""
+    from sim.safe_write import OutputError, check_target, inside
+
+    out = run_cfg.output
+    key, value = ("output.run_dir", out.run_dir) if out.run_dir else ("output.root", out.root)
+    if out.run_dir:
+        target = Path(out.run_dir)
+    else:
+        if "/" in point or "\\" in point or point in (".", ".."):
+            return [f"{where}{point} is not allowed: the overrides would put a path separator into the run "
+                    "folder's name (only output.root and output.run_dir name folders)"]
+        root = Path(out.root)
+        target = root / run_cfg.scenario / point / f"seed={run_cfg.seed}"
+        if not inside(target, root):
+            return [f"{where}{key}={value!r} is not allowed: the run folder {target} would lie outside it"]
+    try:
+        check_target(target, "run folder")
+    except OutputError as err:
+        return [f"{where}{key}={value!r} is not allowed: {err}"]
+    return []
+
+
+def check_command(argv: list[str]) -> list[str]:
+    """Validate a `cxsim` command line; returns extra overrides to pass on, raises PreflightError."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sim.cli import composition_message, sweep_folder_name, to_run_config
+
+    args, _ = get_args_parser().parse_known_args(argv)
+    if any(getattr(args, flag, None) for flag in INFO_FLAGS) or args.config_path:
+        return []  # Hydra prints and stops, or composes from a folder this check cannot see
+    loader = _loader(args.config_dir)
+    config_name = args.config_name or "config"
+    mode = RunMode.MULTIRUN if args.multirun else RunMode.RUN
+    overrides = list(args.overrides)
+    try:
+        master = loader.load_configuration(config_name=config_name, overrides=overrides, run_mode=mode)
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        raise PreflightError([f"invalid configuration: {composition_message(err)}"]) from None
+    hydra_cfg = master.hydra
+    problems = trust_problems(hydra_cfg)
+    if problems:
+        raise PreflightError(problems)
+
+    parser = OverridesParser.create(config_loader=loader)
+    task = list(hydra_cfg.overrides.task)
+    hydra_overrides = list(hydra_cfg.overrides.hydra)
+    if mode == RunMode.MULTIRUN and OmegaConf.select(hydra_cfg, "sweeper._target_") == BASIC_SWEEPER:
+        params = OmegaConf.select(hydra_cfg, "sweeper.params") or {}
+        sweep_args = [f"{k}={v}" for k, v in params.items()] + task
+        jobs = [list(j) for j in BasicSweeper.split_arguments(parser.parse_overrides(sweep_args), None)[0]]
+    elif mode == RunMode.MULTIRUN:  # another sweeper picks its points as it goes: check the fixed part
+        jobs = [[o for o in task if not parser.parse_override(o).is_sweep_override()]]
+    else:
+        jobs = [task]
+
+    problems, checked = [], {}
+    for job in jobs:
+        parsed = parser.parse_overrides(job)
+        values = {o.key_or_group: o.value() for o in parsed}
+        rest = tuple(sorted(o for o, p in zip(job, parsed) if p.key_or_group != _SEED_KEY))
+        at_point = f"point {_point_name(parsed, hydra_cfg)!r}: " if len(jobs) > 1 else ""
+        where = f"point {_point_name(parsed, hydra_cfg)!r}, seed {values.get(_SEED_KEY, '(default)')}: " \
+            if len(jobs) > 1 else ""
+        if rest not in checked:
+            try:
+                cfg = loader.load_configuration(config_name=config_name, overrides=job + hydra_overrides,
+                                                run_mode=RunMode.RUN)
+                checked[rest] = to_run_config(cfg, OmegaConf.select(cfg, "hydra.runtime.choices.scenario"))
+            except ConfigError as err:
+                checked[rest] = None
+                problems += [f"{at_point}{line.strip()}" for line in str(err).splitlines()[1:] or [str(err)]]
+            except (HydraException, OmegaConfBaseException, ValueError) as err:
+                checked[rest] = None
+                problems.append(f"{at_point}invalid configuration: {composition_message(err)}")
+        run_cfg = checked[rest]
+        if run_cfg is None:
+            continue
+        if _SEED_KEY in values:
+            bad = _seed_problem(values[_SEED_KEY])
+            if bad:
+                problems.append(f"{where}{bad}")
+                continue
+            run_cfg = _with_seed(run_cfg, values[_SEED_KEY])
+        problems += run_folder_problems(run_cfg, _point_name(parsed, hydra_cfg), where)
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        if len(jobs) > 1:
+            unique.insert(0, f"{len(unique)} problem{'s' if len(unique) > 1 else ''} in a sweep of "
+                             f"{len(jobs)} runs; nothing was run:")
+        raise PreflightError(unique)
+    if mode == RunMode.MULTIRUN and not any(o.startswith("hydra.sweep.dir=") for o in overrides):
+        return [f"hydra.sweep.dir='${{output.root}}/multirun/{sweep_folder_name(task)}'"]
+    return []
+
+
+def _with_seed(cfg: RunConfig, seed: int) -> RunConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, seed=seed)
