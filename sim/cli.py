@@ -163,18 +163,6 @@ def _skip_complete() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _in_joblib_worker() -> bool:
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return False
-    import multiprocessing
-
-    target = str(OmegaConf.select(HydraConfig.get(), "launcher._target_") or "")
-    # the sweep's own process (n_jobs=1 runs there) answers to its user, not to a parent
-    return "joblib" in target.lower() and multiprocessing.current_process().name != "MainProcess"
-
-
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> float:
     try:
@@ -192,8 +180,6 @@ def _app(cfg: DictConfig) -> float:
     if noisy:
         print(f"cxsim: warning: {noisy}", file=sys.stderr)
         warnings.simplefilter("ignore", NoisyRunWarning)  # said once, in the CLI's own words
-    if _in_joblib_worker():
-        _exit_with_sweep()
     out = default_run_dir(run_cfg)
     try:
         check_target(out, "run folder")  # before the work, not after it
@@ -224,33 +210,6 @@ def _app(cfg: DictConfig) -> float:
           f"{s['customers_end']:,.0f} customers over {years}, NPS {s['nps_end']:+.1f}, "
           f"NPV ${s['npv'] / 1e6:,.1f}M, {result.wall_time_s:.1f} s -> {out}{roi_line}")
     return s["npv"]
-
-
-_WATCHING = False
-
-
-def _exit_with_sweep() -> None:
-    """In a joblib worker, exit when the sweep process that started it is gone (killed).
-
-    Loky's workers otherwise outlive a killed sweep and go on computing runs nobody collects;
-    a run cut short this way writes nothing (its folder is swapped in only when complete).
-    """
-    import os
-    import threading
-    import time
-
-    global _WATCHING
-    if _WATCHING:
-        return
-    _WATCHING = True
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="cxsim-exit-with-sweep", daemon=True).start()
 
 
 def scale_line(cfg: RunConfig, customers_per_agent: float) -> str:
@@ -288,7 +247,7 @@ def main() -> None:
 
     _check_overrides(sys.argv[1:])
     try:
-        sys.argv += check_command(sys.argv[1:])
+        extra, launcher = check_command(sys.argv[1:])
     except PreflightError as err:
         lines = err.problems
         if len(lines) == 1 and lines[0].startswith("invalid configuration"):
@@ -296,6 +255,11 @@ def main() -> None:
         else:
             print("cxsim: invalid configuration:\n  " + "\n  ".join(lines), file=sys.stderr)
         sys.exit(2)
+    sys.argv += extra
+    if "joblib" in launcher:
+        from sim.worker_reaper import reap_workers_when_gone
+
+        reap_workers_when_gone()
     _app()
 
 

@@ -52,7 +52,7 @@ from scipy import stats
 
 from sim.config import PopulationConfig
 from sim.results import run_problem
-from sim.safe_write import OutputError, atomic_dir, recover_all, sealed_manifest
+from sim.safe_write import OutputError, atomic_dir, check_target, recover_all, sealed_manifest
 from sim.roi import compare_runs
 
 LEVEL = 0.95  # confidence level of every interval
@@ -413,6 +413,7 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
     scenarios_all = sorted({s for _, s in wanted})
     name = name or default_name(scenarios_all or [baseline], points, baseline)
     out_dir = Path(out_dir) if out_dir else root / "comparisons" / name
+    check_target(out_dir, "comparison folder")  # before reading a single run
     _check_same_scope(out_dir, wanted, baseline)
 
     seed_rows: dict[str, list] = defaultdict(list)

@@ -45,7 +45,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "agent_hours": ("hours", "staffed agent-hours in open hours"),
     "staffing_cost": ("USD", "agent_hours x contact_centre.cost_per_agent_hour (part of cost_contacts_phone)"),
     "customers_touched": ("customers", "customers with at least one touch"),
-    "experience_mean": ("points 0-10", "mean experience score of touched customers"),
+    "experience_mean": ("points 0-10", "mean experience score of touched customers (0 in a month without touches)"),
     "customers_bad_experience": ("customers", "touched customers whose month's experience fell below complaints.sat_bad_experience (unhappy)"),
     "complaints": ("complaints", "complaints raised this month"),
     "complaints_documented": ("complaints", "complaints documented with their cause"),

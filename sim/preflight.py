@@ -125,8 +125,11 @@ def run_folder_problems(run_cfg: RunConfig, point: str, where: str = "") -> list
     return []
 
 
-def check_command(argv: list[str]) -> list[str]:
-    """Validate a `cxsim` command line; returns extra overrides to pass on, raises PreflightError."""
+def check_command(argv: list[str]) -> tuple[list[str], str]:
+    """Validate a `cxsim` command line; raises PreflightError listing every problem.
+
+    Returns the overrides to add (the sweep's own record folder) and the sweep's launcher class.
+    """
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -138,7 +141,7 @@ def check_command(argv: list[str]) -> list[str]:
 
     args, _ = get_args_parser().parse_known_args(argv)
     if any(getattr(args, flag, None) for flag in INFO_FLAGS) or args.config_path:
-        return []  # Hydra prints and stops, or composes from a folder this check cannot see
+        return [], ""  # Hydra prints and stops, or composes from a folder this check cannot see
     loader = _loader(args.config_dir)
     config_name = args.config_name or "config"
     mode = RunMode.MULTIRUN if args.multirun else RunMode.RUN
@@ -199,9 +202,10 @@ def check_command(argv: list[str]) -> list[str]:
             unique.insert(0, f"{len(unique)} problem{'s' if len(unique) > 1 else ''} in a sweep of "
                              f"{len(jobs)} runs; nothing was run:")
         raise PreflightError(unique)
+    launcher = str(OmegaConf.select(hydra_cfg, "launcher._target_") or "") if mode == RunMode.MULTIRUN else ""
     if mode == RunMode.MULTIRUN and not any(o.startswith("hydra.sweep.dir=") for o in overrides):
-        return [f"hydra.sweep.dir='${{output.root}}/multirun/{sweep_folder_name(task)}'"]
-    return []
+        return [f"hydra.sweep.dir='${{output.root}}/multirun/{sweep_folder_name(task)}'"], launcher
+    return [], launcher
 
 
 def _with_seed(cfg: RunConfig, seed: int) -> RunConfig:

@@ -25,6 +25,30 @@ class RunResult:
     wall_time_s: float
 
 
+def _fill_empty_months(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every month with every column: a month with no customers reports 0, never a gap or NaN.
+
+    Stages skip their work (and some of their keys) when no one is active, and means over no one
+    are NaN; either would turn an integer column into floats in some runs and not others.
+    """
+    kinds: dict[str, type] = {}
+    for rec in records:
+        for k, v in rec.items():
+            if k not in kinds or (kinds[k] is not float and isinstance(v, float)):
+                kinds[k] = float if isinstance(v, float) else type(v)
+    out = []
+    for rec in records:
+        empty = rec.get("customers_start") == 0 or rec.get("customers") == 0
+        row = {}
+        for k, kind in kinds.items():
+            v = rec.get(k)
+            if v is None or (empty and isinstance(v, float) and v != v):
+                v = kind() if kind in (int, float, bool) else v
+            row[k] = v
+        out.append(row)
+    return out
+
+
 def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -> RunResult:
     """Simulate ``cfg`` (with ``seed`` replacing cfg.seed if given); a pure function of both.
 
@@ -48,6 +72,6 @@ def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -
         while model.running:
             model.step()
             bar.update(1)
-    monthly = pd.DataFrame.from_records(model.records)
+    monthly = pd.DataFrame.from_records(_fill_empty_months(model.records))
     summary = build_summary(cfg, monthly, model)
     return RunResult(cfg, monthly, summary, time.perf_counter() - started)

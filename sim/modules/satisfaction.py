@@ -55,4 +55,4 @@ class Satisfaction:
         sat[act] += cfg.rate_drift * (baseline - sat[act])
         np.clip(sat, 0.0, 10.0, out=sat)
         ms.kpis["customers_touched"] = len(rows)
-        ms.kpis["experience_mean"] = float(experience.mean()) if len(rows) else float("nan")
+        ms.kpis["experience_mean"] = float(experience.mean()) if len(rows) else 0.0  # no touch: 0, never NaN

@@ -13,6 +13,7 @@ import pytest
 from scipy import stats
 
 from sim import run
+from sim.compare import main as compare_main
 from sim.compare import (
     Running,
     build_comparison,
@@ -24,6 +25,7 @@ from sim.compare import (
     t_star,
 )
 from sim.results import run_problem, write_run
+from sim.safe_write import OutputError
 from tests.conftest import make_small_config
 
 SEEDS = (0, 1, 2)
@@ -145,3 +147,21 @@ def test_a_point_without_baseline_runs_is_reported_not_drawn(root, tmp_path):
     report = (out / "report.html").read_text()
     assert "nothing to compare with" in report
     assert (out / "figures").is_dir() and any((out / "figures").iterdir())
+
+
+def test_a_comparison_never_replaces_runs_or_another_study(root, tmp_path, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(root, results, ignore=shutil.ignore_patterns("comparisons"))
+    before = sorted(str(p) for p in results.rglob("*"))
+    assert compare_main([str(results), "--out", str(results)]) == 2  # onto the results root itself
+    assert "will not replace" in capsys.readouterr().err
+    assert sorted(str(p) for p in results.rglob("*")) == before
+    out = build_comparison(results, name="study", figures=False, log=None)
+    again = build_comparison(results, name="study", figures=False, log=None)  # the same scope: a rebuild
+    assert again == out and (out / "manifest.json").is_file()
+    with pytest.raises(OutputError, match="another study"):
+        build_comparison(results, [("default", "baseline")], name="study", figures=False, log=None)
+    (out / "my_notes.md").write_text("what I concluded")
+    with pytest.raises(OutputError, match="my_notes.md"):
+        build_comparison(results, name="study", figures=False, log=None)
+    assert (out / "my_notes.md").read_text() == "what I concluded"

@@ -13,7 +13,7 @@ import pytest
 
 from sim import ConfigError, load_config, run
 from sim.config import EffectConfig, InterventionConfig
-from sim.interventions.base import Intervention
+from sim.interventions.base import Intervention, ordered_effects
 from sim.roi import baseline_of, compare_runs, payback_month
 
 # no warm-up: one agent per customer exactly, so per-adopter and per-customer costs are whole multiples
@@ -202,3 +202,28 @@ def test_programme_on_a_segment_figure_takes_effect():
     base = _monthly("baseline")
     assert m["revenue"].iloc[:12].equals(base["revenue"].iloc[:12])
     assert m["revenue"].iloc[12] > 1.2 * base["revenue"].iloc[12]
+
+
+def test_the_same_programmes_in_either_order_are_one_scenario():
+    """Effects compose in a fixed order (sets, multiplies, adds; then by name), so listing order
+    changes neither the config hash (hence the folder resumed) nor a single number."""
+    from sim.results import config_hash
+
+    base = ["population.n_customers=600", "years=1", "warmup_years=0", "seed=4"]
+    a = load_config([*base, "scenario=ebilling_and_resolved"])
+    b = load_config([*base, "scenario=ebilling_and_resolved"])
+    b.interventions = dict(reversed(list(b.interventions.items())))
+    assert list(a.interventions) != list(b.interventions)
+    assert config_hash(a) == config_hash(b)
+    assert run(a, progress=False).summary == run(b, progress=False).summary
+
+
+def test_composition_order_does_not_follow_the_listing():
+    values = {"x": 10.0}
+    add = Intervention("a_add", InterventionConfig(dur_ramp_months=0, effects=[EffectConfig("x", "add", 1.0)]))
+    mul = Intervention("b_mul", InterventionConfig(dur_ramp_months=0, effects=[EffectConfig("x", "multiply", 2.0)]))
+    for items in ([add, mul], [mul, add]):
+        v = dict(values)
+        for iv, eff in ordered_effects(items):
+            iv.apply_effect(eff, v, 0)
+        assert v["x"] == 21.0  # multiply first, then add, whatever the listing

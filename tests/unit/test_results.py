@@ -81,3 +81,18 @@ def test_readme_kpi_table_is_the_one_in_the_code():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert markdown_table() in readme, "README's KPI table is stale: paste sim.kpis.markdown_table()"
+
+
+def test_a_month_without_customers_reports_zeros_with_the_usual_types(small_result):
+    import warnings
+
+    from sim.config import NoisyRunWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoisyRunWarning)
+        died_out = run(load_config(["population.n_customers=20", "years=2", "warmup_years=0", "churn.rate_other=0.5",
+                                    "referral.rate_paid_acquisition=0"]), progress=False).monthly
+    assert died_out["customers"].iloc[-1] == 0
+    assert not died_out.isna().any().any()
+    assert list(died_out.columns) == list(small_result.monthly.columns)
+    assert dict(died_out.dtypes) == dict(small_result.monthly.dtypes)
