@@ -412,6 +412,9 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
     points = sorted({p for p, _ in wanted})
     scenarios_all = sorted({s for _, s in wanted})
     name = name or default_name(scenarios_all or [baseline], points, baseline)
+    if _SAFE.search(name) or name.startswith("."):
+        raise OutputError(f"name={name!r} is not allowed: a comparison name of letters, digits and . _ = , + @ - "
+                          "(it names a folder under <root>/comparisons/)")
     out_dir = Path(out_dir) if out_dir else root / "comparisons" / name
     check_target(out_dir, "comparison folder")  # before reading a single run
     _check_same_scope(out_dir, wanted, baseline)

@@ -165,3 +165,19 @@ def test_a_comparison_never_replaces_runs_or_another_study(root, tmp_path, capsy
     with pytest.raises(OutputError, match="my_notes.md"):
         build_comparison(results, name="study", figures=False, log=None)
     assert (out / "my_notes.md").read_text() == "what I concluded"
+
+
+def test_a_scope_with_nothing_readable_gives_a_report_that_says_so(root, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(root / "baseline" / "default" / "seed=0", results / "baseline" / "default" / "seed=0")
+    (results / "baseline" / "default" / "seed=0" / "summary.json").write_text("{}")
+    out = build_comparison(results, figures=True, log=None)
+    meta = json.loads((out / "comparison.json").read_text())
+    assert meta["runs_read"] == 0 and meta["runs_skipped"] == 1
+    assert any("not read" in w for w in meta["warnings"])
+    assert (out / "report.html").is_file()
+
+
+def test_a_comparison_name_cannot_leave_the_results_root(root):
+    with pytest.raises(OutputError, match="name="):
+        build_comparison(root, name="../../elsewhere", figures=False, log=None)

@@ -207,3 +207,16 @@ def test_binomial_icdf_edge_probabilities():
     n = np.array([3, 5, 0])
     assert binomial_icdf(u, n, 1.0).tolist() == [3, 5, 0]  # every trial succeeds
     assert binomial_icdf(u, n, 0.0).tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("lam", [0.3, 4.0, 45.0])
+def test_poisson_quantile_is_exact_also_for_large_means(lam):
+    """The sampler inverts the Poisson CDF exactly; at a mean of 45 (above the old 64-term cap's
+    safe range) the largest draws exceed 64 and still equal scipy's quantiles."""
+    from sim.rng import poisson_icdf
+
+    u = (np.arange(20_000) + 0.5) / 20_000
+    got = poisson_icdf(u, np.full(u.shape, lam))
+    np.testing.assert_array_equal(got, stats.poisson.ppf(u, lam).astype(int))
+    if lam == 45.0:
+        assert got.max() > 64
