@@ -17,7 +17,7 @@ from typing import Any
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from sim.config import ConfigError, NoisyRunWarning, RunConfig, noise_warning, validate
 
@@ -94,7 +94,11 @@ def to_run_config(cfg: DictConfig, scenario_file: str | None = None) -> RunConfi
     ``scenario:`` name must be its file name, so a copied file that kept the original's name
     cannot write into the original's folders.
     """
-    task = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"]) if "hydra" in cfg else cfg
+    task = cfg
+    if "hydra" in cfg:  # a copy without Hydra's own node keeps the schema type (a masked copy would not)
+        task = cfg.copy()
+        with open_dict(task):
+            del task["hydra"]
     problems = _unknown_keys(task, RunConfig)
     problems += [f"{k} is not allowed: reads an environment variable (${{oc.env:...}}), which would be "
                  "written into the run's config and manifest; put the value itself" for k in _env_values(task)]

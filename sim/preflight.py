@@ -177,8 +177,8 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
             if len(jobs) > 1 else ""
         if rest not in checked:
             try:
-                cfg = loader.load_configuration(config_name=config_name, overrides=job + hydra_overrides,
-                                                run_mode=RunMode.RUN)
+                cfg = master if mode == RunMode.RUN else loader.load_configuration(
+                    config_name=config_name, overrides=job + hydra_overrides, run_mode=RunMode.RUN)
                 checked[rest] = to_run_config(cfg, OmegaConf.select(cfg, "hydra.runtime.choices.scenario"))
             except ConfigError as err:
                 checked[rest] = None
