@@ -115,10 +115,9 @@ def run_problem(run_dir: str | Path) -> str | None:
 
     Every file must match the checksum its sealed manifest recorded (``sim.safe_write.verify``),
     the manifest must describe a run, the Parquet footer must hold one row per month and
-    summary.json must parse. A previous run a killed swap left hidden is put back first.
+    summary.json must parse.
     """
     run_dir = Path(run_dir)
-    recover(run_dir)
     problem = verify(run_dir)
     if problem:
         return f"damaged or incomplete: {problem}"
@@ -142,6 +141,7 @@ def reusable_run(run_dir: str | Path, cfg: RunConfig) -> dict[str, Any] | None:
     roi.json present when ``cfg`` asks for it. Anything else is to be (re)computed.
     """
     run_dir = Path(run_dir)
+    recover(run_dir)  # a previous run a killed swap left hidden is put back first
     if run_problem(run_dir) is not None:
         return None
     m = json.loads((run_dir / "manifest.json").read_text())

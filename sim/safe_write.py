@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -184,7 +185,10 @@ def recover(folder: str | Path) -> None:
     parent, name = folder.parent, folder.name
     if not parent.is_dir():
         return
-    for entry in sorted(parent.glob(f".old-{name}*")):
+    escaped = glob.escape(name)
+    # "~host~pid~": this cxsim's leftovers; "-": an older cxsim's (removed once a day old)
+    olds = [*parent.glob(f".old-{escaped}~*"), *parent.glob(f".old-{escaped}-*")]
+    for entry in sorted(olds):
         previous = entry / "previous"
         try:
             if not os.path.lexists(folder) and previous.is_dir() and verify(previous) is None:
@@ -193,7 +197,7 @@ def recover(folder: str | Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
         except OSError:
             continue  # another process got there first
-    for entry in parent.glob(f".tmp-{name}*"):
+    for entry in [*parent.glob(f".tmp-{escaped}~*"), *parent.glob(f".tmp-{escaped}-*")]:
         try:
             if _abandoned(entry, name, "tmp"):
                 shutil.rmtree(entry, ignore_errors=True)
