@@ -144,10 +144,14 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
         return [], ""  # Hydra prints and stops, or composes from a folder this check cannot see
     loader = _loader(args.config_dir)
     config_name = args.config_name or "config"
-    mode = RunMode.MULTIRUN if args.multirun else RunMode.RUN
     overrides = list(args.overrides)
     try:
-        master = loader.load_configuration(config_name=config_name, overrides=overrides, run_mode=mode)
+        # as Hydra decides: --multirun, else the config's own hydra.mode (a ready study sets it), else one run
+        master = loader.load_configuration(config_name=config_name, overrides=overrides, run_mode=RunMode.MULTIRUN,
+                                           validate_sweep_overrides=False)
+        mode = RunMode.MULTIRUN if args.multirun else (OmegaConf.select(master, "hydra.mode") or RunMode.RUN)
+        if mode == RunMode.RUN:
+            master = loader.load_configuration(config_name=config_name, overrides=overrides, run_mode=mode)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         raise PreflightError([f"invalid configuration: {composition_message(err)}"]) from None
     hydra_cfg = master.hydra

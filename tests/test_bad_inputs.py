@@ -74,6 +74,8 @@ CATALOGUE = [
      "years=1': interventions.ebilling_campaign.start_month=20 is not allowed"),
     (["-m", "scenario=baseline,ebilling_push", "interventions.ebilling_campaign.start_month=2"],
      "interventions.ebilling_campaign.start_month"),
+    # a ready study is a sweep by its own hydra.mode, without -m: every point is still checked first
+    (["+experiment=staffing_under_pressure", "churn.rate_other=-1"], "churn.rate_other=-1.0 is not allowed"),
     (["scenario=copied_push"], "scenario='ebilling_push'"),
     (["scenario=double_set"], "set contact_centre.rel_staffing"),
 ]
