@@ -257,6 +257,17 @@ class ChurnConfig:
 
 
 @dataclass
+class ContractConfig:
+    """A contract a customer signs at joining: a term with a switching barrier and renewal points."""
+
+    label: str = ""  # as the firm's data names it (e.g. "One year"): calibration groups match on it
+    share: float = 0.0  # share of customers (starting and new) on this contract; shares sum to 1
+    dur_term_months: int = 0  # term length, months; 0 = month to month (no term, no barrier)
+    rel_churn_in_term: float = 1.0  # churn hazard multiplier inside a term (early-termination fees)
+    rel_churn_at_renewal: float = 1.0  # multiplier in the last month of each term (the renewal decision)
+
+
+@dataclass
 class ReferralConfig:
     mean_degree: int = 8  # mean referral ties per customer (even)
     clustering: float = 0.3  # target clustering coefficient of the tie network
@@ -343,6 +354,8 @@ class RunConfig:
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     referral: ReferralConfig = field(default_factory=ReferralConfig)
     economics: EconomicsConfig = field(default_factory=EconomicsConfig)
+    # contracts customers sign ({} = none: every customer is month to month); configs/contracts/
+    contracts: dict[str, ContractConfig] = field(default_factory=dict)
     interventions: dict[str, InterventionConfig] = field(default_factory=dict)  # programmes switched on
     output: OutputConfig = field(default_factory=OutputConfig)
     # the preset's benchmark table (documentation and tests; changes no result, so not in the hash)
@@ -678,6 +691,14 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
         c_max = 3 * (ref.mean_degree - 2) / (4 * (ref.mean_degree - 1))
         p.check(ref.clustering <= c_max + 1e-12, "referral.clustering", ref.clustering,
                 f"a value in [0, {c_max:.3f}] for mean_degree={ref.mean_degree}")
+
+    for name, ct in cfg.contracts.items():
+        _number_rules(p, f"contracts.{name}", ct)
+    if cfg.contracts:
+        total = sum(ct.share for ct in cfg.contracts.values())
+        p.check(abs(total - 1.0) <= 1e-6, "contracts.*.share", round(total, 6), "shares that sum to 1")
+        labels = [ct.label or name for name, ct in cfg.contracts.items()]
+        p.check(len(set(labels)) == len(labels), "contracts.*.label", labels, "a different label for each contract")
 
     _number_rules(p, "economics", cfg.economics)
     p.check(bool(cfg.output.root) or bool(cfg.output.run_dir), "output.root", cfg.output.root,

@@ -31,6 +31,7 @@ _COLUMNS = {
     "join_month": np.int32,
     "churn_month": np.int32,
     "churn_reason": np.int8,
+    "contract": np.int8,  # index into cfg.contracts (0 when there are none)
     "recovery_failed_month": np.int32,  # month of the last failed complaint recovery (-1 none)
     # the customer's own multipliers around the segment means (mean 1; sim.config SegmentConfig cv_*)
     "rel_sat_sensitivity": np.float32,
@@ -68,6 +69,12 @@ class Population:
         self.seg_sat_sd = np.array([s.sat_sd for s in segs])
         self.seg_tenure_years = np.array([s.dur_tenure_mean_years for s in segs])
         self.seg_complaint = np.array([s.rel_complaint for s in segs])
+        cts = list(self.cfg.contracts.values())
+        self.contract_names = [ct.label or name for name, ct in self.cfg.contracts.items()]
+        self._contract_cdf = np.cumsum([ct.share for ct in cts]) if cts else None
+        self.contract_term = np.array([ct.dur_term_months for ct in cts], dtype=np.int64)
+        self.contract_rel_in_term = np.array([ct.rel_churn_in_term for ct in cts])
+        self.contract_rel_at_renewal = np.array([ct.rel_churn_at_renewal for ct in cts])
         self.seg_cv = {k: np.array([getattr(s, f"cv_{k}") for s in segs])
                        for k in ("sat_sensitivity", "price_sensitivity", "complaint")}
 
@@ -143,6 +150,9 @@ class Population:
         c["churn_month"][slots] = -1
         c["churn_reason"][slots] = -1
         c["recovery_failed_month"][slots] = -1
+        if self._contract_cdf is not None:  # drawn only when contracts exist: other runs keep their numbers
+            ct = np.searchsorted(self._contract_cdf, u("contract"), side="right")
+            c["contract"][slots] = np.minimum(ct, len(self.contract_names) - 1)
         for trait, cv in self.seg_cv.items():
             # lognormal with mean 1 and the segment's coefficient of variation (1 when cv = 0)
             s2 = np.log1p(cv[seg] ** 2)

@@ -23,6 +23,7 @@ class RunResult:
     monthly: pd.DataFrame  # one row per month; columns documented in sim.kpis
     summary: dict[str, Any]  # headline figures (deterministic: no timings)
     wall_time_s: float
+    customers: pd.DataFrame | None = None  # with run(..., customers=True): sim.customers.customer_records
 
 
 def _fill_empty_months(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -49,8 +50,11 @@ def _fill_empty_months(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -> RunResult:
+def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None,
+        customers: bool = False) -> RunResult:
     """Simulate ``cfg`` (with ``seed`` replacing cfg.seed if given); a pure function of both.
+
+    ``customers`` also returns one survival record per customer observed (``RunResult.customers``).
 
     ``progress`` None follows cfg.progress; the bar appears only on an interactive terminal and
     only once a run has taken two seconds, so short runs stay quiet.
@@ -74,4 +78,9 @@ def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None) -
             bar.update(1)
     monthly = pd.DataFrame.from_records(_fill_empty_months(model.records))
     summary = build_summary(cfg, monthly, model)
-    return RunResult(cfg, monthly, summary, time.perf_counter() - started)
+    records = None
+    if customers:
+        from sim.customers import customer_records
+
+        records = customer_records(model)
+    return RunResult(cfg, monthly, summary, time.perf_counter() - started, records)

@@ -45,6 +45,16 @@ def churn_hazard(cfg, pop, sat: np.ndarray, seg: np.ndarray) -> np.ndarray:
     return service_hazard(c, sat) + price + c.rate_other + 1e-12
 
 
+def contract_multiplier(pop, act: np.ndarray) -> np.ndarray:
+    """Each customer's contract barrier this month: 1 month to month; inside a term the in-term
+    multiplier, in the term's last month (tenure+1 a multiple of the term) the renewal one."""
+    ct = pop.contract[act]
+    term = pop.contract_term[ct]
+    renewal = (term > 0) & ((pop.tenure_months[act] + 1) % np.maximum(term, 1) == 0)
+    inside = np.where(renewal, pop.contract_rel_at_renewal[ct], pop.contract_rel_in_term[ct])
+    return np.where(term > 0, inside, 1.0)
+
+
 class Churn:
     name = "churn"
 
@@ -77,6 +87,8 @@ class Churn:
         adopted = pop.adoption[act]
         for b in self.barrier_behaviours:
             barrier = barrier * np.where(adopted[:, b], self.rel_churn[b], 1.0)
+        if pop.contract_names:
+            barrier = barrier * contract_multiplier(pop, act)
         return service, price, other, barrier
 
     def after_failed_recovery(self, model, act: np.ndarray, month: int) -> np.ndarray:
