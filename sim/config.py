@@ -253,6 +253,10 @@ class ChurnConfig:
     rel_price_elasticity: float = 3.0  # price hazard x price_index^elasticity
     rel_per_extra_product: float = 0.85  # hazard multiplier per product beyond the first (bundles)
     rel_tenure_full: float = 0.6  # hazard multiplier once tenure reaches dur_tenure_full_years
+    # early-life churn: hazard x (1 + (rel_churn_new - 1) * exp(-tenure months / dur_new_fade_months)),
+    # customers who leave soon after joining (a poor start, a trial that disappoints); 1 = off
+    rel_churn_new: float = 1.0
+    dur_new_fade_months: float = 3.0
     dur_tenure_full_years: float = 10.0  # tenure at which the tenure barrier is complete, years
 
 
@@ -682,6 +686,8 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     _number_rules(p, "churn", cfg.churn)
     p.check(cfg.churn.dur_tenure_full_years > 0, "churn.dur_tenure_full_years",
             cfg.churn.dur_tenure_full_years, "a value > 0")
+    p.check(cfg.churn.dur_new_fade_months > 0, "churn.dur_new_fade_months", cfg.churn.dur_new_fade_months,
+            "a value > 0")
 
     ref = cfg.referral
     _number_rules(p, "referral", ref)

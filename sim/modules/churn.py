@@ -84,6 +84,8 @@ class Churn:
         tenure_years = pop.tenure_months[act] / 12.0
         progress = np.minimum(tenure_years / c.dur_tenure_full_years, 1.0)
         barrier = barrier * (1.0 - (1.0 - c.rel_tenure_full) * progress)
+        if c.rel_churn_new != 1.0:
+            barrier = barrier * (1.0 + (c.rel_churn_new - 1.0) * np.exp(-pop.tenure_months[act] / c.dur_new_fade_months))
         adopted = pop.adoption[act]
         for b in self.barrier_behaviours:
             barrier = barrier * np.where(adopted[:, b], self.rel_churn[b], 1.0)
