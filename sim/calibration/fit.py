@@ -28,6 +28,7 @@ import json
 import math
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -175,11 +176,16 @@ def calibrate(spec: CalibrationSpec, output_root: str | Path = "results", jobs: 
                     trial.set_user_attr(f"gap.{name}", gaps[name])
                 return total
 
+            started, first = time.monotonic(), done
+
             def progress(study_, trial) -> None:
                 bar.update(1)
                 bar.set_postfix(best=f"{study_.best_value:.4g}")
-                if log and not sys.stderr.isatty() and (trial.number + 1) % max(1, spec.trials // 10) == 0:
-                    log(f"cxsim-calibrate: trial {trial.number + 1}/{spec.trials}, best loss {study_.best_value:.4g}")
+                n = trial.number + 1
+                if log and not sys.stderr.isatty() and n % max(1, spec.trials // 10) == 0:
+                    per_trial = (time.monotonic() - started) / max(1, n - first)
+                    log(f"cxsim-calibrate: trial {n}/{spec.trials}, best loss {study_.best_value:.4g}, "
+                        f"about {per_trial * (spec.trials - n) / 60:.1f} min to go")
 
             if done < spec.trials:
                 study.optimize(objective, n_trials=spec.trials - done, callbacks=[progress])

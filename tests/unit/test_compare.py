@@ -26,17 +26,16 @@ from sim.compare import (
 )
 from sim.results import run_problem, write_run
 from sim.safe_write import OutputError
-from tests.conftest import make_small_config
 
 SEEDS = (0, 1, 2)
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
+def root(tmp_path_factory, small_config):
     """results/<scenario>/default/seed=<N> for the baseline and ebilling_push, 3 seeds, 1000 x 1 year."""
     root = tmp_path_factory.mktemp("results")
     for scenario in ("baseline", "ebilling_push"):
-        cfg = make_small_config(f"scenario={scenario}", "population.n_customers=1000", "years=1",
+        cfg = small_config(f"scenario={scenario}", "population.n_customers=1000", "years=1",
                                 "output.plots=false")
         for seed in SEEDS:
             write_run(run(cfg, seed=seed), root / scenario / "default" / f"seed={seed}")
