@@ -151,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         w.writerows(rows)
     best = max((r for r in rows if r["feasible"]), key=lambda r: r["incremental_npv_mean"])
     best_mix = [] if best["programmes"] == "(none)" else best["programmes"].split("+")
-    (out / "best.json").write_text(json.dumps({**best, "budget_usd": budget, "seeds": seeds, "preset": a.preset,
-                                               "agents": a.agents, "years": a.years}, indent=2) + "\n")
+    record = {**best, "budget_usd": budget, "seeds": seeds, "preset": a.preset, "agents": a.agents, "years": a.years}
+    record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}  # JSON has no NaN
+    (out / "best.json").write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
     lines = ["# @package _global_", f"# Best mix found by experiments/optimise_mix.py (budget ${a.budget_musd}M PV, "
              f"seeds {a.seeds}, {a.agents} agents, {a.years} years)."]
     if best_mix:

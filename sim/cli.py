@@ -205,15 +205,23 @@ def _app(cfg: DictConfig) -> float:
         roi = roi_report(result, run(baseline_of(run_cfg)))
         extra["roi.json"] = roi
         roce = f"{roi['roce']:.2f}" if roi["roce"] is not None else "n/a"
-        roi_line = (f"\n  vs baseline at the same seed: incremental NPV ${roi['incremental_npv'] / 1e6:,.2f}M, "
-                    f"CX spend ${roi['cx_spend'] / 1e6:,.2f}M, ROCE {roce}, payback month {roi['payback_month']}")
+        payback = f"payback month {roi['payback_month']}" if roi["payback_month"] is not None \
+            else "no payback within the run"
+        roi_line = (f"\n  vs baseline at the same seed: incremental NPV {_musd(roi['incremental_npv'], signed=True)}, "
+                    f"CX spend {_musd(roi['cx_spend'])}, ROCE {roce}, {payback}")
     write_run(result, out, extra_json=extra)
     s = result.summary
     years = f"{run_cfg.years} year{'s' if run_cfg.years != 1 else ''}"
     print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg, s['customers_per_agent'])}: {s['customers_start']:,.0f} -> "
           f"{s['customers_end']:,.0f} customers over {years}, NPS {s['nps_end']:+.1f}, "
-          f"NPV ${s['npv'] / 1e6:,.1f}M, {result.wall_time_s:.1f} s -> {out}{roi_line}")
+          f"NPV {_musd(s['npv'], digits=1)}, {result.wall_time_s:.1f} s -> {out}{roi_line}")
     return s["npv"]
+
+
+def _musd(x: float, signed: bool = False, digits: int = 2) -> str:
+    """Millions of USD as people write them: -$0.53M, +$1.20M, $12.3M."""
+    sign = "-" if x < 0 else ("+" if signed and x > 0 else "")
+    return f"{sign}${abs(x) / 1e6:,.{digits}f}M"
 
 
 def scale_line(cfg: RunConfig, customers_per_agent: float) -> str:

@@ -6,9 +6,10 @@ import copy
 from typing import Any
 
 import mesa
+from mesa import DataCollector
 import numpy as np
 
-from sim.config import CHANNELS, RunConfig
+from sim.config import CHANNELS, ConfigError, RunConfig
 from sim.contact_centre import make_contact_centre
 from sim.interventions.base import Programmes
 from sim.kpis import agent_sum_columns
@@ -29,6 +30,9 @@ from sim.stages import STAGES
 
 _SAT_BELOW_DISPOSITION = 0.35  # settled satisfaction sits this far below the disposition (measured)
 _STAY_POWER = 1.5  # see CXModel._expected_stay
+# the month's figures Mesa's DataCollector reports (model level: cheap whatever the agents)
+MESA_REPORTERS = ("month", "customers", "nps", "sat_mean", "churn_rate", "calls_offered", "asa_s", "revenue",
+                  "cost_to_serve", "profit")
 
 
 class CXModel(mesa.Model):
@@ -43,13 +47,33 @@ class CXModel(mesa.Model):
 
     Mesa's own generators (``self.random``/``self.rng``) are deliberately unused: every draw
     comes from a named, month-indexed stream (sim.rng) so scenarios sharing a seed are paired.
+
+    For Mesa's tools, ``seed`` and dotted config keys may be given as keywords, so
+    ``mesa.batch_run(CXModel, {"cfg": cfg, "seed": [0, 1], "churn.rate_other": [0.002, 0.004]})``
+    sweeps them; ``datacollector`` holds model-level reporters (MESA_REPORTERS) of each reported
+    month (None while warming up), never per-agent ones, which would cost a microsecond an agent.
     """
 
-    def __init__(self, cfg: RunConfig):
-        super().__init__(seed=cfg.seed)
+    def __init__(self, cfg: RunConfig, *, seed: int | None = None, **params: Any):
         # programmes change parameters month by month: work on a private copy of the config
         cfg = copy.deepcopy(cfg)
+        if seed is not None or params:
+            from sim.config import validate
+            from sim.params import set_param
+
+            if seed is not None:
+                cfg.seed = seed
+            for key, value in params.items():
+                try:
+                    set_param(cfg, key, value)
+                except KeyError:
+                    raise ConfigError(f"invalid configuration:\n  {key}={value!r} is not allowed: "
+                                      "not a key of the config (sim.config)") from None
+            validate(cfg)
+        super().__init__(seed=cfg.seed)
         self.cfg = cfg
+        self.datacollector = DataCollector(model_reporters={
+            k: (lambda m, k=k: m.records[-1][k] if m.records else None) for k in MESA_REPORTERS})
         self.programmes = Programmes(cfg)
         self.streams = Streams(cfg.seed)
         self.pop = Population(cfg, self.streams)
@@ -129,6 +153,7 @@ class CXModel(mesa.Model):
             self._scale_to_firm(ms.kpis)
             self.records.append(ms.kpis)
         self.month += 1
+        self.datacollector.collect(self)
         if self.run_month >= self.cfg.n_months:
             self.running = False
 
