@@ -257,6 +257,11 @@ def _check_overrides(args: list[str]) -> None:
 def main() -> None:
     from sim.preflight import PreflightError, check_command
 
+    if any(a in ("--help", "-h") for a in sys.argv[1:]):
+        from sim.cli_help import help_text
+
+        print(help_text(CONFIG_DIR))
+        return
     _check_overrides(sys.argv[1:])
     try:
         extra, launcher = check_command(sys.argv[1:])

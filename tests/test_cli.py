@@ -77,3 +77,17 @@ def test_zero_staff_is_fine_when_no_need_can_reach_the_phone():
         f"needs.types.{n}.channel_weights.phone=0"
         for n in ("bill_query", "payment_problem", "incident", "service_request", "order", "process_failure")]
     assert load_config(overrides).contact_centre.rel_staffing == 0
+
+
+def test_help_lists_what_a_user_can_choose_not_hydras_page():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for expected in ("population=<name>", "utility", "telecom", "ebilling_push", "+experiment=<name>",
+                     "ebilling_vs_resolved", "cxsim-compare", "--hydra-help"):
+        assert expected in out
+    assert "powered by Hydra" not in out and "intervention:" not in out
+    assert len(out.splitlines()) < 80 and max(len(line) for line in out.splitlines()) <= 100
