@@ -433,6 +433,14 @@ def _whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+SEED_ALLOWED = "an integer in [0, 2^63)"
+
+
+def valid_seed(value: Any) -> bool:
+    """A run seed: a whole number the random streams can key (validation and the sweep preflight)."""
+    return _whole_number(value) and 0 <= value < 2**63
+
+
 _SIMPLE = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
 
 
@@ -554,7 +562,7 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     p = _Problems()
-    p.check(_whole_number(cfg.seed) and 0 <= cfg.seed < 2**63, "seed", cfg.seed, "an integer in [0, 2^63)")
+    p.check(valid_seed(cfg.seed), "seed", cfg.seed, SEED_ALLOWED)
     p.check(_NAME.fullmatch(cfg.scenario) is not None, "scenario", cfg.scenario,
             "a name of letters, digits, '_', '.' and '-' (it names the run's folder)")
     p.check(_whole_number(cfg.years) and cfg.years > 0, "years", cfg.years, "an integer > 0")

@@ -12,15 +12,14 @@ Like sim/cli.py, this module imports Hydra; the rest of the library does not.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import ConfigError, RunConfig
+from sim.config import SEED_ALLOWED, ConfigError, RunConfig, valid_seed
+from sim.sweep_callback import BASIC_SWEEPER, config_loader, grid_jobs, override_parser, point_name
 
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 ALLOWED_CALLBACKS = {"sim.sweep_callback.CompareCallback"}
 PLUGIN_PREFIXES = ("hydra_plugins.", "hydra._internal.core_plugins.")
 INFO_FLAGS = ("help", "hydra_help", "cfg", "info", "shell_completion", "resolve")
@@ -33,21 +32,6 @@ class PreflightError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n  ".join(problems))
         self.problems = problems
-
-
-def _loader(config_dir: str | None):
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.utils import create_config_search_path
-
-    from sim.cli import CONFIG_DIR
-
-    from hydra.core.config_search_path import SearchPathQuery
-
-    search = create_config_search_path(CONFIG_DIR)
-    if config_dir:  # as Hydra adds --config-dir: searched after configs/, before the schema
-        search.prepend(provider="command-line", path=f"file://{os.path.realpath(config_dir)}",
-                       anchor=SearchPathQuery(provider="schema"))
-    return ConfigLoaderImpl(config_search_path=search)
 
 
 def trust_problems(hydra_cfg: DictConfig) -> list[str]:
@@ -88,20 +72,6 @@ def _logging_problems(node: Any, prefix: str) -> list[str]:
     return found
 
 
-def _seed_problem(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        return f"seed={value!r} is not allowed: an integer in [0, 2^63)"
-    return None
-
-
-def _point_name(parsed, hydra_cfg: DictConfig) -> str:
-    from hydra._internal.config_loader_impl import get_overrides_dirname
-
-    od = hydra_cfg.job.config.override_dirname
-    return get_overrides_dirname(overrides=parsed, exclude_keys=list(od.exclude_keys),
-                                 item_sep=od.item_sep, kv_sep=od.kv_sep) or "default"
-
-
 def run_folder_problems(run_cfg: RunConfig, point: str, where: str = "") -> list[str]:
     """Why this job could not write its run folder (``point``: its overrides folder name)."""
     from sim.safe_write import OutputError, check_target, inside
@@ -130,9 +100,7 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
 
     Returns the overrides to add (the sweep's own record folder) and the sweep's launcher class.
     """
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra._internal.utils import get_args_parser
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
@@ -142,15 +110,17 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
     args, _ = get_args_parser().parse_known_args(argv)
     if any(getattr(args, flag, None) for flag in INFO_FLAGS) or args.config_path:
         return [], ""  # Hydra prints and stops, or composes from a folder this check cannot see
-    loader = _loader(args.config_dir)
+    loader = config_loader(args.config_dir)
     config_name = args.config_name or "config"
     overrides = list(args.overrides)
+    parser = override_parser(loader)
     try:
         # as Hydra decides: --multirun, else the config's own hydra.mode (a ready study sets it), else one run
         master = loader.load_configuration(config_name=config_name, overrides=overrides, run_mode=RunMode.MULTIRUN,
                                            validate_sweep_overrides=False)
         mode = RunMode.MULTIRUN if args.multirun else (OmegaConf.select(master, "hydra.mode") or RunMode.RUN)
-        if mode == RunMode.RUN:
+        if mode == RunMode.RUN and any(o.is_sweep_override() for o in parser.parse_overrides(overrides)):
+            # without sweep values the two compositions are the same; with them, Hydra's own refusal
             master = loader.load_configuration(config_name=config_name, overrides=overrides, run_mode=mode)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         raise PreflightError([f"invalid configuration: {composition_message(err)}"]) from None
@@ -159,13 +129,10 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
     if problems:
         raise PreflightError(problems)
 
-    parser = OverridesParser.create(config_loader=loader)
     task = list(hydra_cfg.overrides.task)
     hydra_overrides = list(hydra_cfg.overrides.hydra)
     if mode == RunMode.MULTIRUN and OmegaConf.select(hydra_cfg, "sweeper._target_") == BASIC_SWEEPER:
-        params = OmegaConf.select(hydra_cfg, "sweeper.params") or {}
-        sweep_args = [f"{k}={v}" for k, v in params.items()] + task
-        jobs = [list(j) for j in BasicSweeper.split_arguments(parser.parse_overrides(sweep_args), None)[0]]
+        jobs = grid_jobs(hydra_cfg, parser)
     elif mode == RunMode.MULTIRUN:  # another sweeper picks its points as it goes: check the fixed part
         jobs = [[o for o in task if not parser.parse_override(o).is_sweep_override()]]
     else:
@@ -176,9 +143,9 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
         parsed = parser.parse_overrides(job)
         values = {o.key_or_group: o.value() for o in parsed}
         rest = tuple(sorted(o for o, p in zip(job, parsed) if p.key_or_group != _SEED_KEY))
-        at_point = f"point {_point_name(parsed, hydra_cfg)!r}: " if len(jobs) > 1 else ""
-        where = f"point {_point_name(parsed, hydra_cfg)!r}, seed {values.get(_SEED_KEY, '(default)')}: " \
-            if len(jobs) > 1 else ""
+        point = point_name(parsed, hydra_cfg)
+        at_point = f"point {point!r}: " if len(jobs) > 1 else ""
+        where = f"point {point!r}, seed {values.get(_SEED_KEY, '(default)')}: " if len(jobs) > 1 else ""
         if rest not in checked:
             try:
                 cfg = master if mode == RunMode.RUN else loader.load_configuration(
@@ -194,12 +161,12 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
         if run_cfg is None:
             continue
         if _SEED_KEY in values:
-            bad = _seed_problem(values[_SEED_KEY])
-            if bad:
-                problems.append(f"{where}{bad}")
+            seed = values[_SEED_KEY]
+            if not valid_seed(seed):
+                problems.append(f"{where}seed={seed!r} is not allowed: {SEED_ALLOWED}")
                 continue
             run_cfg = _with_seed(run_cfg, values[_SEED_KEY])
-        problems += run_folder_problems(run_cfg, _point_name(parsed, hydra_cfg), where)
+        problems += run_folder_problems(run_cfg, point, where)
     if problems:
         unique = list(dict.fromkeys(problems))
         if len(jobs) > 1:

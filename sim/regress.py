@@ -63,6 +63,7 @@ class Spec:
     cases: dict[str, tuple[list[str], list[int]]]
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     baseline: Path | None = None
+    configs: dict[str, Any] = field(default_factory=dict)  # each case's composed RunConfig
 
     def tolerance(self, kpi: str) -> Tolerance:
         if kpi in self.tolerances:
@@ -85,15 +86,10 @@ def _number(value: Any, key: str) -> float:
 
 def load_spec(path: str | Path) -> Spec:
     """Read and check a spec; every case's overrides are composed and validated (no run yet)."""
-    import yaml
+    from sim.spec_file import read_yaml
 
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise SpecError(f"cannot read the spec {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise SpecError(f"the spec {path} is not valid YAML: {err}") from None
+    raw = read_yaml(path, SpecError, "spec")
     if not isinstance(raw, dict) or not isinstance(raw.get("cases"), dict) or not raw["cases"]:
         raise SpecError(f"cases is not allowed as given in {path}: a mapping of case names to "
                         "{overrides: [...], seeds: [...]}, at least one")
@@ -121,10 +117,9 @@ def load_spec(path: str | Path) -> Spec:
     baseline = raw.get("baseline")
     if baseline is not None and not isinstance(baseline, str):
         raise SpecError(f"baseline={baseline!r} is not allowed: a file name")
-    spec = Spec(path, cases, tolerances, (path.parent / baseline) if baseline else None)
-    for name, (overrides, _) in cases.items():
-        _config(name, overrides)  # refuse a bad case before anything runs
-    return spec
+    # composed (and a bad case refused) before anything runs
+    configs = {name: _config(name, overrides) for name, (overrides, _) in cases.items()}
+    return Spec(path, cases, tolerances, (path.parent / baseline) if baseline else None, configs)
 
 
 def _config(name: str, overrides: list[str]):
@@ -161,8 +156,8 @@ def measure(spec: Spec, log=print) -> pd.DataFrame:
 
     warnings.simplefilter("ignore", NoisyRunWarning)  # regression cases are small on purpose
     frames = []
-    for name, (overrides, seeds) in spec.cases.items():
-        cfg = _config(name, overrides)
+    for name, (_, seeds) in spec.cases.items():
+        cfg = spec.configs[name]
         for seed in seeds:
             result = run(cfg, seed=seed, progress=False)
             summary = _flatten(result.summary)

@@ -23,15 +23,43 @@ from omegaconf import DictConfig, OmegaConf
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-def _parser():
+def config_loader(config_dir: str | None = None):
+    """Hydra's config loader over configs/ (and a --config-dir, searched after it, before the schema)."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.utils import create_config_search_path
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.config_search_path import SearchPathQuery
 
     from sim.cli import CONFIG_DIR
 
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(CONFIG_DIR))
-    return OverridesParser.create(config_loader=loader)  # the loader expands glob() over config groups
+    search = create_config_search_path(CONFIG_DIR)
+    if config_dir:  # as Hydra adds --config-dir
+        search.prepend(provider="command-line", path=f"file://{os.path.realpath(config_dir)}",
+                       anchor=SearchPathQuery(provider="schema"))
+    return ConfigLoaderImpl(config_search_path=search)
+
+
+def override_parser(loader=None):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create(config_loader=loader or config_loader())  # the loader expands glob()
+
+
+def grid_jobs(hydra_cfg: DictConfig, parser) -> list[list[str]]:
+    """The jobs of a grid sweep as Hydra's basic sweeper expands them: sweeper params, then overrides."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = OmegaConf.select(hydra_cfg, "sweeper.params") or {}
+    args = [f"{k}={v}" for k, v in params.items()] + list(hydra_cfg.overrides.task)
+    return [list(job) for job in BasicSweeper.split_arguments(parser.parse_overrides(args), None)[0]]
+
+
+def point_name(parsed_overrides, hydra_cfg: DictConfig) -> str:
+    """The run folder's parameter point: Hydra's override_dirname of a job, or "default"."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    od = hydra_cfg.job.config.override_dirname
+    return get_overrides_dirname(overrides=parsed_overrides, exclude_keys=list(od.exclude_keys),
+                                 item_sep=od.item_sep, kv_sep=od.kv_sep) or "default"
 
 
 def sweep_scope(config: DictConfig | str | Path, baseline: str | None = None,
@@ -46,28 +74,20 @@ def sweep_scope(config: DictConfig | str | Path, baseline: str | None = None,
     hydra_cfg = cfg.hydra
     if OmegaConf.select(hydra_cfg, "sweeper._target_") != BASIC_SWEEPER:
         return None
-    from hydra._internal.config_loader_impl import get_overrides_dirname
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    params = OmegaConf.select(hydra_cfg, "sweeper.params") or {}
-    args = [f"{k}={v}" for k, v in params.items()] + list(hydra_cfg.overrides.task)
-    parser = _parser()
-    jobs = BasicSweeper.split_arguments(parser.parse_overrides(args), None)[0]
-    od = hydra_cfg.job.config.override_dirname
+    parser = override_parser()
+    jobs = grid_jobs(hydra_cfg, parser)
     cwd = Path(OmegaConf.select(hydra_cfg, "runtime.cwd") or os.getcwd())
     cb = OmegaConf.select(hydra_cfg, "callbacks.compare") or {}
     baseline = baseline or cb.get("baseline") or "baseline"
     roots, cells = set(), set()
     for job in jobs:
-        parsed = parser.parse_overrides(list(job))
+        parsed = parser.parse_overrides(job)
         values = {o.key_or_group: o.value() for o in parsed}
         if values.get("output.run_dir", cfg.output.run_dir):
             continue  # written to an explicit folder, outside the <root>/<scenario>/<point> layout
         scenario = str(values.get("scenario", cfg.scenario))
         roots.add(str(values.get("output.root", cfg.output.root)))
-        point = get_overrides_dirname(overrides=parsed, exclude_keys=list(od.exclude_keys),
-                                      item_sep=od.item_sep, kv_sep=od.kv_sep) or "default"
-        cells.add((point, scenario))
+        cells.add((point_name(parsed, hydra_cfg), scenario))
     if len(roots) > 1:
         print(f"cxsim: the sweep writes under several roots {sorted(roots)}; comparing {sorted(roots)[0]} only",
               file=sys.stderr)

@@ -74,11 +74,8 @@ def _run_one(cfg, seed: int, customers: bool, kpis: list[str]):
 class Evaluator:
     """Runs the model at a parameter point over the spec's seeds and scores it against the data."""
 
-    def __init__(self, spec: CalibrationSpec, observed: list[Observed], jobs: int):
-        from sim.cli import load_config
-
-        self.spec, self.observed = spec, observed
-        self.base = load_config(spec.model_overrides())
+    def __init__(self, spec: CalibrationSpec, base, observed: list[Observed], jobs: int):
+        self.spec, self.base, self.observed = spec, base, observed
         self.customers = any(o.target.kind == "retention" for o in observed)
         self.kpis = sorted({o.target.kpi for o in observed if o.target.kind == "monthly"})
         self.pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
@@ -104,12 +101,10 @@ class Evaluator:
             self.pool.shutdown()
 
 
-def check_bounds(spec: CalibrationSpec) -> None:
+def check_bounds(spec: CalibrationSpec, base) -> None:
     """Every bound must give a config the model accepts: refuse before any trial otherwise."""
-    from sim.cli import load_config
     from sim.config import ConfigError, validate
 
-    base = load_config(spec.model_overrides())
     for p in spec.parameters:
         for side, v in (("low", p.low), ("high", p.high)):
             try:
@@ -150,10 +145,12 @@ def calibrate(spec: CalibrationSpec, output_root: str | Path = "results", jobs: 
     import optuna
     from tqdm.auto import tqdm
 
+    from sim.cli import load_config
     from sim.safe_write import check_target
 
     observed = [observe(t) for t in spec.targets]  # bad data is refused before any trial
-    check_bounds(spec)
+    base = load_config(spec.model_overrides())  # after any command-line change to agents or seeds
+    check_bounds(spec, base)
     root = Path(output_root) / "calibrations"
     out_dir = check_target(root / spec.name, "calibration folder")
     _check_same_spec(out_dir, spec)
@@ -164,7 +161,7 @@ def calibrate(spec: CalibrationSpec, output_root: str | Path = "results", jobs: 
     study = optuna.create_study(study_name=f"{spec.name}-{key}", storage=f"sqlite:///{studies / f'{spec.name}-{key}.db'}",
                                 load_if_exists=True, direction="minimize", sampler=_sampler(spec))
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    evaluator = Evaluator(spec, observed, jobs or min(spec.seeds, os.cpu_count() or 1))
+    evaluator = Evaluator(spec, base, observed, jobs or min(spec.seeds, os.cpu_count() or 1))
     try:
         with tqdm(total=spec.trials, initial=done, desc=f"calibrate {spec.name}", unit="trial",
                   disable=not sys.stderr.isatty()) as bar:

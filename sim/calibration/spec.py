@@ -111,15 +111,10 @@ def find_spec(name_or_path: str) -> Path:
 
 def load_spec(name_or_path: str) -> CalibrationSpec:
     """Read and check a spec, including that the model accepts every parameter and target."""
-    import yaml
+    from sim.spec_file import read_yaml
 
     path = find_spec(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise CalibrationError(f"cannot read the calibration spec {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise CalibrationError(f"{path} is not valid YAML: {err}") from None
+    raw = read_yaml(path, CalibrationError, "calibration spec")
     if not isinstance(raw, dict):
         raise CalibrationError(f"{path}: a calibration spec is a mapping with keys {sorted(_TOP)}")
     unknown = sorted(set(raw) - _TOP)
