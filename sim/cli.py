@@ -160,10 +160,14 @@ def _skip_complete() -> bool:
     """
     import os
 
-    from hydra.types import RunMode
-
     if os.environ.get("CXSIM_RERUN", "") not in ("", "0"):
         return False
+    return _in_multirun()
+
+
+def _in_multirun() -> bool:
+    from hydra.types import RunMode
+
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
@@ -209,7 +213,8 @@ def _app(cfg: DictConfig) -> float:
             else "no payback within the run"
         roi_line = (f"\n  vs baseline at the same seed: incremental NPV {_musd(roi['incremental_npv'], signed=True)}, "
                     f"CX spend {_musd(roi['cx_spend'])}, ROCE {roce}, {payback}")
-    write_run(result, out, extra_json=extra)
+    plots = run_cfg.output.plots
+    write_run(result, out, plots=(not _in_multirun()) if plots is None else plots, extra_json=extra)
     s = result.summary
     years = f"{run_cfg.years} year{'s' if run_cfg.years != 1 else ''}"
     print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg, s['customers_per_agent'])}: {s['customers_start']:,.0f} -> "

@@ -335,7 +335,9 @@ class BenchmarkConfig:
 class OutputConfig:
     root: str = "results"  # folder runs are written under (relative to where cxsim is started)
     run_dir: str = ""  # explicit run folder; "" = <root>/<scenario>/<overrides>/seed=<seed>
-    plots: bool = True  # write kpis.png
+    # write kpis.png; None: a single run does, a sweep's runs do not (its comparison has the figures,
+    # and a figure costs more than a small run)
+    plots: Optional[bool] = None
 
 
 @dataclass

@@ -15,6 +15,13 @@ from sim.rng import Streams, normal_icdf, poisson_icdf
 
 CHURN_REASONS = ("service", "price", "other")  # index into this = churn_reason code (-1 = active)
 _CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay
+# Digital affinity is a Beta quantile. A table per segment (2,049 knots on [0.01, 0.99], closest
+# together near the ends, where the quantile bends most) read by linear interpolation, and the
+# exact quantile for the 2% of draws in the tails where it is steepest, stay within 1e-6 of the
+# exact quantile everywhere (tests/unit/test_population_draws.py) at a twentieth of its cost
+# (2.2 s of a 1M-customer build).
+_AFFINITY_TAIL = 0.01
+_AFFINITY_KNOTS = _AFFINITY_TAIL + (1 - 2 * _AFFINITY_TAIL) * np.sin(0.5 * np.pi * np.linspace(0.0, 1.0, 2049)) ** 2
 
 # column name -> dtype; every column has one entry per slot
 _COLUMNS = {
@@ -38,6 +45,26 @@ _COLUMNS = {
     "rel_price_sensitivity": np.float32,
     "rel_complaint": np.float32,
 }
+
+
+def affinity_quantile(mean: float, u: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
+    """Digital affinity at uniforms ``u`` for a segment of mean affinity ``mean``.
+
+    Beta(4a, 4(1-a)) has mean a, keeps every affinity inside [0, 1] and is as spread as a
+    segment's mix of digital and offline customers (sd 0.22 at a = 0.5). ``table`` is
+    affinity_table(mean), when it is at hand.
+    """
+    if table is None:
+        table = affinity_table(mean)
+    out = np.interp(u, _AFFINITY_KNOTS, table)
+    tails = np.flatnonzero((u < _AFFINITY_TAIL) | (u > 1 - _AFFINITY_TAIL))
+    out[tails] = betaincinv(4 * mean, 4 * (1 - mean), u[tails])
+    return out
+
+
+def affinity_table(mean: float) -> np.ndarray:
+    """The segment's affinity quantiles at _AFFINITY_KNOTS."""
+    return betaincinv(4 * mean, 4 * (1 - mean), _AFFINITY_KNOTS)
 
 
 class Population:
@@ -65,6 +92,7 @@ class Population:
         self.seg_price_sensitivity = np.array([s.rel_price_sensitivity for s in segs])
         self.seg_need_rate = np.array([s.rel_need_rate for s in segs])
         self.seg_affinity = np.array([s.digital_affinity for s in segs])
+        self._affinity_tables = [affinity_table(a) for a in self.seg_affinity]
         self.seg_sat_mean = np.array([s.sat_mean for s in segs])
         self.seg_sat_sd = np.array([s.sat_sd for s in segs])
         self.seg_tenure_years = np.array([s.dur_tenure_mean_years for s in segs])
@@ -137,9 +165,11 @@ class Population:
         c["is_abuser"][slots] = u("abuser") < self.cfg.population.p_abuser
         c["referred"][slots] = False if referred is None else referred
         c["products"][slots] = 1 + poisson_icdf(u("products"), self.seg_products_mean[seg] - 1.0)
-        # Beta(2a, 2(1-a)) has mean a and keeps every affinity strictly inside (0, 1)
-        a = self.seg_affinity[seg]
-        c["digital_affinity"][slots] = betaincinv(4 * a, 4 * (1 - a), u("affinity"))
+        u_affinity = u("affinity")
+        affinity = c["digital_affinity"]
+        for k, table in enumerate(self._affinity_tables):
+            mine = np.flatnonzero(seg == k)
+            affinity[slots[mine]] = affinity_quantile(self.seg_affinity[k], u_affinity[mine], table)
         sat = self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * normal_icdf(u("satisfaction"))
         if month < 0 and stay_weight is not None:
             sat = self._survivors(sat, seg, u, stay_weight)

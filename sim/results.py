@@ -96,7 +96,7 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
         for name, content in (extra_json or {}).items():
             (tmp / name).write_text(_json(content))
             files.append(name)
-        if plots if plots is not None else result.config.output.plots:
+        if plots if plots is not None else result.config.output.plots is not False:
             from sim.plots import kpi_figure
 
             kpi_figure(result.monthly, result.config, tmp / "kpis.png")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import CHANNELS
+from sim.kernels import COMPILED, binomial_at, kernel, uniform_at
 from sim.rng import binomial_icdf
 
 SELF_SERVICE = CHANNELS.index("self_service")
@@ -53,6 +54,22 @@ class Channels:
         return w
 
     def step(self, model, ms) -> None:
+        if not COMPILED:
+            return self.step_numpy(model, ms)
+        pop, streams, month = model.pop, model.streams, ms.month
+        keys = np.array([[streams.key(f"channels.{need}", month), streams.key(f"channels.{need}.ss_fail", month)]
+                         for need in self.need_names], dtype=np.uint64).reshape(len(self.need_names), 2)
+        spilled = _channels_kernel(ms.act, ms.needs, pop.digital_affinity, pop.adoption, float(self.tilt),
+                                   _DIGITAL_SIGN, self.behaviours_with_effect, self.rel_channel, self.base_weights,
+                                   self.need_offset, self.p_ss_fail, self.experience, float(self.ss_fail_experience),
+                                   keys, ms.contacts, ms.phone_calls, ms.phone_offset_sum, ms.touch_sum, ms.touch_n)
+        totals = ms.contacts.sum(axis=0)
+        for c, channel in enumerate(CHANNELS):
+            ms.kpis[f"contacts_{channel}"] = int(totals[c])
+        ms.kpis["self_service_spills"] = int(spilled)
+
+    def step_numpy(self, model, ms) -> None:
+        """The reference the kernel must match."""
         pop, streams, month = model.pop, model.streams, ms.month
         rows_any = np.flatnonzero(ms.needs.sum(axis=1))
         if len(rows_any) == 0:
@@ -93,3 +110,58 @@ class Channels:
         for c, channel in enumerate(CHANNELS):
             ms.kpis[f"contacts_{channel}"] = int(ms.contacts[:, c].sum())
         ms.kpis["self_service_spills"] = spilled
+
+
+@kernel
+def _channels_kernel(act, needs, affinity, adopted, tilt, digital_sign, behaviours_with_effect, rel_channel,
+                     base_weights, need_offset, p_ss_fail, experience, ss_fail_experience, keys,
+                     contacts, phone_calls, phone_offset_sum, touch_sum, touch_n):
+    n_needs, n_channels = base_weights.shape
+    w = np.empty(n_channels)
+    cum = np.empty(n_channels)
+    spilled = 0
+    for i in range(act.shape[0]):
+        any_need = False
+        for j in range(n_needs):
+            if needs[i, j] != 0:
+                any_need = True
+                break
+        if not any_need:
+            continue
+        slot = act[i]
+        lean = tilt * (affinity[slot] - 0.5)
+        for c in range(n_channels):
+            w[c] = np.exp(lean * digital_sign[c])
+        for b in behaviours_with_effect:
+            if adopted[slot, b]:
+                for c in range(n_channels):
+                    w[c] *= rel_channel[b, c]
+        for j in range(n_needs):
+            n = needs[i, j]
+            if n == 0:
+                continue
+            total = 0.0
+            for c in range(n_channels):
+                total += w[c] * base_weights[j, c]
+                cum[c] = total
+            u = uniform_at(keys[j, 0], slot) * cum[n_channels - 1]
+            choice = 0
+            for c in range(n_channels - 1):  # the last channel takes whatever is left
+                if u >= cum[c]:
+                    choice += 1
+            contacts[i, choice] += n
+            off = need_offset[j]
+            fails = 0
+            if choice == SELF_SERVICE:
+                fails = binomial_at(uniform_at(keys[j, 1], slot), n, p_ss_fail[j])
+                spilled += fails
+            to_phone = n if choice == PHONE else fails
+            phone_calls[i] += to_phone
+            phone_offset_sum[i] += to_phone * off
+            direct = 0 if choice == PHONE else n
+            score = direct * (experience[choice] + off)
+            if choice == SELF_SERVICE:
+                score += fails * (ss_fail_experience - experience[SELF_SERVICE])
+            touch_sum[i] += score
+            touch_n[i] += direct + to_phone
+    return spilled

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.kernels import COMPILED, kernel, uniform_at
 from sim.population import CHURN_REASONS
 
 
@@ -99,6 +100,46 @@ class Churn:
         return (failed >= 0) & (month - failed < self.complaints.dur_failed_recovery_months)
 
     def step(self, model, ms) -> None:
+        if not COMPILED:
+            return self.step_numpy(model, ms)
+        c, pop, streams, act = self.cfg, model.pop, model.streams, ms.act
+        n = len(act)
+        rows = np.empty(n, dtype=np.int64)
+        reason = np.empty(n, dtype=np.int8)
+        after_failure = np.empty(n, dtype=np.bool_)
+        price_level = c.rel_competitor_pressure * self.econ.rel_price_index ** c.rel_price_elasticity
+        products = pop.products[act]
+        per_products = np.power(c.rel_per_extra_product, np.arange(products.max(initial=1) + 1) - 1.0)
+        has_contracts = bool(pop.contract_names)
+        n_left = _churn_kernel(
+            act, pop.satisfaction, pop.segment, pop.products, pop.tenure_months, pop.adoption,
+            pop.rel_price_sensitivity, pop.recovery_failed_month, pop.contract,
+            float(c.sat_service_threshold), float(max(c.sat_service_threshold, 1e-9)), float(c.rate_service_max),
+            float(c.rel_service_shape), float(c.rate_price * price_level), pop.seg_price_sensitivity,
+            float(c.rel_price_sat_slope), float(c.rate_other), per_products, float(c.dur_tenure_full_years),
+            float(1.0 - c.rel_tenure_full), float(c.rel_churn_new), float(c.dur_new_fade_months),
+            self.barrier_behaviours.astype(np.int64), self.rel_churn, has_contracts,
+            pop.contract_term if has_contracts else np.zeros(1, dtype=np.int64),
+            pop.contract_rel_in_term if has_contracts else np.ones(1),
+            pop.contract_rel_at_renewal if has_contracts else np.ones(1),
+            int(ms.month), int(self.complaints.dur_failed_recovery_months),
+            float(self.complaints.rel_churn_failed_recovery),
+            np.uint64(streams.key("churn.event", ms.month)), np.uint64(streams.key("churn.reason", ms.month)),
+            rows, reason, after_failure)
+        rows, reason, after_failure = rows[:n_left], reason[:n_left], after_failure[:n_left]
+        pop.remove(act[rows], ms.month, reason)
+        self._record(ms, reason, int(np.count_nonzero(after_failure)))
+
+    def _record(self, ms, reason: np.ndarray, after_failed_recovery: int) -> None:
+        k = ms.kpis
+        k["new_churn"] = len(reason)
+        for code, name in enumerate(CHURN_REASONS):
+            k[f"new_churn_{name}"] = int(np.count_nonzero(reason == code))
+        k["churn_rate"] = len(reason) / ms.n_act if ms.n_act else 0.0
+        k["new_churn_after_failed_recovery"] = after_failed_recovery
+
+    def step_numpy(self, model, ms) -> None:
+        """The reference the kernel must match."""
         pop, streams, act = model.pop, model.streams, ms.act
         service, price, other, barrier = self.hazards(model, act)
         raw = service + price + other
@@ -112,9 +153,54 @@ class Churn:
         u_reason = streams.uniform("churn.reason", ms.month, act[rows]) * raw[rows]
         reason = np.where(u_reason < service[rows], 0, np.where(u_reason < service[rows] + price[rows], 1, 2))
         pop.remove(act[rows], ms.month, reason.astype(np.int8))
-        k = ms.kpis
-        k["new_churn"] = len(rows)
-        for code, name in enumerate(CHURN_REASONS):
-            k[f"new_churn_{name}"] = int(np.count_nonzero(reason == code))
-        k["churn_rate"] = len(rows) / ms.n_act if ms.n_act else 0.0
-        k["new_churn_after_failed_recovery"] = int(np.count_nonzero(after_failure[rows]))
+        self._record(ms, reason, int(np.count_nonzero(after_failure[rows])))
+
+
+@kernel
+def _churn_kernel(act, satisfaction, segment, products, tenure_months, adopted, own_price_sensitivity,
+                  recovery_failed_month, contract, threshold, threshold_safe, rate_service_max, service_shape,
+                  price_base, seg_price_sensitivity, price_sat_slope, rate_other, per_products,
+                  tenure_full_years, tenure_relief, rel_churn_new, new_fade_months, barrier_behaviours,
+                  rel_churn, has_contracts, contract_term, contract_in_term, contract_at_renewal, month,
+                  failed_recovery_months, rel_failed_recovery, key_event, key_reason,
+                  rows, reason, after_failure):
+    """The hazards of Churn.hazards and the draws of Churn.step_numpy, one customer at a time;
+    fills rows/reason/after_failure for the leavers and returns how many left."""
+    n_left = 0
+    for i in range(act.shape[0]):
+        slot = act[i]
+        sat = satisfaction[slot]
+        gap = min(max((threshold - sat) / threshold_safe, 0.0), 1.0)
+        service = rate_service_max * gap ** service_shape
+        price = price_base * seg_price_sensitivity[segment[slot]]
+        price = price * own_price_sensitivity[slot]
+        if price_sat_slope != 0.0:
+            price = price * np.exp(-price_sat_slope * (sat - 7.0))
+        tenure = tenure_months[slot]
+        barrier = per_products[products[slot]]
+        barrier = barrier * (1.0 - tenure_relief * min(tenure / 12.0 / tenure_full_years, 1.0))
+        if rel_churn_new != 1.0:
+            barrier = barrier * (1.0 + (rel_churn_new - 1.0) * np.exp(-tenure / new_fade_months))
+        for b in barrier_behaviours:
+            if adopted[slot, b]:
+                barrier = barrier * rel_churn[b]
+        if has_contracts:
+            ct = contract[slot]
+            term = contract_term[ct]
+            if term > 0:
+                if (tenure + 1) % term == 0:
+                    barrier = barrier * contract_at_renewal[ct]
+                else:
+                    barrier = barrier * contract_in_term[ct]
+        raw = service + price + rate_other
+        failed = recovery_failed_month[slot]
+        after = failed >= 0 and month - failed < failed_recovery_months
+        if after:
+            barrier = barrier * rel_failed_recovery
+        if uniform_at(key_event, slot) < -np.expm1(-raw * barrier):
+            u_reason = uniform_at(key_reason, slot) * raw
+            rows[n_left] = i
+            reason[n_left] = 0 if u_reason < service else (1 if u_reason < service + price else 2)
+            after_failure[n_left] = after
+            n_left += 1
+    return n_left

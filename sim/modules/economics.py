@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import CHANNELS
+from sim.kernels import COMPILED, kernel
 
 
 class Economics:
@@ -50,9 +51,58 @@ class Economics:
         self.behaviour_cost = [(b, beh.cost_category, beh.cost_per_year_without / 12.0)
                                for b, beh in enumerate(bs) if beh.cost_per_year_without > 0]
         self.categories = sorted({c for _, c, _ in self.behaviour_cost})
+        # the same costs in the order the reference adds them (by category, then behaviour), for the kernel
+        ordered = [(b, cat, monthly) for category in self.categories
+                   for b, cat, monthly in self.behaviour_cost if cat == category]
+        self.cost_behaviour = np.array([b for b, _, _ in ordered], dtype=np.int64)
+        self.cost_category = [cat for _, cat, _ in ordered]
+        self.cost_monthly = np.array([m for _, _, m in ordered], dtype=np.float64)
         self.monthly_discount = (1.0 + self.econ.rate_discount_year) ** (1.0 / 12.0) - 1.0
 
+    def _phone_line(self, k) -> tuple[float, float]:
+        """The firm's phone line: what its staffed hours cost plus a per-call cost, shared over the
+        month's calls so each customer's calls carry the firm's cost per call: (total, per call)."""
+        phone_calls_firm = float(k["calls_offered"])
+        phone_total = (float(k["staffing_cost"])
+                       + phone_calls_firm * self.channel_cost[self.phone])
+        return phone_total, (phone_total / phone_calls_firm if phone_calls_firm > 0 else 0.0)
+
     def step(self, model, ms) -> None:
+        if not COMPILED:
+            return self.step_numpy(model, ms)
+        pop, k, act = model.pop, ms.kpis, ms.act
+        w = model.customers_per_agent
+        n_seg = len(self.seg_margin)
+        phone_total, per_call = self._phone_line(k)
+        totals = np.zeros(3)  # revenue, product cost, truck rolls
+        counts = np.zeros(1 + len(self.cost_behaviour), dtype=np.int64)  # abusers, then customers without each
+        seg_margin, seg_cost = np.zeros(n_seg), np.zeros(n_seg)
+        seg_left, seg_n = np.zeros(n_seg, dtype=np.int64), np.zeros(n_seg, dtype=np.int64)
+        _economics_kernel(act, pop.segment, pop.products, pop.is_abuser, pop.churn_month, pop.adoption,
+                          pop.seg_revenue_year, pop.seg_product_cost_year, float(self.econ.rel_price_index / 12.0),
+                          ms.contacts, ms.phone_calls_total, ms.needs, self.channel_cost, self.phone, per_call,
+                          self.truck_rolls_per_need * self.econ.cost_truck_roll, float(self.abuser_monthly_cost),
+                          self.cost_behaviour, self.cost_monthly, int(ms.month),
+                          totals, counts, seg_margin, seg_cost, seg_left, seg_n)
+        contacts = ms.contacts.sum(axis=0)
+        for c, channel in enumerate(CHANNELS):
+            k[f"cost_contacts_{channel}"] = (phone_total if c == self.phone
+                                             else float(contacts[c] * self.channel_cost[c]) * w)
+        k["cost_truck_rolls"] = float(totals[2]) * w
+        k["cost_abuse"] = float(counts[0] * self.abuser_monthly_cost) * w
+        behaviour_total = 0.0
+        for category in self.categories:
+            total = 0.0
+            for e, cat in enumerate(self.cost_category):
+                if cat == category:
+                    total += counts[1 + e] * self.cost_monthly[e]
+            k[f"cost_{category}"] = float(total) * w
+            behaviour_total += k[f"cost_{category}"]
+        self._month_totals(model, ms, float(totals[0]), float(totals[1]), phone_total, behaviour_total)
+        self._segment_accounts(model, ms, seg_margin, seg_cost, seg_left, seg_n)
+
+    def step_numpy(self, model, ms) -> None:
+        """The reference the kernel must match."""
         pop, k, act = model.pop, ms.kpis, ms.act
         w = model.customers_per_agent
         seg = pop.segment[act]
@@ -60,13 +110,7 @@ class Economics:
         products = pop.products[act]
         revenue = products * (pop.seg_revenue_year[seg] * (self.econ.rel_price_index / 12.0))
         product_cost = products * (pop.seg_product_cost_year[seg] / 12.0)
-
-        # The firm's phone line: what its staffed hours cost plus a per-call cost, shared over the
-        # month's calls so each customer's calls carry the firm's cost per call.
-        phone_calls_firm = float(k["calls_offered"])
-        phone_total = (float(k["staffing_cost"])
-                       + phone_calls_firm * self.channel_cost[self.phone])
-        per_call = phone_total / phone_calls_firm if phone_calls_firm > 0 else 0.0
+        phone_total, per_call = self._phone_line(k)
         # Column loops rather than (n x 5) @ (5,) products: BLAS threads cost more than they
         # save at this width. The phone column counts contacts that chose phone; calls served
         # include spills and repeats.
@@ -98,7 +142,17 @@ class Economics:
                     total += np.count_nonzero(without) * monthly
             k[f"cost_{category}"] = float(total) * w
             behaviour_total += k[f"cost_{category}"]
+        self._month_totals(model, ms, float(revenue.sum()), float(product_cost.sum()), phone_total, behaviour_total)
+        seg_margin = np.bincount(seg, weights=revenue - product_cost, minlength=n_seg)
+        seg_cost = np.bincount(seg, weights=cost, minlength=n_seg)
+        left = act[pop.churn_month[act] == ms.month]
+        seg_left = np.bincount(pop.segment[left], minlength=n_seg)
+        self._segment_accounts(model, ms, seg_margin, seg_cost, seg_left, np.bincount(seg, minlength=n_seg))
 
+    def _month_totals(self, model, ms, revenue: float, product_cost: float, phone_total: float,
+                      behaviour_total: float) -> None:
+        """Revenue, costs, programme spend and profit of the month, at firm scale."""
+        k, w = ms.kpis, model.customers_per_agent
         acquisition = w * (k["new_acquired_paid"] * self.econ.cost_acquisition_paid
                            + k["new_acquired_referred"] * self.econ.cost_acquisition_referred)
         cx_spend = 0.0
@@ -106,8 +160,8 @@ class Economics:
             spend = programme.spend(model, ms)
             k[f"cost_programme_{programme.name}"] = spend
             cx_spend += spend
-        k["revenue"] = float(revenue.sum()) * w
-        k["cost_products"] = float(product_cost.sum()) * w
+        k["revenue"] = revenue * w
+        k["cost_products"] = product_cost * w
         # the firm's phone line as its centre costs it, every other category as summed above
         k["cost_to_serve"] = (phone_total + behaviour_total + k["cost_truck_rolls"] + k["cost_abuse"]
                               + sum(k[f"cost_contacts_{ch}"] for c, ch in enumerate(CHANNELS) if c != self.phone))
@@ -118,10 +172,9 @@ class Economics:
         k["discount_factor"] = (1.0 + self.monthly_discount) ** -(ms.run_month + 1)
         k["profit_discounted"] = k["profit"] * k["discount_factor"]
 
-        seg_margin = np.bincount(seg, weights=revenue - product_cost, minlength=n_seg)
-        seg_cost = np.bincount(seg, weights=cost, minlength=n_seg)
-        left = act[pop.churn_month[act] == ms.month]
-        seg_left = np.bincount(pop.segment[left], minlength=n_seg)
+    def _segment_accounts(self, model, ms, seg_margin, seg_cost, seg_left, seg_n) -> None:
+        """By segment, at firm scale, and the running totals lifetime value is computed from."""
+        pop, k, w, n_seg = model.pop, ms.kpis, model.customers_per_agent, len(self.seg_margin)
         joined = ms.joined
         unit = np.where(pop.referred[joined], self.econ.cost_acquisition_referred, self.econ.cost_acquisition_paid)
         seg_acquisition = np.bincount(pop.segment[joined], weights=unit, minlength=n_seg)
@@ -131,7 +184,7 @@ class Economics:
             k[f"segment_{name}_cost_to_serve"] = float(seg_cost[s]) * w
             k[f"segment_{name}_acquisition"] = float(seg_acquisition[s]) * w
             k[f"segment_{name}_churn"] = int(seg_left[s])  # an agent sum: scaled when recorded
-        self.seg_customer_months += np.bincount(seg, minlength=n_seg)
+        self.seg_customer_months += seg_n
         self.seg_margin += seg_margin
         self.seg_cost_to_serve += seg_cost
         self.seg_churned += seg_left
@@ -158,3 +211,44 @@ class Economics:
                 "lifetime_value": float(m * (1.0 + d) / (c + d)),
             }
         return out
+
+
+@kernel
+def _economics_kernel(act, segment, products, is_abuser, churn_month, adopted, seg_revenue_year,
+                      seg_product_cost_year, price_per_month, contacts, phone_calls_total, needs, channel_cost,
+                      phone, per_call, truck_cost_per_need, abuser_monthly_cost, cost_behaviour, cost_monthly,
+                      month, totals, counts, seg_margin, seg_cost, seg_left, seg_n):
+    """Economics.step_numpy's per-customer sums, one customer at a time (cost added in its order)."""
+    n_channels = channel_cost.shape[0]
+    n_needs = truck_cost_per_need.shape[0]
+    for i in range(act.shape[0]):
+        slot = act[i]
+        s = segment[slot]
+        revenue = products[slot] * (seg_revenue_year[s] * price_per_month)
+        product_cost = products[slot] * (seg_product_cost_year[s] / 12.0)
+        cost = 0.0
+        for c in range(n_channels):
+            if c == phone:
+                cost += phone_calls_total[i] * per_call
+            else:
+                cost += contacts[i, c] * channel_cost[c]
+        truck = 0.0
+        for j in range(n_needs):
+            if truck_cost_per_need[j] != 0.0:
+                truck += needs[i, j] * truck_cost_per_need[j]
+        cost += truck
+        if is_abuser[slot]:
+            cost += abuser_monthly_cost
+            counts[0] += 1
+        for e in range(cost_behaviour.shape[0]):
+            if not adopted[slot, cost_behaviour[e]]:
+                cost += cost_monthly[e]
+                counts[1 + e] += 1
+        totals[0] += revenue
+        totals[1] += product_cost
+        totals[2] += truck
+        seg_margin[s] += revenue - product_cost
+        seg_cost[s] += cost
+        seg_n[s] += 1
+        if churn_month[slot] == month:
+            seg_left[s] += 1

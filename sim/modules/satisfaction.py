@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.kernels import COMPILED, kernel, uniforms
 from sim.rng import normal_icdf
 
 # NPS classes on the recommend scale: 9-10 promoter, 7-8 passive, 0-6 detractor
@@ -34,6 +35,26 @@ class Satisfaction:
         self.policy_effort = abuse.p_strictness * abuse.sat_effort_full_strictness if abuse.enabled else 0.0
 
     def step(self, model, ms) -> None:
+        if not COMPILED:
+            return self.step_numpy(model, ms)
+        cfg, pop, act = self.cfg, model.pop, ms.act
+        rows = np.flatnonzero(ms.touch_n)
+        noise = np.zeros(0)
+        if cfg.sat_experience_noise_sd > 0:
+            # the normal quantile stays scipy's (ndtri), so the noise is the reference's to the bit
+            u = np.empty(len(rows))
+            uniforms(np.uint64(model.streams.key("satisfaction.noise", ms.month)), act[rows], u)
+            noise = cfg.sat_experience_noise_sd * normal_icdf(u)
+        experience_sum = _satisfaction_kernel(
+            act, rows, ms.touch_sum, ms.touch_n, float(self.policy_effort), noise, ms.experience,
+            pop.satisfaction, pop.expectation, pop.rel_sat_sensitivity, pop.sat_baseline, pop.adoption,
+            float(cfg.sat_bonus_per_behaviour), float(cfg.rel_gain), float(cfg.rel_loss),
+            float(cfg.rate_expectation_adapt), float(cfg.rate_drift))
+        ms.kpis["customers_touched"] = len(rows)
+        ms.kpis["experience_mean"] = experience_sum / len(rows) if len(rows) else 0.0  # no touch: 0, never NaN
+
+    def step_numpy(self, model, ms) -> None:
+        """The reference the kernel must match."""
         cfg, pop = self.cfg, model.pop
         act = ms.act
         rows = np.flatnonzero(ms.touch_n)
@@ -56,3 +77,38 @@ class Satisfaction:
         np.clip(sat, 0.0, 10.0, out=sat)
         ms.kpis["customers_touched"] = len(rows)
         ms.kpis["experience_mean"] = float(experience.mean()) if len(rows) else 0.0  # no touch: 0, never NaN
+
+
+@kernel
+def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise, experience_out, satisfaction,
+                         expectation, rel_sensitivity, sat_baseline, adopted, bonus_per_behaviour, rel_gain,
+                         rel_loss, rate_adapt, rate_drift):
+    """Satisfaction.step_numpy one customer at a time; returns the sum of the month's experiences."""
+    experience_sum = 0.0
+    has_noise = noise.shape[0] > 0
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        slot = act[i]
+        experience = touch_sum[i] / touch_n[i]
+        if policy_effort != 0.0:
+            experience = experience - policy_effort
+        if has_noise:
+            experience = experience + noise[r]
+        experience = min(max(experience, 0.0), 10.0)
+        experience_out[i] = experience
+        experience_sum += experience
+        gap = experience - expectation[slot]
+        coefficient = rel_gain if gap > 0 else rel_loss
+        satisfaction[slot] += coefficient * rel_sensitivity[slot] * gap
+        expectation[slot] += rate_adapt * gap
+    n_behaviours = adopted.shape[1]
+    for i in range(act.shape[0]):
+        slot = act[i]
+        shown = 0
+        for b in range(n_behaviours):
+            if adopted[slot, b]:
+                shown += 1
+        sat = satisfaction[slot]
+        sat += rate_drift * (sat_baseline[slot] + bonus_per_behaviour * shown - sat)
+        satisfaction[slot] = min(max(sat, 0.0), 10.0)
+    return experience_sum

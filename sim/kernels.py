@@ -1,0 +1,113 @@
+"""Compiled kernels: the hot stages in one pass per customer, with their uniforms drawn inside it.
+
+Why numba: the stages are short loops over customers with a few branches each (a Poisson
+inversion, a categorical choice, a hazard). As numpy expressions they make a temporary array per
+operation and pass over every customer many times; compiled, each customer is read once and the
+counter-based uniforms (sim.rng) cost 1-2 ns instead of 10. numba compiles plain Python loops,
+Starsim relies on it for the same reason, and the compiled code is cached on disk.
+
+Rules every kernel keeps, so results stay a pure function of (config, seed):
+- the same arithmetic in the same order as the stage's numpy reference, per customer: no
+  fastmath, no parallel loops, no reordered sums of floats that feed a decision;
+- uniforms from ``uniform_at`` (the same SplitMix64 numbers as sim.rng.Streams.uniform);
+- one kernel per stage, next to the numpy reference it must match (tests/unit/test_kernels.py
+  runs both).
+
+``CXSIM_KERNELS=numpy`` runs the numpy references instead (also what happens, with a warning,
+where numba is not installed). The two agree on every count; floats may differ in the last bits
+(numpy's vectorised exp and pow are not always the C library's), far inside the 1e-9 the
+golden tests allow.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+_CHOICE = os.environ.get("CXSIM_KERNELS", "numba").strip().lower()
+if _CHOICE not in ("numba", "numpy"):
+    raise ValueError(f"CXSIM_KERNELS={_CHOICE!r} is not allowed: use 'numba' (default) or 'numpy'")
+
+try:
+    if _CHOICE == "numba":
+        import numba
+    else:
+        numba = None
+except ImportError:  # pragma: no cover - numba is a dependency; this is for odd platforms
+    numba = None
+    warnings.warn("numba is not installed: cxsim runs its numpy reference stages (slower, same counts)",
+                  RuntimeWarning, stacklevel=2)
+
+COMPILED = numba is not None
+
+
+def kernel(fn):
+    """Compile ``fn`` (cached on disk); without numba, ``fn`` stays Python and is never called on
+    the hot path (stages use their numpy reference when COMPILED is False)."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(fn)
+
+
+def inline(fn):
+    """A helper that kernels call: compiled and inlined into them."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, inline="always", fastmath=False, error_model="numpy")(fn)
+
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_TO_UNIT = 1.0 / float(1 << 53)
+
+
+@inline
+def uniform_at(key, slot):
+    """The uniform sim.rng.Streams.uniform gives slot ``slot`` of the stream with ``key``."""
+    z = np.uint64(slot) * _GAMMA + key
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    z = z ^ (z >> _S31)
+    return np.float64(z >> _S11) * _TO_UNIT
+
+
+@kernel
+def uniforms(key, slots, out):
+    """Fill ``out`` with the stream's uniforms for ``slots`` (the kernel twin of Streams.uniform)."""
+    for i in range(slots.shape[0]):
+        out[i] = uniform_at(key, slots[i])
+
+
+@inline
+def poisson_at(u, lam):
+    """Poisson(lam) quantile of ``u`` as sim.rng.poisson_icdf computes it, for one element."""
+    p = np.exp(-lam)
+    cdf = p
+    k = 0
+    cap = max(64, int(lam + 20.0 * np.sqrt(lam) + 20.0))
+    while u >= cdf and k < cap:
+        k += 1
+        p = p * lam / k
+        cdf += p
+    return k
+
+
+@inline
+def binomial_at(u, n, p):
+    """Binomial(n, p) quantile of ``u`` as sim.rng.binomial_icdf computes it, for one element."""
+    p = min(max(p, 0.0), 1.0)
+    q = 1.0 - p
+    if q <= 0.0:
+        return n
+    pmf = q ** np.float64(n)
+    cdf = pmf
+    k = 0
+    while u >= cdf and k < n:
+        k += 1
+        pmf = pmf * ((n - k + 1) / k * (p / q))
+        cdf = cdf + pmf
+    return k
