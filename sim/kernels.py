@@ -83,9 +83,10 @@ def uniforms(key, slots, out):
 
 
 @inline
-def poisson_at(u, lam):
-    """Poisson(lam) quantile of ``u`` as sim.rng.poisson_icdf computes it, for one element."""
-    p = np.exp(-lam)
+def poisson_at(u, lam, p_zero):
+    """Poisson(lam) quantile of ``u`` as sim.rng.poisson_icdf computes it, for one element;
+    ``p_zero`` is exp(-lam), computed by the caller (numpy's exp, as in the reference)."""
+    p = p_zero
     cdf = p
     k = 0
     cap = max(64, int(lam + 20.0 * np.sqrt(lam) + 20.0))

@@ -20,12 +20,13 @@ from sim.modules.complaints import Complaints
 from sim.modules.economics import Economics
 from sim.modules.needs import Needs
 from sim.modules.referral import Acquisition, WordOfMouth
-from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN, Satisfaction
+from sim.modules.satisfaction import Satisfaction
 from sim.month_state import MonthState
 from sim.network import TieGraph, watts_strogatz_edges
 from sim.population import Population
 from sim.rng import Streams
 from sim.stages import STAGES
+from sim.stocks import record_stocks
 
 
 _SAT_BELOW_DISPOSITION = 0.35  # settled satisfaction sits this far below the disposition (measured)
@@ -149,7 +150,7 @@ class CXModel(mesa.Model):
             module.step(self, ms)
         self._age(ms)
         if run_month >= 0:
-            self._record_stocks(ms.kpis)
+            record_stocks(self.pop, ms.kpis)
             self._scale_to_firm(ms.kpis)
             self.records.append(ms.kpis)
         self.month += 1
@@ -170,33 +171,3 @@ class CXModel(mesa.Model):
     def _age(self, ms: MonthState) -> None:
         stayed = ms.act[self.pop.active[ms.act]]
         self.pop.tenure_months[stayed] += 1
-
-    def _record_stocks(self, k: dict[str, Any]) -> None:
-        """End-of-month stocks over the customers still active."""
-        pop = self.pop
-        act = pop.active_slots()
-        sat = pop.satisfaction[act]
-        n = len(act)
-        k["customers"] = n
-        if n:
-            promoters = float(np.mean(sat >= PROMOTER_MIN))
-            detractors = float(np.mean(sat < DETRACTOR_BELOW))
-            k["sat_mean"] = float(sat.mean())
-            k["sat_p10"], k["sat_p50"], k["sat_p90"] = (float(x) for x in np.percentile(sat, [10, 50, 90]))
-        else:
-            promoters = detractors = 0.0
-            k["sat_mean"] = k["sat_p10"] = k["sat_p50"] = k["sat_p90"] = float("nan")
-        k["share_promoters"] = promoters
-        k["share_passives"] = 1.0 - promoters - detractors if n else 0.0
-        k["share_detractors"] = detractors
-        k["nps"] = 100.0 * (promoters - detractors)
-        adopters = np.count_nonzero(pop.adoption[act], axis=0)
-        for b, name in enumerate(pop.behaviour_names):
-            k[f"adopt_{name}"] = float(adopters[b] / n) if n else 0.0
-        n_seg = len(pop.segment_names)
-        seg = pop.segment[act]
-        per_segment = np.bincount(seg, minlength=n_seg)
-        net = np.bincount(seg, weights=(sat >= PROMOTER_MIN).astype(float) - (sat < DETRACTOR_BELOW), minlength=n_seg)
-        for s, name in enumerate(pop.segment_names):
-            k[f"customers_{name}"] = int(per_segment[s])
-            k[f"segment_{name}_nps"] = 100.0 * net[s] / per_segment[s] if per_segment[s] else 0.0

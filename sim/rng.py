@@ -23,6 +23,8 @@ import math
 import numpy as np
 from scipy.special import ndtri
 
+from sim import kernels
+
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -66,6 +68,15 @@ class Streams:
 
     def uniform(self, name: str, month: int, slots: np.ndarray) -> np.ndarray:
         """Uniforms in [0, 1) for ``slots``: draw for (seed, name, month, slot), whoever else asks."""
+        if kernels.COMPILED:
+            slots = np.asarray(slots)
+            out = np.empty(slots.shape)
+            kernels.uniforms(np.uint64(self.key(name, month)), slots.astype(np.int64, copy=False).ravel(), out.ravel())
+            return out
+        return self.uniform_numpy(name, month, slots)
+
+    def uniform_numpy(self, name: str, month: int, slots: np.ndarray) -> np.ndarray:
+        """The reference ``uniform`` must match (and its definition, in numpy)."""
         with np.errstate(over="ignore"):
             z = np.asarray(slots).astype(np.uint64)  # a fresh array: mixed in place below
             z *= _GAMMA

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.kernels import COMPILED, kernel, uniform_at
+
 # Relative slack on the upper bound of the adoption probability: far above the few-ulp rounding
 # of the hazard arithmetic, far below anything that would make the screen let everyone through.
 _BOUND_SLACK = 1e-9
@@ -113,8 +115,16 @@ class Adoption:
         # probability can adopt, and only those who do not show b yet and pass the trust gate.
         draws, screened = [], []
         for b, name in enumerate(self.names):
-            u = streams.uniform(f"adoption.{name}", ms.month, act)
             bound = self._max_probability(b, sat_range, seg_incentive[:, b].max() if targeted else 1.0)
+            if COMPILED:
+                rows, u = np.empty(len(act), dtype=np.int64), np.empty(len(act))
+                n = _screen_kernel(act, np.uint64(streams.key(f"adoption.{name}", ms.month)), float(bound),
+                                   pop.adoption, b, sat, float(self.threshold[b]), float(self.ceiling[b]),
+                                   np.uint64(streams.key(f"population.eligible.{name}", -1)), rows, u)
+                draws.append(u[:n].copy())
+                screened.append(rows[:n].copy())
+                continue
+            u = streams.uniform(f"adoption.{name}", ms.month, act)
             rows = np.flatnonzero(u < bound)
             rows = rows[~pop.adoption[act[rows], b] & ~(sat[rows] < self.threshold[b])]
             if self.ceiling[b] < 1.0:  # only the eligible can adopt (the Bass market potential)
@@ -135,3 +145,18 @@ class Adoption:
             pop.adopted[new, b] = True
             ms.new_adopters[name] = new
             ms.kpis[f"new_adopt_{name}"] = int(new.size)
+
+
+@kernel
+def _screen_kernel(act, key, bound, adopted, b, sat, threshold, ceiling, eligible_key, rows, draws):
+    """The screen of Adoption.step for behaviour b in one pass: fills rows/draws, returns how many."""
+    n = 0
+    for i in range(act.shape[0]):
+        u = uniform_at(key, act[i])
+        if u < bound and not adopted[act[i], b] and not sat[i] < threshold:
+            if ceiling < 1.0 and not uniform_at(eligible_key, act[i]) < ceiling:
+                continue
+            rows[n] = i
+            draws[n] = u
+            n += 1
+    return n

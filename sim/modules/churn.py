@@ -165,18 +165,50 @@ def _churn_kernel(act, satisfaction, segment, products, tenure_months, adopted, 
                   failed_recovery_months, rel_failed_recovery, key_event, key_reason,
                   rows, reason, after_failure):
     """The hazards of Churn.hazards and the draws of Churn.step_numpy, one customer at a time;
-    fills rows/reason/after_failure for the leavers and returns how many left."""
+    fills rows/reason/after_failure for the leavers and returns how many left.
+
+    Most customers stay, and their uniform shows it before any exp or pow is taken: P(leave) =
+    1 - exp(-x) <= x, and x has a cheap upper bound (the service gap's power, the price tilt and
+    the new-customer factor at their largest). Only customers whose uniform falls below the bound get the exact
+    hazard, computed as the reference computes it.
+    """
+    tilt_max = max(np.exp(-price_sat_slope * (0.0 - 7.0)), np.exp(-price_sat_slope * (10.0 - 7.0)))
+    new_max = max(rel_churn_new, 1.0)
+    zero_gap_service = rate_service_max * 0.0 ** service_shape
     n_left = 0
     for i in range(act.shape[0]):
         slot = act[i]
+        u = uniform_at(key_event, slot)
         sat = satisfaction[slot]
         gap = min(max((threshold - sat) / threshold_safe, 0.0), 1.0)
-        service = rate_service_max * gap ** service_shape
-        price = price_base * seg_price_sensitivity[segment[slot]]
-        price = price * own_price_sensitivity[slot]
+        # gap is in [0, 1], so gap^shape <= gap for shapes of 1 or more, and <= 1 below that
+        if gap > 0.0:
+            service_bound = rate_service_max * (gap if service_shape >= 1.0 else 1.0)
+        else:
+            service_bound = zero_gap_service
+        price_untilted = price_base * seg_price_sensitivity[segment[slot]]
+        price_untilted = price_untilted * own_price_sensitivity[slot]
+        tenure = tenure_months[slot]
+        cheap_barrier = per_products[products[slot]] * (1.0 - tenure_relief * min(tenure / 12.0 / tenure_full_years, 1.0))
+        for b in barrier_behaviours:
+            if adopted[slot, b]:
+                cheap_barrier = cheap_barrier * rel_churn[b]
+        ct = contract[slot] if has_contracts else 0
+        term = contract_term[ct] if has_contracts else 0
+        renewal = term > 0 and (tenure + 1) % term == 0
+        if term > 0:
+            cheap_barrier = cheap_barrier * (contract_at_renewal[ct] if renewal else contract_in_term[ct])
+        failed = recovery_failed_month[slot]
+        after = failed >= 0 and month - failed < failed_recovery_months
+        bound = (service_bound + price_untilted * (tilt_max if price_sat_slope != 0.0 else 1.0) + rate_other) \
+            * cheap_barrier * new_max * (rel_failed_recovery if after else 1.0)
+        if not u < bound * (1.0 + 1e-9):
+            continue
+        # the exact hazard, in the reference's order of operations
+        service = rate_service_max * gap ** service_shape if gap > 0.0 else zero_gap_service
+        price = price_untilted
         if price_sat_slope != 0.0:
             price = price * np.exp(-price_sat_slope * (sat - 7.0))
-        tenure = tenure_months[slot]
         barrier = per_products[products[slot]]
         barrier = barrier * (1.0 - tenure_relief * min(tenure / 12.0 / tenure_full_years, 1.0))
         if rel_churn_new != 1.0:
@@ -184,20 +216,12 @@ def _churn_kernel(act, satisfaction, segment, products, tenure_months, adopted, 
         for b in barrier_behaviours:
             if adopted[slot, b]:
                 barrier = barrier * rel_churn[b]
-        if has_contracts:
-            ct = contract[slot]
-            term = contract_term[ct]
-            if term > 0:
-                if (tenure + 1) % term == 0:
-                    barrier = barrier * contract_at_renewal[ct]
-                else:
-                    barrier = barrier * contract_in_term[ct]
+        if term > 0:
+            barrier = barrier * (contract_at_renewal[ct] if renewal else contract_in_term[ct])
         raw = service + price + rate_other
-        failed = recovery_failed_month[slot]
-        after = failed >= 0 and month - failed < failed_recovery_months
         if after:
             barrier = barrier * rel_failed_recovery
-        if uniform_at(key_event, slot) < -np.expm1(-raw * barrier):
+        if u < -np.expm1(-raw * barrier):
             u_reason = uniform_at(key_reason, slot) * raw
             rows[n_left] = i
             reason[n_left] = 0 if u_reason < service else (1 if u_reason < service + price else 2)

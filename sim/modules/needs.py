@@ -13,6 +13,8 @@ import numpy as np
 from sim.kernels import COMPILED, kernel, poisson_at, uniform_at
 from sim.rng import poisson_icdf
 
+_MAX_TABLE_BITS = 16  # behaviours acting on one need type beyond which rate_table would be too large
+
 
 class Needs:
     name = "needs"
@@ -47,15 +49,37 @@ class Needs:
         return np.array([self.rate[j] * self.rel_root_cause[j] * (rel_failure if self.is_failure[j] else 1.0)
                          for j in range(len(self.names))], dtype=np.float64)
 
+    def rate_table(self, cfg, pop) -> np.ndarray:
+        """Every rate a customer can have, by need type and customer code (the kernel's layout).
+
+        A customer's rate depends only on their segment, whether they abuse the service and which
+        of the need type's behaviours they show, so the month's rates (and their exp) come from
+        one small table. Code = (2 x segment + abuser) x 2^E + the E behaviour bits, first effect
+        most significant. Each entry is computed with the reference's operations in its order.
+        """
+        rel_abuser = cfg.population.rel_need_rate_abuser
+        base = np.array([pop.seg_need_rate[s] * (rel_abuser if abuser else 1.0)
+                         for s in range(len(pop.segment_names)) for abuser in (False, True)])
+        factors = self.rate_factors(cfg)
+        n_bits = [len(e) for e in self.effects]
+        table = np.zeros((len(self.names), len(base) << max(n_bits, default=0)))
+        for j, effects in enumerate(self.effects):
+            bits = np.arange(1 << n_bits[j])
+            lam = np.repeat((base * factors[j])[:, None], len(bits), axis=1)
+            for e, (_, rel) in enumerate(effects):
+                lam[:, (bits >> (n_bits[j] - 1 - e)) & 1 == 1] *= rel
+            table[j, : lam.size] = lam.ravel()
+        return table
+
     def step(self, model, ms) -> None:
-        if not COMPILED:
+        if not COMPILED or max((len(e) for e in self.effects), default=0) > _MAX_TABLE_BITS:
             return self.step_numpy(model, ms)
         cfg, pop = model.cfg, model.pop
         keys = np.array([model.streams.key(f"needs.{name}", ms.month) for name in self.names], dtype=np.uint64)
         totals = np.zeros(len(self.names), dtype=np.int64)
-        _needs_kernel(ms.act, pop.segment, pop.is_abuser, pop.adoption, pop.seg_need_rate,
-                      float(cfg.population.rel_need_rate_abuser), self.rate_factors(cfg), self.effect_start,
-                      self.effect_behaviour, self.effect_rel, keys, ms.needs, totals)
+        lam = self.rate_table(cfg, pop)
+        _needs_kernel(ms.act, pop.segment, pop.is_abuser, pop.adoption, self.effect_start, self.effect_behaviour,
+                      lam, np.exp(-lam), keys, ms.needs, totals)
         for j, name in enumerate(self.names):
             ms.kpis[f"needs_{name}"] = int(totals[j])
 
@@ -79,16 +103,16 @@ class Needs:
 
 
 @kernel
-def _needs_kernel(act, segment, is_abuser, adopted, seg_rate, rel_abuser, factors, effect_start,
-                  effect_behaviour, effect_rel, keys, needs, totals):
+def _needs_kernel(act, segment, is_abuser, adopted, effect_start, effect_behaviour, lam, p_zero, keys, needs,
+                  totals):
+    """Needs.step_numpy one customer at a time, rates and P(0) read from Needs.rate_table."""
     for i in range(act.shape[0]):
         slot = act[i]
-        base = seg_rate[segment[slot]] * (rel_abuser if is_abuser[slot] else 1.0)
-        for j in range(factors.shape[0]):
-            lam = base * factors[j]
+        base_code = 2 * segment[slot] + (1 if is_abuser[slot] else 0)
+        for j in range(lam.shape[0]):
+            code = base_code
             for e in range(effect_start[j], effect_start[j + 1]):
-                if adopted[slot, effect_behaviour[e]]:
-                    lam *= effect_rel[e]
-            count = poisson_at(uniform_at(keys[j], slot), lam)
+                code = 2 * code + (1 if adopted[slot, effect_behaviour[e]] else 0)
+            count = poisson_at(uniform_at(keys[j], slot), lam[j, code], p_zero[j, code])
             needs[i, j] = count
             totals[j] += count

@@ -17,6 +17,7 @@ import sim.kernels
 from sim import load_config, run
 from sim.kernels import uniform_at, uniforms
 from sim.rng import Streams, binomial_icdf, poisson_icdf
+from sim.stocks import record_stocks, record_stocks_numpy
 
 pytestmark = pytest.mark.skipif(not sim.kernels.COMPILED, reason="numba is not installed")
 
@@ -58,7 +59,7 @@ def test_kernel_uniforms_are_the_streams_uniforms():
     slots = np.array([0, 1, 2, 17, 10**6, 2**40 + 3], dtype=np.int64)
     out = np.empty(len(slots))
     uniforms(np.uint64(s.key("churn.event", 40)), slots, out)
-    assert np.array_equal(out, s.uniform("churn.event", 40, slots))
+    assert np.array_equal(out, s.uniform_numpy("churn.event", 40, slots))
 
 
 def test_kernel_quantiles_match_the_vectorised_ones():
@@ -68,9 +69,43 @@ def test_kernel_quantiles_match_the_vectorised_ones():
     n = rng.integers(0, 12, size=u.size)
     p = rng.random(u.size)
     p[:50], p[50:100] = 0.0, 1.0
-    poisson = np.array([sim.kernels.poisson_at(x, y) for x, y in zip(u, lam)])
+    poisson = np.array([sim.kernels.poisson_at(x, y, z) for x, y, z in zip(u, lam, np.exp(-lam))])
     binomial = np.array([sim.kernels.binomial_at(x, k, q) for x, k, q in zip(u, n, p)])
     assert np.array_equal(poisson, poisson_icdf(u, lam))
     assert np.array_equal(binomial, binomial_icdf(u, n, p))
     one = Streams(9)
-    assert uniform_at(np.uint64(one.key("x", 2)), 123) == one.uniform("x", 2, np.array([123]))[0]
+    assert uniform_at(np.uint64(one.key("x", 2)), 123) == one.uniform_numpy("x", 2, np.array([123]))[0]
+
+
+class _Customers:
+    """Just what record_stocks reads of a Population."""
+
+    def __init__(self, sat: np.ndarray, rng: np.random.Generator):
+        n = len(sat)
+        self.satisfaction = sat
+        self.active = rng.random(n) < 0.8
+        self.segment = rng.integers(0, 3, n).astype(np.int16)
+        self.adoption = rng.random((n, 2)) < 0.3
+        self.segment_names = ["a", "b", "c"]
+        self.behaviour_names = ["x", "y"]
+
+    def active_slots(self) -> np.ndarray:
+        return np.flatnonzero(self.active)
+
+
+@pytest.mark.parametrize("values", ["continuous", "ties", "one", "two", "none", "constant"])
+def test_stocks_kernel_matches_numpy_percentiles_and_counts(values):
+    rng = np.random.default_rng(8)
+    sat = {"continuous": np.clip(rng.normal(7.5, 1.8, 50_001), 0, 10),
+           "ties": rng.integers(0, 11, 9_999).astype(float),  # many equal values across bin edges
+           "one": np.array([6.5]), "two": np.array([9.5, 3.0]), "none": np.zeros(0),
+           "constant": np.full(1_000, 8.0)}[values]
+    pop = _Customers(sat, rng)
+    if values in ("one", "two"):
+        pop.active[:] = True
+    fast, ref = {}, {}
+    record_stocks(pop, fast)
+    record_stocks_numpy(pop, ref)
+    assert fast.keys() == ref.keys()
+    for key in ref:
+        assert fast[key] == pytest.approx(ref[key], rel=1e-12, abs=1e-12, nan_ok=True), key

@@ -1,0 +1,173 @@
+"""End-of-month stocks: customers, satisfaction and its spread, NPS classes, behaviour shares,
+segment sizes and segment NPS, over the customers still active when the month ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sim.kernels import COMPILED, kernel
+from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
+
+_PERCENTILES = (10, 50, 90)
+_BINS = 4096  # histogram bins the kernel uses to find order statistics (any number gives exact ones)
+
+
+def record_stocks(pop, k: dict[str, Any]) -> None:
+    """Write the month's stocks into ``k`` (sim.kpis documents each)."""
+    if not COMPILED:
+        return record_stocks_numpy(pop, k)
+    act = pop.active_slots()
+    n, n_seg, n_beh = len(act), len(pop.segment_names), len(pop.behaviour_names)
+    adopters = np.zeros(n_beh, dtype=np.int64)
+    per_segment = np.zeros(n_seg, dtype=np.int64)
+    net = np.zeros(n_seg, dtype=np.int64)
+    ranks = np.array(sorted({r for q in _PERCENTILES for r in _ranks(n, q)}), dtype=np.int64)
+    picked = np.zeros(len(ranks))
+    sat_sum, promoters, detractors = _stocks_kernel(act, pop.satisfaction, pop.adoption, pop.segment,
+                                                    PROMOTER_MIN, DETRACTOR_BELOW, adopters, per_segment,
+                                                    net, ranks, picked, _BINS)
+    k["customers"] = n
+    if n:
+        at = dict(zip(ranks.tolist(), picked.tolist()))
+        k["sat_mean"] = sat_sum / n
+        for q in _PERCENTILES:
+            k[f"sat_p{q}"] = _linear_percentile(n, q, at)
+    else:
+        k["sat_mean"] = k["sat_p10"] = k["sat_p50"] = k["sat_p90"] = float("nan")
+    _classes(k, n, promoters / n if n else 0.0, detractors / n if n else 0.0)
+    for b, name in enumerate(pop.behaviour_names):
+        k[f"adopt_{name}"] = float(adopters[b] / n) if n else 0.0
+    for s, name in enumerate(pop.segment_names):
+        k[f"customers_{name}"] = int(per_segment[s])
+        k[f"segment_{name}_nps"] = 100.0 * net[s] / per_segment[s] if per_segment[s] else 0.0
+
+
+def _classes(k: dict[str, Any], n: int, promoters: float, detractors: float) -> None:
+    k["share_promoters"] = promoters
+    k["share_passives"] = 1.0 - promoters - detractors if n else 0.0
+    k["share_detractors"] = detractors
+    k["nps"] = 100.0 * (promoters - detractors)
+
+
+def _ranks(n: int, q: float) -> tuple[int, ...]:
+    """The two order statistics numpy's linear percentile interpolates between (none of nobody)."""
+    if n == 0:
+        return ()
+    lo = int(np.floor((n - 1) * (q / 100)))
+    return lo, min(lo + 1, n - 1)
+
+
+def _linear_percentile(n: int, q: float, at: dict[int, float]) -> float:
+    """numpy.percentile's default ('linear') from the order statistics it needs."""
+    index = (n - 1) * (q / 100)
+    lo, hi = _ranks(n, q)
+    a, b, t = at[lo], at[hi], index - lo
+    return float(b - (b - a) * (1 - t)) if t >= 0.5 else float(a + (b - a) * t)
+
+
+def record_stocks_numpy(pop, k: dict[str, Any]) -> None:
+    """The reference the kernel must match."""
+    act = pop.active_slots()
+    sat = pop.satisfaction[act]
+    n = len(act)
+    k["customers"] = n
+    if n:
+        promoters = float(np.mean(sat >= PROMOTER_MIN))
+        detractors = float(np.mean(sat < DETRACTOR_BELOW))
+        k["sat_mean"] = float(sat.mean())
+        k["sat_p10"], k["sat_p50"], k["sat_p90"] = (float(x) for x in np.percentile(sat, _PERCENTILES))
+    else:
+        promoters = detractors = 0.0
+        k["sat_mean"] = k["sat_p10"] = k["sat_p50"] = k["sat_p90"] = float("nan")
+    _classes(k, n, promoters, detractors)
+    adopters = np.count_nonzero(pop.adoption[act], axis=0)
+    for b, name in enumerate(pop.behaviour_names):
+        k[f"adopt_{name}"] = float(adopters[b] / n) if n else 0.0
+    n_seg = len(pop.segment_names)
+    seg = pop.segment[act]
+    per_segment = np.bincount(seg, minlength=n_seg)
+    net = np.bincount(seg, weights=(sat >= PROMOTER_MIN).astype(float) - (sat < DETRACTOR_BELOW), minlength=n_seg)
+    for s, name in enumerate(pop.segment_names):
+        k[f"customers_{name}"] = int(per_segment[s])
+        k[f"segment_{name}_nps"] = 100.0 * net[s] / per_segment[s] if per_segment[s] else 0.0
+
+
+@kernel
+def _stocks_kernel(act, satisfaction, adopted, segment, promoter_min, detractor_below, adopters, per_segment,
+                   net, ranks, picked, n_bins):
+    """One pass for the counts and sums, a histogram pass and a small sort for the order statistics
+    at ``ranks`` (ascending): exact, without sorting every customer."""
+    n = act.shape[0]
+    sat_sum = 0.0
+    promoters = 0
+    detractors = 0
+    lo, hi = np.inf, -np.inf
+    for i in range(n):
+        slot = act[i]
+        sat = satisfaction[slot]
+        sat_sum += sat
+        lo = min(lo, sat)
+        hi = max(hi, sat)
+        s = segment[slot]
+        per_segment[s] += 1
+        if sat >= promoter_min:
+            promoters += 1
+            net[s] += 1
+        elif sat < detractor_below:
+            detractors += 1
+            net[s] -= 1
+        for b in range(adopters.shape[0]):
+            if adopted[slot, b]:
+                adopters[b] += 1
+    if n == 0 or ranks.shape[0] == 0:
+        return sat_sum, promoters, detractors
+    width = (hi - lo) / n_bins if hi > lo else 1.0
+    counts = np.zeros(n_bins + 1, dtype=np.int64)
+    bin_lo = np.full(n_bins + 1, np.inf)
+    bin_hi = np.full(n_bins + 1, -np.inf)
+    for i in range(n):
+        sat = satisfaction[act[i]]
+        bin_ = min(int((sat - lo) / width), n_bins)
+        counts[bin_] += 1
+        bin_lo[bin_] = min(bin_lo[bin_], sat)
+        bin_hi[bin_] = max(bin_hi[bin_], sat)
+    # the bins holding each wanted rank, and how many values lie below each of them
+    wanted = np.zeros(n_bins + 1, dtype=np.bool_)
+    below = 0
+    r = 0
+    for bin_ in range(n_bins + 1):
+        while r < ranks.shape[0] and ranks[r] < below + counts[bin_]:
+            wanted[bin_] = True
+            r += 1
+        below += counts[bin_]
+    # a bin of equal values (satisfaction clipped at 10, say) needs no sorting: its value is known
+    for bin_ in range(n_bins + 1):
+        if wanted[bin_] and bin_lo[bin_] == bin_hi[bin_]:
+            wanted[bin_] = False
+    n_kept = 0
+    for bin_ in range(n_bins + 1):
+        if wanted[bin_]:
+            n_kept += counts[bin_]
+    kept = np.empty(n_kept)
+    j = 0
+    for i in range(n):
+        sat = satisfaction[act[i]]
+        bin_ = min(int((sat - lo) / width), n_bins)
+        if wanted[bin_]:
+            kept[j] = sat
+            j += 1
+    # bins are ordered by value, so sorting the kept values orders them across their bins too
+    kept.sort()
+    below = 0
+    j = 0  # position in kept of the first value of the current wanted bin
+    r = 0
+    for bin_ in range(n_bins + 1):
+        while r < ranks.shape[0] and ranks[r] < below + counts[bin_]:
+            picked[r] = kept[j + ranks[r] - below] if wanted[bin_] else bin_lo[bin_]
+            r += 1
+        below += counts[bin_]
+        if wanted[bin_]:
+            j += counts[bin_]
+    return sat_sum, promoters, detractors
