@@ -1,7 +1,10 @@
-"""Benchmark: wall time, throughput and peak memory of whole runs at several numbers of agents.
+"""Benchmark: wall time, throughput and peak memory of whole runs at several numbers of agents,
+beside a Mesa version of the model's core and Starsim's SIS model (sim.bench_references).
 
-    cxsim-bench                                # 10k x 20y, 100k x 20y, 1M agents x 1y
-    cxsim-bench --quick                        # a few seconds: 2k agents x 1 year
+    cxsim-bench                                # 10k x 20y, 100k x 20y, 1M agents x 1y, the references
+    cxsim-bench --quick                        # a few seconds: 2k agents x 1 year, no references
+    cxsim-bench --sizes 10000000 --years 1     # the 10M-customer run (about 6 GB of memory)
+    cxsim-bench --no-references                # cxsim only
     cxsim-bench --sizes 50000 --years 20       # the preset's firm as `cxsim` simulates it
     cxsim-bench --sizes 100000 --years 5       # one size, 5 years
     cxsim-bench --sizes 10000 100000 --years 20 2 -- seed=3 scenario=ebilling_push
@@ -17,15 +20,21 @@ time); peak memory per agent (the child's peak resident set size minus its size 
 config are done, divided by the starting number of agents; small runs show mostly fixed costs
 there).
 
-This is a measurement, not a test: numbers depend on the machine and on what else runs on it.
-Thread settings (OPENBLAS_NUM_THREADS and the like) are left exactly as the environment has
-them; set them yourself to compare.
+The references run in fresh processes too, after cxsim: the Mesa slice at 100k agents for 12
+months, Starsim's SIS (when installed) at the largest size for 24 monthly steps. Their rates are
+agent-months (agent-steps) per second of the stepping loop, and the last lines give cxsim's rate
+at the largest size as a multiple of each.
+
+This is a measurement, not a test: numbers depend on the machine and on what else runs on it
+(the load average is printed first). Thread settings (OPENBLAS_NUM_THREADS and the like) are left
+exactly as the environment has them; set them yourself to compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -33,6 +42,8 @@ import time
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 QUICK = ((2_000, 1),)
+MESA_SLICE = (100_000, 12)  # agents, months: its rate hardly depends on size, and 1M would take minutes
+STARSIM_MONTHS = 24
 
 
 def _default_years(size: int) -> int:
@@ -58,8 +69,18 @@ def _child(size: int, years: int, overrides: list[str]) -> None:
                       "customers_per_agent": w, "peak_delta_bytes": (peak_kb - base_kb) * 1024}))
 
 
-def _measure(size: int, years: int, overrides: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "sim.bench", "--child", str(size), str(years), "--", *overrides]
+def _reference_child(name: str, size: int, months: int) -> None:
+    from sim import bench_references as refs
+
+    rate = (refs.mesa_slice_rate if name == "mesa" else refs.starsim_sis_rate)(size, months)
+    print(json.dumps({"rate": rate}))
+
+
+def _measure(size: int, years: int, overrides: list[str], reference: str | None = None) -> dict:
+    if reference:
+        cmd = [sys.executable, "-m", "sim.bench", "--reference", reference, str(size), str(years)]
+    else:
+        cmd = [sys.executable, "-m", "sim.bench", "--child", str(size), str(years), "--", *overrides]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or ["no output"]
@@ -75,11 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--years", type=int, nargs="+",
                     help="years per size, one value for all or one per size (default: 20, and 1 from 1M)")
     ap.add_argument("--quick", action="store_true", help="one tiny run, to check the benchmark works")
+    ap.add_argument("--no-references", action="store_true", help="skip the Mesa slice and Starsim's SIS")
     ap.add_argument("--child", type=int, nargs=2, metavar=("SIZE", "YEARS"), help=argparse.SUPPRESS)
+    ap.add_argument("--reference", nargs=3, metavar=("NAME", "SIZE", "MONTHS"), help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*", help="config overrides for every run, after --")
     args = ap.parse_args(argv)
     if args.child:
         _child(*args.child, args.overrides)
+        return 0
+    if args.reference:
+        _reference_child(args.reference[0], int(args.reference[1]), int(args.reference[2]))
         return 0
     if args.quick:
         plan = list(QUICK)
@@ -92,11 +118,14 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--years takes one value or one per size ({len(sizes)}), got {len(years)}")
         plan = list(zip(sizes, years))
 
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"cxsim-bench on {os.cpu_count()} cores, load average {load} (1, 5, 15 min)")
     header = (f"{'agents':>10} {'cust/agent':>10} {'years':>5} {'wall s':>8} {'agent-months/s':>15} "
               f"{'peak MB':>8} {'bytes/agent':>11}")
     print(header)
     print("-" * len(header), flush=True)
     failed = 0
+    rates: dict[int, float] = {}
     for size, years in plan:
         try:
             m = _measure(size, years, args.overrides)
@@ -104,10 +133,37 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             print(f"{size:>10} {'':>10} {years:>5}  FAILED: {err}", flush=True)
             continue
+        rates[size] = m["agent_months"] / m["wall_s"]
         print(f"{size:>10} {m['customers_per_agent']:>10.2f} {years:>5} {m['wall_s']:>8.2f} "
-              f"{m['agent_months'] / m['wall_s']:>15,.0f} {m['peak_delta_bytes'] / 2**20:>8.0f} "
+              f"{rates[size]:>15,.0f} {m['peak_delta_bytes'] / 2**20:>8.0f} "
               f"{m['peak_delta_bytes'] / size:>11,.0f}", flush=True)
-    return 1 if failed else 0
+    if args.quick or args.no_references or not rates:
+        return 1 if failed else 0
+    return 1 if failed + _references(rates) else 0
+
+
+def _references(rates: dict[int, float]) -> int:
+    """Time the references and print cxsim's rate at its largest size as a multiple of each."""
+    from sim.bench_references import starsim_available
+
+    largest = max(rates)
+    wanted = [("Mesa slice (one mesa.Agent per customer)", "mesa", *MESA_SLICE)]
+    if starsim_available():
+        wanted.append(("Starsim SIS on a random network", "starsim", largest, STARSIM_MONTHS))
+    else:
+        print("Starsim is not installed (pip install starsim): its SIS rate is not measured")
+    failed = 0
+    print()
+    for label, name, size, months in wanted:
+        try:
+            rate = _measure(size, months, [], reference=name)["rate"]
+        except RuntimeError as err:
+            failed += 1
+            print(f"{label}: FAILED: {err}", flush=True)
+            continue
+        print(f"{label}, {size:,} agents x {months} months: {rate:,.0f} agent-months/s; "
+              f"cxsim at {largest:,} agents is {rates[largest] / rate:.2f}x that", flush=True)
+    return failed
 
 
 if __name__ == "__main__":

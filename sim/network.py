@@ -24,6 +24,8 @@ import operator
 import numpy as np
 import scipy.sparse as sp
 
+from sim.kernels import kernel
+
 _INDEX = np.int64  # slot indices handed out
 _INT32_MAX = np.iinfo(np.int32).max
 # neighbour_sum counts a boolean vector from its True slots' ties when at most this share is True
@@ -183,22 +185,21 @@ class TieGraph:
             self._recent = None
 
     def _csr_of(self, lo: int, hi: int, n: int, dtype=np.float64) -> sp.csr_matrix:
-        # Both directions of each tie, filled straight into index arrays of the matrix's own
-        # index type: a refold of the whole graph then peaks at about 40 bytes per tie.
+        # Both directions of each tie by a counting sort straight into the matrix's own arrays
+        # (12 bytes per tie direction plus the row pointers). A repeated tie stays two entries
+        # of 1 rather than one of 2: every reader sums them (products, ties_of's multiplicities).
         m = hi - lo
         index = _stored_dtype(max(n, 2 * m))
-        rows = np.empty(2 * m, dtype=index)
-        cols = np.empty(2 * m, dtype=index)
-        rows[:m] = cols[m:] = self._src[lo:hi]
-        rows[m:] = cols[:m] = self._dst[lo:hi]
-        coo = sp.coo_matrix((np.ones(2 * m, dtype=dtype), (rows, cols)), shape=(n, n))
-        del rows, cols
-        return coo.tocsr()
+        indptr = np.zeros(n + 1, dtype=index)
+        indices = np.empty(2 * m, dtype=index)
+        _csr_kernel(self._src[lo:hi], self._dst[lo:hi], indptr, indices)
+        return sp.csr_matrix((np.ones(2 * m, dtype=dtype), indices, indptr), shape=(n, n))
 
     def adjacency(self) -> sp.csr_matrix:
         """Symmetric n_slots x n_slots float64 CSR matrix; repeated ties are summed."""
         if self._csr is None:
             self._csr = self._csr_of(0, self._m, self._n)
+            self._csr.sum_duplicates()  # one entry per pair, its weight the tie count
         return self._csr
 
     def _refresh_base(self) -> None:
@@ -235,6 +236,19 @@ class TieGraph:
         out = self._recent @ values
         out[: self._n_base] += self._base @ values[: self._n_base]
         return out.astype(np.float64)
+
+    def count_ties_to(self, slots: np.ndarray, counts: np.ndarray) -> None:
+        """counts[x] += the ties (with multiplicity) between x and any of the distinct ``slots``.
+
+        What neighbour_sum gives for a boolean vector True at ``slots``, added into an int64 array
+        of n_slots, read straight from the base matrix's rows and the recent edges in one pass.
+        """
+        self._refresh_base()
+        chosen = np.zeros(self._n, dtype=np.bool_)
+        chosen[slots] = True
+        base = self._base
+        _count_ties_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, base.indptr, base.indices, base.data,
+                           self._src[self._m_base : self._m], self._dst[self._m_base : self._m], chosen, counts)
 
     def degree(self) -> np.ndarray:
         """Ties per slot (int64), counting repeated ties with multiplicity."""
@@ -283,6 +297,38 @@ class TieGraph:
             return np.empty(0, dtype=_INDEX), np.empty(0, dtype=_INDEX), np.empty(0, dtype=np.int32)
         return (np.concatenate(pos), np.concatenate(other, dtype=_INDEX, casting="same_kind"),
                 np.concatenate(mult))
+
+
+@kernel
+def _csr_kernel(src, dst, indptr, indices):
+    """Row pointers and column indices of the symmetric adjacency of ties (src[e], dst[e])."""
+    n = indptr.shape[0] - 1
+    for e in range(src.shape[0]):
+        indptr[src[e] + 1] += 1
+        indptr[dst[e] + 1] += 1
+    for r in range(n):
+        indptr[r + 1] += indptr[r]
+    fill = indptr[:n].copy()
+    for e in range(src.shape[0]):
+        a, b = src[e], dst[e]
+        indices[fill[a]] = b
+        fill[a] += 1
+        indices[fill[b]] = a
+        fill[b] += 1
+
+
+@kernel
+def _count_ties_kernel(slots, n_base, indptr, indices, data, recent_src, recent_dst, chosen, counts):
+    for s in slots:
+        if s < n_base:
+            for k in range(indptr[s], indptr[s + 1]):
+                counts[indices[k]] += np.int64(data[k])
+    for e in range(recent_src.shape[0]):
+        a, b = recent_src[e], recent_dst[e]
+        if chosen[a]:
+            counts[b] += 1
+        if chosen[b]:
+            counts[a] += 1
 
 
 def attach_new_nodes(

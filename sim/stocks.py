@@ -30,7 +30,7 @@ def record_stocks(pop, k: dict[str, Any]) -> None:
                                                     net, ranks, picked, _BINS)
     k["customers"] = n
     if n:
-        at = dict(zip(ranks.tolist(), picked.tolist()))
+        at = dict(zip(ranks.tolist(), picked.tolist(), strict=True))
         k["sat_mean"] = sat_sum / n
         for q in _PERCENTILES:
             k[f"sat_p{q}"] = _linear_percentile(n, q, at)

@@ -70,7 +70,7 @@ class Channels:
 
     def step_numpy(self, model, ms) -> None:
         """The reference the kernel must match."""
-        pop, streams, month = model.pop, model.streams, ms.month
+        streams, month = model.streams, ms.month
         rows_any = np.flatnonzero(ms.needs.sum(axis=1))
         if len(rows_any) == 0:
             return

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import poisson
 
+from sim.kernels import COMPILED, kernel, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
 from sim.network import attach_new_nodes
 from sim.rng import poisson_icdf
@@ -30,6 +31,15 @@ class WordOfMouth:
             ms.kpis["detractors_speaking"] = 0
             return
         act = ms.act
+        if COMPILED:
+            speakers = np.empty(len(act), dtype=np.int64)
+            n = _speakers_kernel(act, pop.satisfaction, DETRACTOR_BELOW, float(cfg.p_detractor_speaks),
+                                 np.uint64(model.streams.key("word_of_mouth.speak", ms.month)), speakers)
+            heard = np.zeros(pop.n_slots, dtype=np.int64)
+            model.graph.count_ties_to(speakers[:n], heard)
+            _hear_kernel(act, heard, pop.satisfaction, float(cfg.sat_word_of_mouth_impact))
+            ms.kpis["detractors_speaking"] = int(n)
+            return
         detractors = act[pop.satisfaction[act] < DETRACTOR_BELOW]
         u = model.streams.uniform("word_of_mouth.speak", ms.month, detractors)
         speaking = np.zeros(pop.n_slots, dtype=bool)
@@ -38,6 +48,27 @@ class WordOfMouth:
         sat = pop.satisfaction
         sat[act] = np.maximum(sat[act] - cfg.sat_word_of_mouth_impact * heard, 0.0)
         ms.kpis["detractors_speaking"] = int(speaking.sum())
+
+
+@kernel
+def _speakers_kernel(act, satisfaction, detractor_below, p_speaks, key, speakers):
+    """Detractors whose uniform says they speak this month, in slot order; returns how many."""
+    n = 0
+    for i in range(act.shape[0]):
+        slot = act[i]
+        if satisfaction[slot] < detractor_below and uniform_at(key, slot) < p_speaks:
+            speakers[n] = slot
+            n += 1
+    return n
+
+
+@kernel
+def _hear_kernel(act, heard, satisfaction, impact):
+    """Each customer loses impact x (their ties to speaking detractors), floored at 0."""
+    for i in range(act.shape[0]):
+        slot = act[i]
+        if heard[slot] != 0:
+            satisfaction[slot] = max(satisfaction[slot] - impact * heard[slot], 0.0)
 
 
 class Acquisition:

@@ -69,8 +69,8 @@ def test_kernel_quantiles_match_the_vectorised_ones():
     n = rng.integers(0, 12, size=u.size)
     p = rng.random(u.size)
     p[:50], p[50:100] = 0.0, 1.0
-    poisson = np.array([sim.kernels.poisson_at(x, y, z) for x, y, z in zip(u, lam, np.exp(-lam))])
-    binomial = np.array([sim.kernels.binomial_at(x, k, q) for x, k, q in zip(u, n, p)])
+    poisson = np.array([sim.kernels.poisson_at(x, y, z) for x, y, z in zip(u, lam, np.exp(-lam), strict=True)])
+    binomial = np.array([sim.kernels.binomial_at(x, k, q) for x, k, q in zip(u, n, p, strict=True)])
     assert np.array_equal(poisson, poisson_icdf(u, lam))
     assert np.array_equal(binomial, binomial_icdf(u, n, p))
     one = Streams(9)
