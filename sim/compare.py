@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy import stats
+from scipy.special import ndtri, stdtrit  # not scipy.stats: 0.4 s to import, for two quantiles
 
 from sim.config import PopulationConfig
 from sim.results import run_problem
@@ -208,7 +208,7 @@ def trajectories(monthly: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def t_star(n: int, level: float = LEVEL) -> float:
-    return float(stats.t.ppf(0.5 + level / 2, n - 1)) if n >= 2 else math.nan
+    return float(stdtrit(n - 1, 0.5 + level / 2)) if n >= 2 else math.nan  # Student's t quantile
 
 
 def seeds_needed(mean: float, sd: float, level: float = LEVEL) -> float:
@@ -224,7 +224,7 @@ def seeds_needed(mean: float, sd: float, level: float = LEVEL) -> float:
     def enough(n: int) -> bool:  # the interval's half-width at n seeds is within |mean|
         return t_star(n, level) * sd / math.sqrt(n) <= abs(mean)
 
-    lo = max(2, math.ceil((stats.norm.ppf(0.5 + level / 2) * sd / abs(mean)) ** 2))  # t > z: a lower bound
+    lo = max(2, math.ceil((ndtri(0.5 + level / 2) * sd / abs(mean)) ** 2))  # t > z: a lower bound
     if enough(lo):
         return float(lo)
     hi = 2 * lo

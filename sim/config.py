@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 CHANNELS = ("self_service", "phone", "email", "chat", "mail")
+CHURN_REASONS = ("service", "price", "other")  # index into this = a customer's churn_reason code (-1 = active)
 MIXING_MODES = ("network", "global")
 CONTACT_CENTRE_MODES = ("erlang_c", "des")
 EFFECT_OPS = ("set", "add", "multiply")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.population import CHURN_REASONS
+from sim.config import CHURN_REASONS
 
 
 def customer_records(model) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from sim.interventions.base import Programmes
 from sim.kpis import agent_sum_columns
 from sim.modules.adoption import Adoption
 from sim.modules.channels import Channels
-from sim.modules.churn import Churn, churn_hazard
+from sim.modules.churn import Churn, stay_weights
 from sim.modules.complaints import Complaints
 from sim.modules.economics import Economics
 from sim.modules.needs import Needs
@@ -118,7 +118,7 @@ class CXModel(mesa.Model):
         mean disposition stays flat over 25 simulated years (within 0.01 point; 1 / hazard drifts +0.05,
         about 2 NPS points).
         """
-        return churn_hazard(self.cfg, self.pop, disposition - _SAT_BELOW_DISPOSITION, seg) ** -_STAY_POWER
+        return stay_weights(self.cfg, self.pop, disposition, seg, _SAT_BELOW_DISPOSITION, _STAY_POWER)
 
     @property
     def run_month(self) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaincinv
 
-from sim.config import RunConfig
+from sim.config import CHURN_REASONS, RunConfig  # noqa: F401  (CHURN_REASONS: read from here too)
+from sim.kernels import COMPILED, kernel
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
-CHURN_REASONS = ("service", "price", "other")  # index into this = churn_reason code (-1 = active)
 _CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay
 # Digital affinity is a Beta quantile. A table per segment (2,049 knots on [0.01, 0.99], closest
 # together near the ends, where the quantile bends most) read by linear interpolation, and the
@@ -207,15 +207,41 @@ class Population:
 
     def _survivors(self, first: np.ndarray, seg: np.ndarray, u, stay_weight) -> np.ndarray:
         """Dispositions weighted by expected stay: pick one of _CANDIDATES joiner draws per customer."""
-        cands = [first] + [self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * normal_icdf(u(f"satisfaction.{k}"))
-                           for k in range(1, _CANDIDATES)]
-        cands = np.clip(np.stack(cands, axis=1), 0.0, 10.0)
-        w = stay_weight(cands, seg[:, None])
+        cands = np.empty((len(first), _CANDIDATES), order="F")  # filled a column at a time
+        cands[:, 0] = first
+        mean, sd = self.seg_sat_mean[seg], self.seg_sat_sd[seg]
+        for k in range(1, _CANDIDATES):
+            cands[:, k] = mean + sd * normal_icdf(u(f"satisfaction.{k}"))
+        np.clip(cands, 0.0, 10.0, out=cands)
+        w = stay_weight(cands, seg)
+        u_pick = u("satisfaction.pick")
+        if COMPILED:
+            return _pick_kernel(cands, w, u_pick)
         cum = np.cumsum(w, axis=1)
-        pick = np.minimum((u("satisfaction.pick")[:, None] * cum[:, -1:] >= cum).sum(axis=1), _CANDIDATES - 1)
+        pick = np.minimum((u_pick[:, None] * cum[:, -1:] >= cum).sum(axis=1), _CANDIDATES - 1)
         return cands[np.arange(len(first)), pick]
 
     def remove(self, slots: np.ndarray, month: int, reasons: np.ndarray) -> None:
         self.cols["active"][slots] = False
         self.cols["churn_month"][slots] = month
         self.cols["churn_reason"][slots] = reasons
+
+
+@kernel
+def _pick_kernel(cands, weights, u_pick):
+    """Population._survivors's pick, row by row: the candidate where u x total weight falls."""
+    out = np.empty(cands.shape[0])
+    last = cands.shape[1] - 1
+    for i in range(cands.shape[0]):
+        total = 0.0
+        for k in range(cands.shape[1]):
+            total += weights[i, k]
+        target = u_pick[i] * total
+        cum = 0.0
+        pick = 0
+        for k in range(cands.shape[1]):
+            cum += weights[i, k]
+            if target >= cum:
+                pick += 1
+        out[i] = cands[i, min(pick, last)]
+    return out

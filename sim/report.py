@@ -11,14 +11,23 @@ import base64
 import html
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+
+def _pyplot():
+    """matplotlib, for files only; imported when a figure is drawn (0.5 s a process otherwise)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 BASELINE_COLOUR = "black"
 _PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
@@ -112,6 +121,7 @@ def fig_trajectories(traj: pd.DataFrame, point: str, scenarios: list[str], meta:
     colours = _colours(scenarios, baseline)
     shown = [s for s in scenarios if not (diff and s == baseline)]
     nrows = math.ceil(len(kpis) / ncols)
+    plt = _pyplot()
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.6 * nrows + 0.9), squeeze=False,
                              constrained_layout=True)
     col_mean, col_lo, col_hi = ("diff_mean", "diff_ci_low", "diff_ci_high") if diff else ("mean", "ci_low", "ci_high")
@@ -138,7 +148,7 @@ def fig_trajectories(traj: pd.DataFrame, point: str, scenarios: list[str], meta:
         ax.set_title(label, fontsize=11)
         ax.set_xlabel("year")
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(kpis):]:
         ax.set_visible(False)
     handles, labels_ = axes.flat[0].get_legend_handles_labels()
@@ -155,6 +165,7 @@ def fig_npv_bars(comp: pd.DataFrame, point: str, meta: dict[str, Any]) -> plt.Fi
         return None
     vals = d[["mean_diff", "ci_low", "ci_high"]].to_numpy().ravel()
     div, unit_label = _scale("USD", vals)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.7 * len(d)), constrained_layout=True)
     y = np.arange(len(d))
     colour = np.where(d["ci_low"] > 0, "tab:green", np.where(d["ci_high"] < 0, "tab:red", "0.6"))
@@ -193,6 +204,7 @@ def fig_churn_by_reason(comp: pd.DataFrame, point: str, scenarios: list[str], me
     reasons = [r for r in ("service", "price", "other") if f"churn_by_reason.{r}" in set(d["kpi"])]
     others = [s for s in scenarios if s != baseline and s in set(d["scenario"])]
     colours = {"service": "tab:red", "price": "tab:blue", "other": "tab:grey"}
+    plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(14, 4.8), constrained_layout=True)
     names = [baseline] + others
     x = np.arange(len(names))
@@ -235,6 +247,7 @@ def fig_waterfall(comp: pd.DataFrame, point: str, scenarios: list[str], meta: di
     if not others:
         return None
     labels = meta.get("labels", {})
+    plt = _pyplot()
     fig, axes = plt.subplots(len(others), 1, figsize=(12, 4.4 * len(others)), squeeze=False, constrained_layout=True)
     for ax, s in zip(axes[:, 0], others):
         ds = d[d["scenario"] == s].set_index("kpi")
@@ -290,7 +303,7 @@ def fig_waterfall(comp: pd.DataFrame, point: str, scenarios: list[str], meta: di
 
 def _png(fig: plt.Figure, path: Path) -> str:
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _pyplot().close(fig)
     return base64.b64encode(path.read_bytes()).decode()
 
 

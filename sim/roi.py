@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.population import CHURN_REASONS
+from sim.config import CHURN_REASONS
 
 _MONEY = ("revenue", "cost_products", "cost_to_serve", "cost_acquisition", "cost_cx_programmes", "profit")
 

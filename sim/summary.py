@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.config import RunConfig
-from sim.population import CHURN_REASONS
+from sim.config import CHURN_REASONS, RunConfig
 
 
 def _f(x: Any) -> float:

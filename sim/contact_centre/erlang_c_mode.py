@@ -39,7 +39,7 @@ class ErlangCContactCentre:
         return max(1, int(math.ceil(needed * cc.rel_staffing - 1e-9)))
 
     def step(self, model, ms) -> None:
-        cc, pop, streams, month = self.cfg, model.pop, model.streams, ms.month
+        cc, streams, month = self.cfg, model.streams, ms.month
         rows = np.flatnonzero(ms.phone_calls)
         slots = ms.act[rows]
         first = ms.phone_calls[rows]

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.config import CHURN_REASONS
 from sim.kernels import COMPILED, kernel, uniform_at
-from sim.population import CHURN_REASONS
 
 
 def service_hazard(c, sat: np.ndarray) -> np.ndarray:
@@ -44,6 +44,21 @@ def churn_hazard(cfg, pop, sat: np.ndarray, seg: np.ndarray) -> np.ndarray:
     c = cfg.churn
     price = price_hazard(c, cfg.economics, pop.seg_price_sensitivity[seg], sat)
     return service_hazard(c, sat) + price + c.rate_other + 1e-12
+
+
+def stay_weights(cfg, pop, sat: np.ndarray, seg: np.ndarray, offset: float, power: float) -> np.ndarray:
+    """churn_hazard(cfg, pop, sat - offset, seg) ** -power for a 2-D ``sat`` (customers x
+    candidates) and 1-D ``seg``: the weights that settle the starting base (CXModel._expected_stay)."""
+    if not COMPILED:
+        return churn_hazard(cfg, pop, sat - offset, seg[:, None]) ** -power
+    c = cfg.churn
+    price_level = c.rel_competitor_pressure * cfg.economics.rel_price_index ** c.rel_price_elasticity
+    out = np.empty(sat.shape)
+    _stay_weights_kernel(sat, seg, float(offset), float(power), float(c.sat_service_threshold),
+                         float(max(c.sat_service_threshold, 1e-9)), float(c.rate_service_max),
+                         float(c.rel_service_shape), float(c.rate_price * price_level), pop.seg_price_sensitivity,
+                         float(c.rel_price_sat_slope), float(c.rate_other), out)
+    return out
 
 
 def contract_multiplier(pop, act: np.ndarray) -> np.ndarray:
@@ -228,3 +243,19 @@ def _churn_kernel(act, satisfaction, segment, products, tenure_months, adopted, 
             after_failure[n_left] = after
             n_left += 1
     return n_left
+
+
+@kernel
+def _stay_weights_kernel(sat, segment, offset, power, threshold, threshold_safe, rate_service_max, service_shape,
+                         price_base, seg_price_sensitivity, price_sat_slope, rate_other, out):
+    """stay_weights's reference (churn_hazard, then the power) one element at a time."""
+    for i in range(sat.shape[0]):
+        seg_price = price_base * seg_price_sensitivity[segment[i]]
+        for k in range(sat.shape[1]):
+            x = sat[i, k] - offset
+            gap = min(max((threshold - x) / threshold_safe, 0.0), 1.0)
+            price = seg_price
+            if price_sat_slope != 0.0:
+                price = price * np.exp(-price_sat_slope * (x - 7.0))
+            hazard = rate_service_max * gap ** service_shape + price + rate_other + 1e-12
+            out[i, k] = hazard ** -power

@@ -11,7 +11,6 @@ customers take new slots at the end, a tie to their referrer and a few random ti
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import poisson
 
 from sim.kernels import COMPILED, kernel, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
@@ -71,6 +70,13 @@ def _hear_kernel(act, heard, satisfaction, impact):
             satisfaction[slot] = max(satisfaction[slot] - impact * heard[slot], 0.0)
 
 
+def _poisson_quantile(u: float, lam: float) -> float:
+    # imported here: scipy.stats costs 0.4 s to import, and most processes never get this far
+    from scipy.stats import poisson
+
+    return poisson.ppf(u, lam)
+
+
 class Acquisition:
     name = "acquisition"
 
@@ -92,7 +98,7 @@ class Acquisition:
         reputation = max(0.0, 1.0 - cfg.rel_detractor_deterrence * detractor_share)
         lam = cfg.rate_paid_acquisition * model.cfg.population.agents * growth * reputation
         u_paid = streams.generator("acquisition.paid", month).random()
-        n_paid = int(poisson.ppf(u_paid, lam)) if lam > 0 else 0
+        n_paid = int(_poisson_quantile(u_paid, lam)) if lam > 0 else 0
         n_ref = len(anchors)
         referred = np.concatenate([np.ones(n_ref, bool), np.zeros(n_paid, bool)])
         new = pop.add(n_ref + n_paid, month, referred=referred)

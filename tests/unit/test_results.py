@@ -96,3 +96,16 @@ def test_a_month_without_customers_reports_zeros_with_the_usual_types(small_resu
     assert not died_out.isna().any().any()
     assert list(died_out.columns) == list(small_result.monthly.columns)
     assert dict(died_out.dtypes) == dict(small_result.monthly.dtypes)
+
+
+@pytest.mark.parametrize("overrides", [[], ["population=telecom", "+contracts=telco_ibm", "scenario=long_contract_offer"],
+                                       ["scenario=ebilling_and_resolved", "population.n_agents=500"]])
+def test_config_yaml_is_the_text_omegaconf_writes(overrides):
+    """config.yaml is written without OmegaConf (a tenth of a second a run) but must stay its text."""
+    from omegaconf import OmegaConf
+
+    from sim import load_config
+    from sim.results import _to_yaml
+
+    cfg = load_config(overrides)
+    assert _to_yaml(cfg) == OmegaConf.to_yaml(OmegaConf.structured(cfg))
