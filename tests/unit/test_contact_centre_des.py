@@ -12,10 +12,47 @@ import pytest
 from sim import ConfigError, load_config, run
 from sim.config import CHANNELS
 from sim.contact_centre import make_contact_centre
-from sim.contact_centre.des_mode import DESContactCentre, simulate_queue
+import sim.kernels
+from sim.contact_centre.des_mode import DESContactCentre, simulate_queue, simulate_queue_simpy
 from sim.kpis import describe
 from sim.month_state import MonthState
 from sim.rng import Streams
+
+# ---------------------------------------------------------------------------------------------
+# the compiled engine is SimPy's model, call for call
+
+
+def _random_day(rng: np.random.Generator, trial: int):
+    n0 = int(rng.integers(1, 200))
+    n_retry = int(rng.integers(0, min(60, n0) + 1))
+    first = np.sort(rng.uniform(0, 3600, n0))
+    if trial % 5 == 0:
+        first = np.round(first / 60) * 60  # callers arriving at the same second
+    arrival = np.concatenate([first, rng.uniform(0, 4000, n_retry)])
+    if trial % 7 == 0:
+        arrival = np.round(arrival / 30) * 30
+    handle = rng.exponential(300, n0 + n_retry)
+    if trial % 6 == 0:
+        handle = np.round(handle / 60) * 60  # calls ending together, and with shift changes
+    patience = np.where(rng.random(n0 + n_retry) < 0.2, np.inf, rng.exponential(180, n0 + n_retry))
+    child = np.full(n0 + n_retry, -1)
+    child[rng.choice(n0, size=n_retry, replace=False)] = n0 + np.arange(n_retry)
+    heads = rng.integers(0, 6, int(rng.integers(0, 8)))  # none, closed intervals, ups and downs
+    return arrival, handle, patience, heads, float(rng.choice([600.0, 900.0, 1800.0])), n0, child
+
+
+@pytest.mark.skipif(not sim.kernels.COMPILED, reason="numba is not installed")
+def test_compiled_engine_matches_simpy_call_for_call():
+    rng = np.random.default_rng(20261202)
+    for trial in range(300):
+        arrival, handle, patience, heads, interval, n0, child = _random_day(rng, trial)
+        fast = simulate_queue(arrival, handle, patience, heads, interval, n_initial=n0, child=child)
+        ref = simulate_queue_simpy(arrival, handle, patience, heads, interval, n_initial=n0, child=child)
+        assert np.array_equal(fast.arrived, ref.arrived), trial
+        assert np.array_equal(fast.answered, ref.answered), trial
+        assert np.array_equal(fast.virtual_wait, ref.virtual_wait, equal_nan=True), trial
+        assert fast.busy_s == ref.busy_s, trial
+
 
 # ---------------------------------------------------------------------------------------------
 # the engine on hand-checked examples
