@@ -48,8 +48,8 @@ Engine
 pull from a heap ordered by arrival time, a schedule process changes the head count each interval.
 ``simulate_queue`` runs the same processes as state machines in a compiled event loop that orders
 events exactly as SimPy does, so both give the same waits, answers and busy time call for call
-(tested on random days with ties in every clock); it handles about 4M calls a second against
-SimPy's 0.4M.
+(tested on random days with ties in every clock); it handles 3.6M calls a second against
+SimPy's 0.40M (100k calls, 90 agents, this project's 2-core machine).
 Abandonment is evaluated lazily: a caller who hung up is discovered when an agent reaches them,
 which is exact for FCFS (whether and when a caller is reached depends only on callers ahead) and
 costs no event per caller. It also yields each caller's *virtual wait* (the wait they would have
