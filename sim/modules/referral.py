@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import COMPILED, kernel, uniform_at
+from sim.kernels import COMPILED, kernel, poisson_at, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
 from sim.network import attach_new_nodes
 from sim.rng import poisson_icdf
@@ -77,6 +77,24 @@ def _poisson_quantile(u: float, lam: float) -> float:
     return poisson.ppf(u, lam)
 
 
+@kernel
+def _referrals_kernel(act, satisfaction, promoter_min, detractor_below, rate, p_zero, key, promoters, referrals):
+    """Promoters and their referral counts (Poisson, by inversion of their own uniform), and the
+    number of detractors, in one pass; returns (promoters, detractors)."""
+    n_prom = 0
+    n_detractors = 0
+    for i in range(act.shape[0]):
+        slot = act[i]
+        sat = satisfaction[slot]
+        if sat >= promoter_min:
+            promoters[n_prom] = slot
+            referrals[n_prom] = poisson_at(uniform_at(key, slot), rate, p_zero)
+            n_prom += 1
+        elif sat < detractor_below:
+            n_detractors += 1
+    return n_prom, n_detractors
+
+
 class Acquisition:
     name = "acquisition"
 
@@ -86,12 +104,23 @@ class Acquisition:
     def step(self, model, ms) -> None:
         cfg, pop, streams, month = self.cfg, model.pop, model.streams, ms.month
         act = pop.active_slots()
-        sat = pop.satisfaction[act]
-        promoters = act[sat >= PROMOTER_MIN]
-        u_ref = streams.uniform("acquisition.referral", month, promoters)
-        referrals = poisson_icdf(u_ref, cfg.rate_referral_promoter)
-        anchors = np.repeat(promoters, referrals)
-        detractor_share = float(np.mean(sat < DETRACTOR_BELOW)) if len(act) else 0.0
+        if COMPILED:
+            promoters, referrals = np.empty(len(act), dtype=np.int64), np.empty(len(act), dtype=np.int64)
+            rate = float(cfg.rate_referral_promoter)
+            # P(0) by numpy's exp over an array, as poisson_icdf computes it in the reference
+            p_zero = float(np.exp(-np.full(1, rate))[0])
+            n_prom, n_detractors = _referrals_kernel(
+                act, pop.satisfaction, PROMOTER_MIN, DETRACTOR_BELOW, rate, p_zero,
+                np.uint64(streams.key("acquisition.referral", month)), promoters, referrals)
+            anchors = np.repeat(promoters[:n_prom], referrals[:n_prom])
+            detractor_share = n_detractors / len(act) if len(act) else 0.0
+        else:
+            sat = pop.satisfaction[act]
+            promoters = act[sat >= PROMOTER_MIN]
+            u_ref = streams.uniform("acquisition.referral", month, promoters)
+            referrals = poisson_icdf(u_ref, cfg.rate_referral_promoter)
+            anchors = np.repeat(promoters, referrals)
+            detractor_share = float(np.mean(sat < DETRACTOR_BELOW)) if len(act) else 0.0
         # a fixed budget's worth of customers from the market (in agents), grown from month 0 at the
         # market's rate and converted less well the more of the base speaks ill of the firm
         growth = (1.0 + cfg.rate_market_growth_year) ** (max(ms.run_month, 0) / 12.0)
