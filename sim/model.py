@@ -21,7 +21,7 @@ from sim.modules.economics import Economics
 from sim.modules.needs import Needs
 from sim.modules.referral import Acquisition, WordOfMouth
 from sim.modules.satisfaction import Satisfaction
-from sim.month_state import MonthState
+from sim.month_state import MonthBuffers, MonthState
 from sim.network import TieGraph, watts_strogatz_edges
 from sim.population import Population
 from sim.rng import Streams
@@ -105,6 +105,7 @@ class CXModel(mesa.Model):
         self.economics = modules["economics"]
         self.month = 0  # the clock, counting warm-up months; reported month = month - warm-up
         self.records: list[dict[str, Any]] = []
+        self._buffers = MonthBuffers()
         self._agent_sums: list[str] | None = None  # the columns _scale_to_firm multiplies
         if cfg.n_warmup_months == 0:
             self._settle()
@@ -136,7 +137,7 @@ class CXModel(mesa.Model):
         if run_month == 0 and self.month > 0:
             self._settle()
         ms = MonthState(self.month, self.pop.active_slots(), len(self.needs_module.names), len(CHANNELS),
-                        run_month=run_month)
+                        run_month=run_month, buffers=self._buffers)
         ms.kpis["month"] = run_month
         ms.kpis["year"] = run_month // 12 + 1
         ms.kpis["customers_start"] = ms.n_act
@@ -169,5 +170,4 @@ class CXModel(mesa.Model):
             k[c] = k[c] * w
 
     def _age(self, ms: MonthState) -> None:
-        stayed = ms.act[self.pop.active[ms.act]]
-        self.pop.tenure_months[stayed] += 1
+        self.pop.age(ms.act)

@@ -221,6 +221,14 @@ class Population:
         pick = np.minimum((u_pick[:, None] * cum[:, -1:] >= cum).sum(axis=1), _CANDIDATES - 1)
         return cands[np.arange(len(first)), pick]
 
+    def age(self, act: np.ndarray) -> None:
+        """A month older: tenure + 1 for those of ``act`` still active."""
+        if COMPILED:
+            _age_kernel(act, self.active, self.tenure_months)
+            return
+        stayed = act[self.active[act]]
+        self.tenure_months[stayed] += 1
+
     def remove(self, slots: np.ndarray, month: int, reasons: np.ndarray) -> None:
         self.cols["active"][slots] = False
         self.cols["churn_month"][slots] = month
@@ -245,3 +253,10 @@ def _pick_kernel(cands, weights, u_pick):
                 pick += 1
         out[i] = cands[i, min(pick, last)]
     return out
+
+
+@kernel
+def _age_kernel(act, active, tenure_months):
+    for slot in act:
+        if active[slot]:
+            tenure_months[slot] += 1

@@ -10,7 +10,10 @@ customers take new slots at the end, a tie to their referrer and a few random ti
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy.special import pdtr, pdtrik
 
 from sim.kernels import COMPILED, kernel, poisson_at, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
@@ -71,10 +74,11 @@ def _hear_kernel(act, heard, satisfaction, impact):
 
 
 def _poisson_quantile(u: float, lam: float) -> float:
-    # imported here: scipy.stats costs 0.4 s to import, and most processes never get this far
-    from scipy.stats import poisson
-
-    return poisson.ppf(u, lam)
+    """scipy.stats.poisson.ppf(u, lam) for 0 < u < 1, by its own method (scipy.special's pdtrik
+    and pdtr), without importing scipy.stats (0.9 s in a run's first month); u = 0 gives 0."""
+    k = math.ceil(pdtrik(u, lam))
+    below = max(k - 1, 0)
+    return float(below if pdtr(below, lam) >= u else k)
 
 
 @kernel

@@ -109,3 +109,14 @@ def test_stocks_kernel_matches_numpy_percentiles_and_counts(values):
     assert fast.keys() == ref.keys()
     for key in ref:
         assert fast[key] == pytest.approx(ref[key], rel=1e-12, abs=1e-12, nan_ok=True), key
+
+
+def test_paid_acquisition_quantile_is_scipys_poisson_ppf():
+    from scipy.stats import poisson
+
+    from sim.modules.referral import _poisson_quantile
+
+    rng = np.random.default_rng(11)
+    for _ in range(5_000):
+        u, lam = rng.random(), float(rng.choice([rng.uniform(0, 5), rng.uniform(5, 500), rng.uniform(500, 5e4)]))
+        assert _poisson_quantile(u, lam) == poisson.ppf(u, lam)
