@@ -123,13 +123,15 @@ def _stocks_kernel(act, satisfaction, adopted, segment, promoter_min, detractor_
                 adopters[b] += 1
     if n == 0 or ranks.shape[0] == 0:
         return sat_sum, promoters, detractors
-    width = (hi - lo) / n_bins if hi > lo else 1.0
+    per_unit = n_bins / (hi - lo) if hi > lo else 1.0  # bins are monotone in the value, whatever rounding
     counts = np.zeros(n_bins + 1, dtype=np.int64)
     bin_lo = np.full(n_bins + 1, np.inf)
     bin_hi = np.full(n_bins + 1, -np.inf)
+    bin_of = np.empty(n, dtype=np.int16)
     for i in range(n):
         sat = satisfaction[act[i]]
-        bin_ = min(int((sat - lo) / width), n_bins)
+        bin_ = min(int((sat - lo) * per_unit), n_bins)
+        bin_of[i] = bin_
         counts[bin_] += 1
         bin_lo[bin_] = min(bin_lo[bin_], sat)
         bin_hi[bin_] = max(bin_hi[bin_], sat)
@@ -153,10 +155,8 @@ def _stocks_kernel(act, satisfaction, adopted, segment, promoter_min, detractor_
     kept = np.empty(n_kept)
     j = 0
     for i in range(n):
-        sat = satisfaction[act[i]]
-        bin_ = min(int((sat - lo) / width), n_bins)
-        if wanted[bin_]:
-            kept[j] = sat
+        if wanted[bin_of[i]]:
+            kept[j] = satisfaction[act[i]]
             j += 1
     # bins are ordered by value, so sorting the kept values orders them across their bins too
     kept.sort()

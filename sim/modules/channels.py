@@ -59,11 +59,12 @@ class Channels:
         pop, streams, month = model.pop, model.streams, ms.month
         keys = np.array([[streams.key(f"channels.{need}", month), streams.key(f"channels.{need}.ss_fail", month)]
                          for need in self.need_names], dtype=np.uint64).reshape(len(self.need_names), 2)
+        totals = np.zeros(len(CHANNELS), dtype=np.int64)  # contacts per channel, summed by the kernel
         spilled = _channels_kernel(ms.act, ms.needs, pop.digital_affinity, pop.adoption, float(self.tilt),
                                    _DIGITAL_SIGN, self.behaviours_with_effect, self.rel_channel, self.base_weights,
                                    self.need_offset, self.p_ss_fail, self.experience, float(self.ss_fail_experience),
-                                   keys, ms.contacts, ms.phone_calls, ms.phone_offset_sum, ms.touch_sum, ms.touch_n)
-        totals = ms.contacts.sum(axis=0)
+                                   keys, ms.contacts, ms.phone_calls, ms.phone_offset_sum, ms.touch_sum, ms.touch_n,
+                                   totals)
         for c, channel in enumerate(CHANNELS):
             ms.kpis[f"contacts_{channel}"] = int(totals[c])
         ms.kpis["self_service_spills"] = int(spilled)
@@ -115,7 +116,7 @@ class Channels:
 @kernel
 def _channels_kernel(act, needs, affinity, adopted, tilt, digital_sign, behaviours_with_effect, rel_channel,
                      base_weights, need_offset, p_ss_fail, experience, ss_fail_experience, keys,
-                     contacts, phone_calls, phone_offset_sum, touch_sum, touch_n):
+                     contacts, phone_calls, phone_offset_sum, touch_sum, touch_n, totals):
     n_needs, n_channels = base_weights.shape
     w = np.empty(n_channels)
     cum = np.empty(n_channels)
@@ -150,6 +151,7 @@ def _channels_kernel(act, needs, affinity, adopted, tilt, digital_sign, behaviou
                 if u >= cum[c]:
                     choice += 1
             contacts[i, choice] += n
+            totals[choice] += n
             off = need_offset[j]
             fails = 0
             if choice == SELF_SERVICE:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.kernels import COMPILED, kernel, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW
 
 
@@ -56,15 +57,24 @@ class Complaints:
             self._report(model, k, 0, 0, 0, 0, 0)
             return
         act, month = ms.act, ms.month
-        p_none = np.ones(len(touched))
-        p_none[ms.experience[touched] < c.sat_bad_experience] *= 1.0 - c.p_complain_bad_experience
-        unresolved = ms.phone_calls_total[touched] - ms.phone_calls[touched]
-        p_none *= (1.0 - c.p_complain_unresolved) ** unresolved
-        if self.p_need.any():
-            p_none *= np.prod((1.0 - self.p_need) ** ms.needs[touched], axis=1)
-        t_slots = act[touched]
-        p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[t_slots]] * pop.rel_complaint[t_slots]
-        rows = touched[streams.uniform("complaints.raise", month, t_slots) < p_complain]
+        if COMPILED:
+            rows = np.empty(len(touched), dtype=np.int64)
+            n = _raise_kernel(touched, act, ms.experience, ms.phone_calls, ms.phone_calls_total, ms.needs,
+                              float(c.sat_bad_experience), float(1.0 - c.p_complain_bad_experience),
+                              float(1.0 - c.p_complain_unresolved), 1.0 - self.p_need, bool(self.p_need.any()),
+                              pop.segment, pop.seg_complaint, pop.rel_complaint,
+                              np.uint64(streams.key("complaints.raise", month)), rows)
+            rows = rows[:n]
+        else:
+            p_none = np.ones(len(touched))
+            p_none[ms.experience[touched] < c.sat_bad_experience] *= 1.0 - c.p_complain_bad_experience
+            unresolved = ms.phone_calls_total[touched] - ms.phone_calls[touched]
+            p_none *= (1.0 - c.p_complain_unresolved) ** unresolved
+            if self.p_need.any():
+                p_none *= np.prod((1.0 - self.p_need) ** ms.needs[touched], axis=1)
+            t_slots = act[touched]
+            p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[t_slots]] * pop.rel_complaint[t_slots]
+            rows = touched[streams.uniform("complaints.raise", month, t_slots) < p_complain]
         slots = act[rows]
 
         responded = streams.uniform("complaints.respond", month, slots) < c.p_respond
@@ -132,3 +142,27 @@ class Complaints:
         for j in self.cause_order[::-1]:  # worst last, so it wins
             cause[needs[:, j] > 0] = j
         return cause
+
+
+@kernel
+def _raise_kernel(touched, act, experience, phone_calls, phone_calls_total, needs, sat_bad, keep_bad, keep_unresolved,
+                  keep_need, need_triggers, segment, seg_complaint, rel_complaint, key, rows):
+    """Complaints.step's chance of complaining and its draw, one touched customer at a time
+    (the reference's products in its order); fills ``rows`` with the complainers, returns how many."""
+    n = 0
+    for r in range(touched.shape[0]):
+        i = touched[r]
+        p_none = 1.0
+        if experience[i] < sat_bad:
+            p_none *= keep_bad
+        p_none *= keep_unresolved ** np.float64(phone_calls_total[i] - phone_calls[i])
+        if need_triggers:
+            keep = 1.0
+            for j in range(keep_need.shape[0]):
+                keep *= keep_need[j] ** np.float64(needs[i, j])
+            p_none *= keep
+        slot = act[i]
+        if uniform_at(key, slot) < (1.0 - p_none) * seg_complaint[segment[slot]] * rel_complaint[slot]:
+            rows[n] = i
+            n += 1
+    return n

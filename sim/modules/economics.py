@@ -78,13 +78,13 @@ class Economics:
         counts = np.zeros(1 + len(self.cost_behaviour), dtype=np.int64)  # abusers, then customers without each
         seg_margin, seg_cost = np.zeros(n_seg), np.zeros(n_seg)
         seg_left, seg_n = np.zeros(n_seg, dtype=np.int64), np.zeros(n_seg, dtype=np.int64)
+        contacts = np.zeros(len(CHANNELS), dtype=np.int64)  # per channel, summed by the kernel
         _economics_kernel(act, pop.segment, pop.products, pop.is_abuser, pop.churn_month, pop.adoption,
                           pop.seg_revenue_year, pop.seg_product_cost_year, float(self.econ.rel_price_index / 12.0),
                           ms.contacts, ms.phone_calls_total, ms.needs, self.channel_cost, self.phone, per_call,
                           self.truck_rolls_per_need * self.econ.cost_truck_roll, float(self.abuser_monthly_cost),
                           self.cost_behaviour, self.cost_monthly, int(ms.month),
-                          totals, counts, seg_margin, seg_cost, seg_left, seg_n)
-        contacts = ms.contacts.sum(axis=0)
+                          totals, counts, contacts, seg_margin, seg_cost, seg_left, seg_n)
         for c, channel in enumerate(CHANNELS):
             k[f"cost_contacts_{channel}"] = (phone_total if c == self.phone
                                              else float(contacts[c] * self.channel_cost[c]) * w)
@@ -217,7 +217,7 @@ class Economics:
 def _economics_kernel(act, segment, products, is_abuser, churn_month, adopted, seg_revenue_year,
                       seg_product_cost_year, price_per_month, contacts, phone_calls_total, needs, channel_cost,
                       phone, per_call, truck_cost_per_need, abuser_monthly_cost, cost_behaviour, cost_monthly,
-                      month, totals, counts, seg_margin, seg_cost, seg_left, seg_n):
+                      month, totals, counts, contact_counts, seg_margin, seg_cost, seg_left, seg_n):
     """Economics.step_numpy's per-customer sums, one customer at a time (cost added in its order)."""
     n_channels = channel_cost.shape[0]
     n_needs = truck_cost_per_need.shape[0]
@@ -226,15 +226,19 @@ def _economics_kernel(act, segment, products, is_abuser, churn_month, adopted, s
         s = segment[slot]
         revenue = products[slot] * (seg_revenue_year[s] * price_per_month)
         product_cost = products[slot] * (seg_product_cost_year[s] / 12.0)
+        # adding 0.0 leaves a sum as it is, so terms of zero count are skipped (most customers have
+        # no contact in most channels): the same sums with a shorter chain of dependent adds
         cost = 0.0
         for c in range(n_channels):
             if c == phone:
-                cost += phone_calls_total[i] * per_call
-            else:
+                if phone_calls_total[i] != 0:
+                    cost += phone_calls_total[i] * per_call
+            elif contacts[i, c] != 0:
                 cost += contacts[i, c] * channel_cost[c]
+                contact_counts[c] += contacts[i, c]
         truck = 0.0
         for j in range(n_needs):
-            if truck_cost_per_need[j] != 0.0:
+            if truck_cost_per_need[j] != 0.0 and needs[i, j] != 0:
                 truck += needs[i, j] * truck_cost_per_need[j]
         cost += truck
         if is_abuser[slot]:
