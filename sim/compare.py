@@ -169,9 +169,9 @@ def _wanted_column(c: str) -> bool:
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """summary.json and the needed columns of monthly.parquet of one (intact) run."""
-    path = run_dir / "monthly.parquet"
-    columns = [c for c in pq.read_schema(path).names if _wanted_column(c)]
-    monthly = pq.read_table(path, columns=columns).to_pandas()
+    table = pq.ParquetFile(run_dir / "monthly.parquet")  # opened once for its schema and its columns
+    columns = [c for c in table.schema_arrow.names if _wanted_column(c)]
+    monthly = table.read(columns=columns).to_pandas()
     return json.loads((run_dir / "summary.json").read_text()), monthly
 
 

@@ -80,8 +80,9 @@ def sweep_scope(config: DictConfig | str | Path, baseline: str | None = None,
     cb = OmegaConf.select(hydra_cfg, "callbacks.compare") or {}
     baseline = baseline or cb.get("baseline") or "baseline"
     roots, cells = set(), set()
+    known: dict[str, Any] = {}  # each distinct override parsed once (a seed list repeats the others)
     for job in jobs:
-        parsed = parser.parse_overrides(job)
+        parsed = [known[o] if o in known else known.setdefault(o, parser.parse_overrides([o])[0]) for o in job]
         values = {o.key_or_group: o.value() for o in parsed}
         if values.get("output.run_dir", cfg.output.run_dir):
             continue  # written to an explicit folder, outside the <root>/<scenario>/<point> layout
