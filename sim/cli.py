@@ -283,6 +283,11 @@ def main() -> None:
         return
     _check_overrides(sys.argv[1:])
     try:
+        import sim.kernels  # noqa: F401  (reads CXSIM_KERNELS: a bad value stops here, before any work)
+    except ValueError as err:
+        print(f"cxsim: {err}", file=sys.stderr)
+        sys.exit(2)
+    try:
         extra, launcher = check_command(sys.argv[1:])
     except PreflightError as err:
         lines = err.problems

@@ -28,7 +28,8 @@ import numpy as np
 
 _CHOICE = os.environ.get("CXSIM_KERNELS", "numba").strip().lower()
 if _CHOICE not in ("numba", "numpy"):
-    raise ValueError(f"CXSIM_KERNELS={_CHOICE!r} is not allowed: use 'numba' (default) or 'numpy'")
+    raise ValueError(f"the environment variable CXSIM_KERNELS={_CHOICE!r} is not allowed: "
+                     "use 'numba' (compiled stages, the default) or 'numpy' (their references)")
 
 try:
     if _CHOICE == "numba":

@@ -132,6 +132,13 @@ def test_the_real_command_exits_2_naming_the_key(tmp_path, args, key):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unknown_kernel_choice_is_refused_before_any_work(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sim", "years=1"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "CXSIM_KERNELS": "fast"})
+    assert proc.returncode == 2 and "CXSIM_KERNELS='fast'" in proc.stderr and "'numpy'" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("change, key", [
     ({"seed": True}, "seed=True"),
     ({"seed": "3"}, "seed='3'"),

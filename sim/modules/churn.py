@@ -53,7 +53,7 @@ def stay_weights(cfg, pop, sat: np.ndarray, seg: np.ndarray, offset: float, powe
         return churn_hazard(cfg, pop, sat - offset, seg[:, None]) ** -power
     c = cfg.churn
     price_level = c.rel_competitor_pressure * cfg.economics.rel_price_index ** c.rel_price_elasticity
-    out = np.empty(sat.shape)
+    out = np.empty(sat.shape, order="F" if sat.flags.f_contiguous else "C")
     _stay_weights_kernel(sat, seg, float(offset), float(power), float(c.sat_service_threshold),
                          float(max(c.sat_service_threshold, 1e-9)), float(c.rate_service_max),
                          float(c.rel_service_shape), float(c.rate_price * price_level), pop.seg_price_sensitivity,
@@ -249,12 +249,11 @@ def _churn_kernel(act, satisfaction, segment, products, tenure_months, adopted, 
 def _stay_weights_kernel(sat, segment, offset, power, threshold, threshold_safe, rate_service_max, service_shape,
                          price_base, seg_price_sensitivity, price_sat_slope, rate_other, out):
     """stay_weights's reference (churn_hazard, then the power) one element at a time."""
-    for i in range(sat.shape[0]):
-        seg_price = price_base * seg_price_sensitivity[segment[i]]
-        for k in range(sat.shape[1]):
+    for k in range(sat.shape[1]):  # a candidate (a column: the arrays are column-major) at a time
+        for i in range(sat.shape[0]):
             x = sat[i, k] - offset
             gap = min(max((threshold - x) / threshold_safe, 0.0), 1.0)
-            price = seg_price
+            price = price_base * seg_price_sensitivity[segment[i]]
             if price_sat_slope != 0.0:
                 price = price * np.exp(-price_sat_slope * (x - 7.0))
             hazard = rate_service_max * gap ** service_shape + price + rate_other + 1e-12
