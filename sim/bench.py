@@ -16,9 +16,9 @@ Each size runs in a fresh Python process, so one run's memory cannot hide in ano
 Columns: customers each agent stands for; wall time of run() alone (imports and config
 composition excluded); agent-months per second (the sum over months of agents active at the
 start of the month, warm-up months counted at the starting number of agents, divided by that
-time); peak memory per agent (the child's peak resident set size minus its size once imports and
-config are done, divided by the starting number of agents; small runs show mostly fixed costs
-there).
+time); peak memory per agent (the child's peak resident set size minus its size once imports,
+config and the compiled kernels are loaded, a tiny run loading the kernels first, divided by the
+starting number of agents; small runs show mostly fixed costs there).
 
 The references run in fresh processes too, after cxsim: the Mesa slice at 100k agents for 12
 months, Starsim's SIS (when installed) at the largest size for 24 monthly steps. Their rates are
@@ -57,7 +57,9 @@ def _child(size: int, years: int, overrides: list[str]) -> None:
     firm = load_config([f"years={years}", *overrides]).population.n_customers
     bigger = [f"population.n_customers={size}"] if size > firm else []
     cfg = load_config([f"population.n_agents={size}", f"years={years}", *overrides, *bigger])
-    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    # a tiny run first loads the compiled kernels (about 70 MB, once a process, like the imports)
+    run(load_config([*overrides, "population.n_agents=500", "years=1", "warmup_years=0"]), progress=False)
+    base_kb = _resident_kb()
     started = time.perf_counter()
     result = run(cfg, progress=False)
     wall = time.perf_counter() - started
@@ -74,6 +76,18 @@ def _reference_child(name: str, size: int, months: int) -> None:
 
     rate = (refs.mesa_slice_rate if name == "mesa" else refs.starsim_sis_rate)(size, months)
     print(json.dumps({"rate": rate}))
+
+
+def _resident_kb() -> int:
+    """This process's resident size now, in kilobytes (the peak so far is ru_maxrss)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: the peak, an overestimate
 
 
 def _measure(size: int, years: int, overrides: list[str], reference: str | None = None) -> dict:

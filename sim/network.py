@@ -170,8 +170,9 @@ class TieGraph:
         stored = _stored_dtype(self._n)
         if m_new > self._src.size or self._src.dtype != stored:
             # Grow geometrically: ties arrive every month, and re-copying every edge each time
-            # would make a run quadratic in its edge count.
-            cap = max(m_new, 2 * self._src.size, 1024)
+            # would make a run quadratic in its edge count. By a quarter, not double: a month
+            # adds well under 1% of the ties, and doubling left half the arrays unused at peak.
+            cap = max(m_new, int(1.25 * self._src.size), 1024)
             grown_src = np.empty(cap, dtype=stored)
             grown_dst = np.empty(cap, dtype=stored)
             grown_src[: self._m] = self._src[: self._m]
@@ -206,6 +207,7 @@ class TieGraph:
         if self._base is None or (self._m - self._m_base) > 0.25 * max(self._m_base, 1):
             # float32 counts are exact up to 2**24 ties and halve the memory traffic
             self._m_base, self._n_base = self._m, self._n
+            self._base = None  # freed before the new one is built: the two never coexist at peak
             self._base = self._csr_of(0, self._m, self._n, np.float32)
             self._recent = None
 

@@ -15,6 +15,7 @@ from sim.kernels import COMPILED, kernel
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
 _CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay
+_SURVIVOR_BLOCK = 1 << 16  # customers weighed at once (any size gives the same numbers)
 # Digital affinity is a Beta quantile. A table per segment (2,049 knots on [0.01, 0.99], closest
 # together near the ends, where the quantile bends most) read by linear interpolation, and the
 # exact quantile for the 2% of draws in the tails where it is steepest, stay within 1e-6 of the
@@ -172,7 +173,9 @@ class Population:
             affinity[slots[mine]] = affinity_quantile(self.seg_affinity[k], u_affinity[mine], table)
         sat = self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * normal_icdf(u("satisfaction"))
         if month < 0 and stay_weight is not None:
-            sat = self._survivors(sat, seg, u, stay_weight)
+            for lo in range(0, n_new, _SURVIVOR_BLOCK):  # in blocks: 8 candidates a customer are 128 bytes of temporaries
+                block = slice(lo, lo + _SURVIVOR_BLOCK)
+                sat[block] = self._survivors(sat[block], seg[block], slots[block], month, stay_weight)
         c["satisfaction"][slots] = np.clip(sat, 0.0, 10.0)
         c["sat_baseline"][slots] = c["satisfaction"][slots]
         c["expectation"][slots] = self.cfg.satisfaction.sat_expectation_initial
@@ -205,8 +208,13 @@ class Population:
         """The customer's fixed uniform for behaviour b: eligible below p_ceiling, adopted at join below p0."""
         return self.streams.uniform(f"population.eligible.{behaviour}", -1, slots)
 
-    def _survivors(self, first: np.ndarray, seg: np.ndarray, u, stay_weight) -> np.ndarray:
+    def _survivors(self, first: np.ndarray, seg: np.ndarray, slots: np.ndarray, month: int,
+                   stay_weight) -> np.ndarray:
         """Dispositions weighted by expected stay: pick one of _CANDIDATES joiner draws per customer."""
+
+        def u(name: str) -> np.ndarray:
+            return self.streams.uniform(f"population.{name}", month, slots)
+
         cands = np.empty((len(first), _CANDIDATES), order="F")  # filled a column at a time
         cands[:, 0] = first
         mean, sd = self.seg_sat_mean[seg], self.seg_sat_sd[seg]
