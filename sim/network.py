@@ -24,7 +24,7 @@ import operator
 import numpy as np
 import scipy.sparse as sp
 
-from sim.kernels import kernel
+from sim.kernels import inline, kernel
 
 _INDEX = np.int64  # slot indices handed out
 _INT32_MAX = np.iinfo(np.int32).max
@@ -252,6 +252,22 @@ class TieGraph:
         _count_ties_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, base.indptr, base.indices, base.data,
                            self._src[self._m_base : self._m], self._dst[self._m_base : self._m], chosen, counts)
 
+    def live_tie_counts(self, slots: np.ndarray, live: np.ndarray, shows: np.ndarray, columns: np.ndarray,
+                        wants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of the distinct sorted ``slots``: its ties to ``live`` slots, and per asked column j
+        (``shows[:, columns[j]]``, where ``wants[i, j]``) its live ties to slots showing it; with
+        multiplicity, as int64. What ties_of and bincount give, in one pass over those ties."""
+        self._refresh_base()
+        where = np.full(self._n, -1, dtype=np.int64)
+        where[slots] = np.arange(len(slots))
+        n_ties = np.zeros(len(slots), dtype=np.int64)
+        n_shows = np.zeros((len(slots), len(columns)), dtype=np.int64)
+        base = self._base
+        _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, base.indptr, base.indices, base.data,
+                                self._src[self._m_base : self._m], self._dst[self._m_base : self._m], where, live,
+                                shows, np.asarray(columns, dtype=np.int64), wants, n_ties, n_shows)
+        return n_ties, n_shows
+
     def degree(self) -> np.ndarray:
         """Ties per slot (int64), counting repeated ties with multiplicity."""
         src, dst = self._src[: self._m], self._dst[: self._m]
@@ -331,6 +347,31 @@ def _count_ties_kernel(slots, n_base, indptr, indices, data, recent_src, recent_
             counts[b] += 1
         if chosen[b]:
             counts[a] += 1
+
+
+@inline
+def _count_tie(i, other, mult, live, shows, columns, wants, n_ties, n_shows):
+    if live[other]:
+        n_ties[i] += mult
+        for j in range(columns.shape[0]):
+            if wants[i, j] and shows[other, columns[j]]:
+                n_shows[i, j] += mult
+
+
+@kernel
+def _live_tie_counts_kernel(slots, n_base, indptr, indices, data, recent_src, recent_dst, where, live, shows,
+                            columns, wants, n_ties, n_shows):
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        if s < n_base:
+            for k in range(indptr[s], indptr[s + 1]):
+                _count_tie(i, indices[k], np.int64(data[k]), live, shows, columns, wants, n_ties, n_shows)
+    for e in range(recent_src.shape[0]):
+        a, b = recent_src[e], recent_dst[e]
+        if where[a] >= 0:
+            _count_tie(where[a], b, 1, live, shows, columns, wants, n_ties, n_shows)
+        if where[b] >= 0:
+            _count_tie(where[b], a, 1, live, shows, columns, wants, n_ties, n_shows)
 
 
 def attach_new_nodes(

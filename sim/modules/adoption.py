@@ -67,6 +67,18 @@ class Adoption:
         for r in rows.values():
             in_union[r] = True
         union = np.flatnonzero(in_union)  # sorted positions in act
+        if COMPILED:
+            at = {b: np.searchsorted(union, rows[b]) for b in asked}
+            wants = np.zeros((len(union), len(asked)), dtype=np.bool_)
+            for j, b in enumerate(asked):
+                wants[at[b], j] = True
+            n_ties, n_shows = model.graph.live_tie_counts(act[union], pop.active, pop.adoption,
+                                                          np.array(asked, dtype=np.int64), wants)
+            for j, b in enumerate(asked):
+                share = np.zeros(len(at[b]))
+                np.divide(n_shows[at[b], j], n_ties[at[b]], out=share, where=n_ties[at[b]] > 0)
+                out[b] = share
+            return out
         pos, other, mult = model.graph.ties_of(act[union])
         live = pop.active[other]
         pos, other, mult = pos[live], other[live], mult[live]
