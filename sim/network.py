@@ -24,6 +24,7 @@ import operator
 import numpy as np
 import scipy.sparse as sp
 
+from sim import kernels
 from sim.kernels import inline, kernel
 
 _INDEX = np.int64  # slot indices handed out
@@ -191,6 +192,10 @@ class TieGraph:
         # of 1 rather than one of 2: every reader sums them (products, ties_of's multiplicities).
         m = hi - lo
         index = _stored_dtype(max(n, 2 * m))
+        if not kernels.COMPILED:  # scipy's conversion: the same matrix, repeated ties summed
+            rows = np.concatenate([self._src[lo:hi], self._dst[lo:hi]]).astype(index)
+            cols = np.concatenate([self._dst[lo:hi], self._src[lo:hi]]).astype(index)
+            return sp.coo_matrix((np.ones(2 * m, dtype=dtype), (rows, cols)), shape=(n, n)).tocsr()
         indptr = np.zeros(n + 1, dtype=index)
         indices = np.empty(2 * m, dtype=index)
         _csr_kernel(self._src[lo:hi], self._dst[lo:hi], indptr, indices)
