@@ -10,7 +10,7 @@ build.
 Most monthly questions are about a few customers, though (who might adopt this month, which
 detractors speak), so ties_of reads just their ties: rows of a cached base matrix plus one pass
 over the edges added since it was built. A month's newcomers then rebuild nothing, and the base
-is refolded only once later edges pass a quarter of it.
+is refolded only once later edges pass a tenth of it (_REFOLD_SHARE).
 
 Why Watts-Strogatz: the config exposes two knobs, mean degree and clustering, and a rewired ring
 lattice is the simplest generator in which both can be set independently, with short paths
@@ -31,6 +31,10 @@ _INDEX = np.int64  # slot indices handed out
 _INT32_MAX = np.iinfo(np.int32).max
 # neighbour_sum counts a boolean vector from its True slots' ties when at most this share is True
 _SPARSE_SHARE = 0.125
+# Ties added since the base matrix was built are scanned by every query; past this share of the
+# base it is rebuilt with them. A rebuild is a counting sort (about 30 ms at 4M ties), a scan of
+# the recent ties costs every month, so a tenth balances the two at a million customers.
+_REFOLD_SHARE = 0.1
 
 
 def _stored_dtype(n: int) -> type:
@@ -209,7 +213,7 @@ class TieGraph:
         return self._csr
 
     def _refresh_base(self) -> None:
-        if self._base is None or (self._m - self._m_base) > 0.25 * max(self._m_base, 1):
+        if self._base is None or (self._m - self._m_base) > _REFOLD_SHARE * max(self._m_base, 1):
             # float32 counts are exact up to 2**24 ties and halve the memory traffic
             self._m_base, self._n_base = self._m, self._n
             self._base = None  # freed before the new one is built: the two never coexist at peak
