@@ -19,7 +19,7 @@ class MonthBuffers:
         size = int(np.prod(shape))
         buf = self._store.get(name)
         if buf is None or buf.size < size or buf.dtype != np.dtype(dtype):
-            buf = np.empty(max(size, int(1.25 * size)), dtype=dtype)  # room for a growing base
+            buf = np.empty(int(1.05 * size), dtype=dtype)  # room for a base growing a little
             self._store[name] = buf
         out = buf[:size].reshape(shape, order=order)
         out.fill(fill)

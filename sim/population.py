@@ -125,7 +125,7 @@ class Population:
     def _grow(self, n_needed: int) -> None:
         if n_needed <= self._capacity:
             return
-        cap = max(n_needed, int(self._capacity * 1.5) + 1024)
+        cap = max(n_needed, int(self._capacity * 1.25) + 1024)  # a month adds ~1%: a quarter lasts years
         for k, arr in self.cols.items():
             new = np.zeros(cap, dtype=arr.dtype)
             new[: self.n_slots] = arr[: self.n_slots]
