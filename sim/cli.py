@@ -199,7 +199,7 @@ def _app(cfg: DictConfig) -> float:
 
         done = reusable_run(out, run_cfg)
         if done is not None:
-            print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: skipped: complete -> {out}")
+            print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: skipped: complete -> {out}{_sweep_progress()}")
             return done["npv"]
     result = run(run_cfg)
     extra, roi_line = {}, ""
@@ -219,8 +219,36 @@ def _app(cfg: DictConfig) -> float:
     years = f"{run_cfg.years} year{'s' if run_cfg.years != 1 else ''}"
     print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg, s['customers_per_agent'])}: {s['customers_start']:,.0f} -> "
           f"{s['customers_end']:,.0f} customers over {years}, NPS {s['nps_end']:+.1f}, "
-          f"NPV {_musd(s['npv'], digits=1)}, {result.wall_time_s:.1f} s -> {out}{roi_line}")
+          f"NPV {_musd(s['npv'], digits=1)}, {result.wall_time_s:.1f} s -> {out}{roi_line}{_sweep_progress()}")
     return s["npv"]
+
+
+def _sweep_progress() -> str:
+    """Where a grid sweep stands after this job: "\n  sweep: 5 of 8 runs, about 12 s left".
+
+    Counted by job number, which is the order jobs start in: exact one job at a time, a little
+    behind with parallel workers. The estimate is elapsed time per run so far times the runs
+    left; it is printed only, never written into results.
+    """
+    import os
+    import time
+
+    total, started = os.environ.get("CXSIM_SWEEP_RUNS"), os.environ.get("CXSIM_SWEEP_STARTED")
+    if not (total and started and _in_multirun()):
+        return ""
+    done, total = HydraConfig.get().job.num + 1, int(total)
+    left = (time.time() - float(started)) / done * (total - done)
+    return f"\n  sweep: {done} of {total} runs" + (f", about {_duration(left)} left" if done < total else ", done")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _musd(x: float, signed: bool = False, digits: int = 2) -> str:
@@ -288,7 +316,7 @@ def main() -> None:
         print(f"cxsim: {err}", file=sys.stderr)
         sys.exit(2)
     try:
-        extra, launcher = check_command(sys.argv[1:])
+        extra, launcher, n_runs = check_command(sys.argv[1:])
     except PreflightError as err:
         lines = err.problems
         if len(lines) == 1 and lines[0].startswith("invalid configuration"):
@@ -297,6 +325,12 @@ def main() -> None:
             print("cxsim: invalid configuration:\n  " + "\n  ".join(lines), file=sys.stderr)
         sys.exit(2)
     sys.argv += extra
+    if n_runs:  # read by each job (in this process or a launcher's worker) for its progress line
+        import os
+        import time
+
+        os.environ["CXSIM_SWEEP_RUNS"] = str(n_runs)
+        os.environ["CXSIM_SWEEP_STARTED"] = repr(time.time())
     _skip_hydra_revalidation()
     if "joblib" in launcher:
         from sim.worker_reaper import reap_workers_when_gone

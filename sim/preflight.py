@@ -95,10 +95,11 @@ def run_folder_problems(run_cfg: RunConfig, point: str, where: str = "") -> list
     return []
 
 
-def check_command(argv: list[str]) -> tuple[list[str], str]:
+def check_command(argv: list[str]) -> tuple[list[str], str, int]:
     """Validate a `cxsim` command line; raises PreflightError listing every problem.
 
-    Returns the overrides to add (the sweep's own record folder) and the sweep's launcher class.
+    Returns the overrides to add (the sweep's own record folder), the sweep's launcher class and
+    the number of runs of a grid sweep (0 when it is not one: a single run, or another sweeper).
     """
     from hydra._internal.utils import get_args_parser
     from hydra.errors import HydraException
@@ -109,7 +110,7 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
 
     args, _ = get_args_parser().parse_known_args(argv)
     if any(getattr(args, flag, None) for flag in INFO_FLAGS) or args.config_path:
-        return [], ""  # Hydra prints and stops, or composes from a folder this check cannot see
+        return [], "", 0  # Hydra prints and stops, or composes from a folder this check cannot see
     loader = config_loader(args.config_dir)
     config_name = args.config_name or "config"
     overrides = list(args.overrides)
@@ -174,9 +175,11 @@ def check_command(argv: list[str]) -> tuple[list[str], str]:
                              f"{len(jobs)} runs; nothing was run:")
         raise PreflightError(unique)
     launcher = str(OmegaConf.select(hydra_cfg, "launcher._target_") or "") if mode == RunMode.MULTIRUN else ""
+    grid = len(jobs) if mode == RunMode.MULTIRUN and OmegaConf.select(hydra_cfg, "sweeper._target_") == BASIC_SWEEPER \
+        else 0
     if mode == RunMode.MULTIRUN and not any(o.startswith("hydra.sweep.dir=") for o in overrides):
-        return [f"hydra.sweep.dir='${{output.root}}/multirun/{sweep_folder_name(task)}'"], launcher
-    return [], launcher
+        return [f"hydra.sweep.dir='${{output.root}}/multirun/{sweep_folder_name(task)}'"], launcher, grid
+    return [], launcher, grid
 
 
 def _with_seed(cfg: RunConfig, seed: int) -> RunConfig:

@@ -25,7 +25,7 @@ SCENARIOS = ("baseline", "ebilling_push")
 SEEDS = (0, 1, 2)
 POINT = "population.n_customers=1500,years=1"
 ARGS = ("-m", f"scenario={','.join(SCENARIOS)}", f"seed={','.join(map(str, SEEDS))}",
-        "population.n_customers=1500", "years=1", "progress=false", "output.plots=false", "roi=false")
+        "population.n_customers=1500", "years=1", "progress=false", "roi=false")
 COMPARISON = f"ebilling_push_vs_baseline@{POINT}"
 
 
@@ -99,6 +99,14 @@ def test_multirun_runs_every_combination_and_builds_the_comparison(sweep):
     assert html.count("data:image/png;base64,") >= 5 and "Ranking by incremental NPV" in html
     assert {"npv.png", "trajectories.png", "differences.png", "churn_by_reason.png", "adoption.png",
             "cost_waterfall.png"} <= {p.name for p in (cmp_dir / "figures").iterdir()}
+
+
+def test_each_run_says_where_the_sweep_stands_and_writes_no_figure(sweep):
+    base, stdout = sweep
+    progress = re.findall(r"^  sweep: (\d+) of (\d+) runs(, about .+ left|, done)$", stdout, re.M)
+    assert [(int(k), int(n)) for k, n, _ in progress] == [(k, 6) for k in range(1, 7)]
+    assert progress[-1][2] == ", done" and all("left" in p[2] for p in progress[:-1])
+    assert not list((base / "out").glob("*/*/seed=*/kpis.png"))  # the comparison has the figures
 
 
 def test_cxsim_compare_rebuilds_the_same_comparison_from_disk(sweep, tmp_path):
