@@ -122,6 +122,9 @@ class TieGraph:
         # share, so rebuild work stays proportional to edges added (amortised), not to the graph.
         self._m_base = 0
         self._n_base = 0
+        # the base as row pointers and columns (what the kernels read: one entry per tie direction,
+        # so no weights), and as a scipy matrix, built from them only when a numpy path asks
+        self._base_rows: tuple[np.ndarray, np.ndarray] | None = None
         self._base: sp.csr_matrix | None = None
         self._recent: sp.csr_matrix | None = None
         self.add_edges(src, dst)
@@ -195,15 +198,21 @@ class TieGraph:
         # (12 bytes per tie direction plus the row pointers). A repeated tie stays two entries
         # of 1 rather than one of 2: every reader sums them (products, ties_of's multiplicities).
         m = hi - lo
-        index = _stored_dtype(max(n, 2 * m))
         if not kernels.COMPILED:  # scipy's conversion: the same matrix, repeated ties summed
+            index = _stored_dtype(max(n, 2 * m))
             rows = np.concatenate([self._src[lo:hi], self._dst[lo:hi]]).astype(index)
             cols = np.concatenate([self._dst[lo:hi], self._src[lo:hi]]).astype(index)
             return sp.coo_matrix((np.ones(2 * m, dtype=dtype), (rows, cols)), shape=(n, n)).tocsr()
-        indptr = np.zeros(n + 1, dtype=index)
-        indices = np.empty(2 * m, dtype=index)
-        _csr_kernel(self._src[lo:hi], self._dst[lo:hi], indptr, indices)
+        indptr, indices = self._rows_of(lo, hi, n)
         return sp.csr_matrix((np.ones(2 * m, dtype=dtype), indices, indptr), shape=(n, n))
+
+    def _rows_of(self, lo: int, hi: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row pointers and columns of edges lo..hi in both directions, by a counting-sort kernel."""
+        index = _stored_dtype(max(n, 2 * (hi - lo)))
+        indptr = np.zeros(n + 1, dtype=index)
+        indices = np.empty(2 * (hi - lo), dtype=index)
+        _csr_kernel(self._src[lo:hi], self._dst[lo:hi], indptr, indices)
+        return indptr, indices
 
     def adjacency(self) -> sp.csr_matrix:
         """Symmetric n_slots x n_slots float64 CSR matrix; repeated ties are summed."""
@@ -213,12 +222,25 @@ class TieGraph:
         return self._csr
 
     def _refresh_base(self) -> None:
-        if self._base is None or (self._m - self._m_base) > _REFOLD_SHARE * max(self._m_base, 1):
-            # float32 counts are exact up to 2**24 ties and halve the memory traffic
+        if self._base_rows is None or (self._m - self._m_base) > _REFOLD_SHARE * max(self._m_base, 1):
             self._m_base, self._n_base = self._m, self._n
-            self._base = None  # freed before the new one is built: the two never coexist at peak
-            self._base = self._csr_of(0, self._m, self._n, np.float32)
+            self._base = self._base_rows = None  # freed first: old and new never coexist at peak
+            if kernels.COMPILED:
+                self._base_rows = self._rows_of(0, self._m, self._n)
+            else:
+                # float32 counts are exact up to 2**24 ties and halve the memory traffic
+                self._base = self._csr_of(0, self._m, self._n, np.float32)
+                self._base_rows = (self._base.indptr, self._base.indices)
             self._recent = None
+
+    def _base_matrix(self) -> sp.csr_matrix:
+        """The base as a float32 scipy matrix (the numpy paths' products and row reads)."""
+        self._refresh_base()
+        if self._base is None:
+            indptr, indices = self._base_rows
+            self._base = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
+                                       shape=(self._n_base, self._n_base))
+        return self._base
 
     def _refresh_split(self) -> None:
         self._refresh_base()
@@ -245,7 +267,7 @@ class TieGraph:
         self._refresh_split()
         values = values.astype(np.float32)
         out = self._recent @ values
-        out[: self._n_base] += self._base @ values[: self._n_base]
+        out[: self._n_base] += self._base_matrix() @ values[: self._n_base]
         return out.astype(np.float64)
 
     def count_ties_to(self, slots: np.ndarray, counts: np.ndarray) -> None:
@@ -257,8 +279,8 @@ class TieGraph:
         self._refresh_base()
         chosen = np.zeros(self._n, dtype=np.bool_)
         chosen[slots] = True
-        base = self._base
-        _count_ties_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, base.indptr, base.indices, base.data,
+        indptr, indices = self._base_rows
+        _count_ties_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, indptr, indices,
                            self._src[self._m_base : self._m], self._dst[self._m_base : self._m], chosen, counts)
 
     def live_tie_counts(self, slots: np.ndarray, live: np.ndarray, shows: np.ndarray, columns: np.ndarray,
@@ -271,8 +293,8 @@ class TieGraph:
         where[slots] = np.arange(len(slots))
         n_ties = np.zeros(len(slots), dtype=np.int64)
         n_shows = np.zeros((len(slots), len(columns)), dtype=np.int64)
-        base = self._base
-        _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, base.indptr, base.indices, base.data,
+        indptr, indices = self._base_rows
+        _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, indptr, indices,
                                 self._src[self._m_base : self._m], self._dst[self._m_base : self._m], where, live,
                                 shows, np.asarray(columns, dtype=np.int64), wants, n_ties, n_shows)
         return n_ties, n_shows
@@ -304,8 +326,9 @@ class TieGraph:
         self._refresh_base()
         pos, other, mult = [], [], []
         in_base = np.flatnonzero(slots < self._n_base)
-        if in_base.size and self._base.nnz:
-            sub = self._base[slots[in_base]]
+        base = self._base_matrix()
+        if in_base.size and base.nnz:
+            sub = base[slots[in_base]]
             pos.append(np.repeat(in_base, np.diff(sub.indptr)))
             other.append(sub.indices)
             mult.append(sub.data.astype(np.int32))
@@ -345,11 +368,11 @@ def _csr_kernel(src, dst, indptr, indices):
 
 
 @kernel
-def _count_ties_kernel(slots, n_base, indptr, indices, data, recent_src, recent_dst, chosen, counts):
+def _count_ties_kernel(slots, n_base, indptr, indices, recent_src, recent_dst, chosen, counts):
     for s in slots:
         if s < n_base:
-            for k in range(indptr[s], indptr[s + 1]):
-                counts[indices[k]] += np.int64(data[k])
+            for k in range(indptr[s], indptr[s + 1]):  # one entry per tie direction
+                counts[indices[k]] += 1
     for e in range(recent_src.shape[0]):
         a, b = recent_src[e], recent_dst[e]
         if chosen[a]:
@@ -368,13 +391,13 @@ def _count_tie(i, other, mult, live, shows, columns, wants, n_ties, n_shows):
 
 
 @kernel
-def _live_tie_counts_kernel(slots, n_base, indptr, indices, data, recent_src, recent_dst, where, live, shows,
+def _live_tie_counts_kernel(slots, n_base, indptr, indices, recent_src, recent_dst, where, live, shows,
                             columns, wants, n_ties, n_shows):
     for i in range(slots.shape[0]):
         s = slots[i]
         if s < n_base:
-            for k in range(indptr[s], indptr[s + 1]):
-                _count_tie(i, indices[k], np.int64(data[k]), live, shows, columns, wants, n_ties, n_shows)
+            for k in range(indptr[s], indptr[s + 1]):  # one entry per tie direction
+                _count_tie(i, indices[k], 1, live, shows, columns, wants, n_ties, n_shows)
     for e in range(recent_src.shape[0]):
         a, b = recent_src[e], recent_dst[e]
         if where[a] >= 0:
