@@ -149,7 +149,7 @@ class CXModel(mesa.Model):
                     module.refresh(self)
         for module in self.stage_modules:
             module.step(self, ms)
-        self._age(ms)
+        self.pop.age(ms.act)
         if run_month >= 0:
             record_stocks(self.pop, ms.kpis)
             self._scale_to_firm(ms.kpis)
@@ -169,5 +169,3 @@ class CXModel(mesa.Model):
         for c in self._agent_sums:
             k[c] = k[c] * w
 
-    def _age(self, ms: MonthState) -> None:
-        self.pop.age(ms.act)

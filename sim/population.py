@@ -206,7 +206,15 @@ class Population:
 
     def eligibility_uniform(self, behaviour: str, slots: np.ndarray) -> np.ndarray:
         """The customer's fixed uniform for behaviour b: eligible below p_ceiling, adopted at join below p0."""
-        return self.streams.uniform(f"population.eligible.{behaviour}", -1, slots)
+        return self.streams.uniform(*self._eligibility_stream(behaviour), slots)
+
+    def eligibility_key(self, behaviour: str) -> int:
+        """The stream key of eligibility_uniform, for kernels that draw it themselves."""
+        return self.streams.key(*self._eligibility_stream(behaviour))
+
+    @staticmethod
+    def _eligibility_stream(behaviour: str) -> tuple[str, int]:
+        return f"population.eligible.{behaviour}", -1  # drawn once for life: the set-up month
 
     def _survivors(self, first: np.ndarray, seg: np.ndarray, slots: np.ndarray, month: int,
                    stay_weight) -> np.ndarray:

@@ -36,19 +36,21 @@ def record_stocks(pop, k: dict[str, Any]) -> None:
             k[f"sat_p{q}"] = _linear_percentile(n, q, at)
     else:
         k["sat_mean"] = k["sat_p10"] = k["sat_p50"] = k["sat_p90"] = float("nan")
-    _classes(k, n, promoters / n if n else 0.0, detractors / n if n else 0.0)
+    _shares(k, pop, n, promoters / n if n else 0.0, detractors / n if n else 0.0, adopters, per_segment, net)
+
+
+def _shares(k: dict[str, Any], pop, n: int, promoters: float, detractors: float, adopters: np.ndarray,
+            per_segment: np.ndarray, net: np.ndarray) -> None:
+    """NPS classes, behaviour shares and segment sizes and NPS, from the month's counts."""
+    k["share_promoters"] = promoters
+    k["share_passives"] = 1.0 - promoters - detractors if n else 0.0
+    k["share_detractors"] = detractors
+    k["nps"] = 100.0 * (promoters - detractors)
     for b, name in enumerate(pop.behaviour_names):
         k[f"adopt_{name}"] = float(adopters[b] / n) if n else 0.0
     for s, name in enumerate(pop.segment_names):
         k[f"customers_{name}"] = int(per_segment[s])
         k[f"segment_{name}_nps"] = 100.0 * net[s] / per_segment[s] if per_segment[s] else 0.0
-
-
-def _classes(k: dict[str, Any], n: int, promoters: float, detractors: float) -> None:
-    k["share_promoters"] = promoters
-    k["share_passives"] = 1.0 - promoters - detractors if n else 0.0
-    k["share_detractors"] = detractors
-    k["nps"] = 100.0 * (promoters - detractors)
 
 
 def _ranks(n: int, q: float) -> tuple[int, ...]:
@@ -81,17 +83,12 @@ def record_stocks_numpy(pop, k: dict[str, Any]) -> None:
     else:
         promoters = detractors = 0.0
         k["sat_mean"] = k["sat_p10"] = k["sat_p50"] = k["sat_p90"] = float("nan")
-    _classes(k, n, promoters, detractors)
     adopters = np.count_nonzero(pop.adoption[act], axis=0)
-    for b, name in enumerate(pop.behaviour_names):
-        k[f"adopt_{name}"] = float(adopters[b] / n) if n else 0.0
     n_seg = len(pop.segment_names)
     seg = pop.segment[act]
     per_segment = np.bincount(seg, minlength=n_seg)
     net = np.bincount(seg, weights=(sat >= PROMOTER_MIN).astype(float) - (sat < DETRACTOR_BELOW), minlength=n_seg)
-    for s, name in enumerate(pop.segment_names):
-        k[f"customers_{name}"] = int(per_segment[s])
-        k[f"segment_{name}_nps"] = 100.0 * net[s] / per_segment[s] if per_segment[s] else 0.0
+    _shares(k, pop, n, promoters, detractors, adopters, per_segment, net)
 
 
 @kernel

@@ -304,6 +304,16 @@ def _next_event(ev, heap, count):
 
 
 @inline
+def _wake(n, idle, n_idle, ev, heap, count, now):
+    """idle.pop().succeed() n times, as the reference's dispatch and set_target do: the newest idle
+    agents resume now. Returns the idle agents left."""
+    for _ in range(n):
+        n_idle -= 1
+        _schedule(ev, heap, count, now, _NORMAL, _AGENT, idle[n_idle])
+    return n_idle
+
+
+@inline
 def _caller_before(a, b, q_t, q_i):
     if q_t[a] != q_t[b]:
         return q_t[a] < q_t[b]
@@ -372,9 +382,7 @@ def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, vwa
                 on += 1
                 _schedule(ev, heap, count, now, _URGENT, _AGENT, next_agent)
                 next_agent += 1
-            for _ in range(min(on - target, n_idle)):  # idle agents due off shift leave now
-                n_idle -= 1
-                _schedule(ev, heap, count, now, _NORMAL, _AGENT, idle[n_idle])
+            n_idle = _wake(min(on - target, n_idle), idle, n_idle, ev, heap, count, now)  # off shift: leave now
             if sched_k < heads.shape[0]:
                 sched_k += 1
                 _schedule(ev, heap, count, now + interval_s, _NORMAL, _SCHEDULE, 0)
@@ -397,9 +405,7 @@ def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, vwa
                     c = x
                 arr[c] = now
                 n_q = _enqueue(q_t, q_i, n_q, now, c)
-                if n_idle > 0:
-                    n_idle -= 1
-                    _schedule(ev, heap, count, now, _NORMAL, _AGENT, idle[n_idle])
+                n_idle = _wake(min(1, n_idle), idle, n_idle, ev, heap, count, now)
                 if kind == _ACTIVATE:
                     break
                 due = False
@@ -408,9 +414,7 @@ def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, vwa
         while True:
             if on > target:  # off shift: leave, after waking an idle agent for each caller waiting
                 on -= 1
-                for _ in range(min(n_q, n_idle)):
-                    n_idle -= 1
-                    _schedule(ev, heap, count, now, _NORMAL, _AGENT, idle[n_idle])
+                n_idle = _wake(min(n_q, n_idle), idle, n_idle, ev, heap, count, now)
                 break
             if n_q == 0:
                 idle[n_idle] = x
@@ -425,9 +429,7 @@ def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, vwa
                     t = arr[kid]
                     if t <= now:  # due while every agent was busy: queues at its own arrival time
                         n_q = _enqueue(q_t, q_i, n_q, t, kid)
-                        for _ in range(min(n_q, n_idle)):
-                            n_idle -= 1
-                            _schedule(ev, heap, count, now, _NORMAL, _AGENT, idle[n_idle])
+                        n_idle = _wake(min(n_q, n_idle), idle, n_idle, ev, heap, count, now)  # dispatch()
                     else:
                         _schedule(ev, heap, count, now + (t - now), _NORMAL, _ACTIVATE, kid)
                 continue

@@ -132,7 +132,7 @@ class Adoption:
                 rows, u = np.empty(len(act), dtype=np.int64), np.empty(len(act))
                 n = _screen_kernel(act, np.uint64(streams.key(f"adoption.{name}", ms.month)), float(bound),
                                    pop.adoption, b, sat, float(self.threshold[b]), float(self.ceiling[b]),
-                                   np.uint64(streams.key(f"population.eligible.{name}", -1)), rows, u)
+                                   np.uint64(pop.eligibility_key(name)), rows, u)
                 draws.append(u[:n].copy())
                 screened.append(rows[:n].copy())
                 continue

@@ -27,11 +27,15 @@ def service_hazard(c, sat: np.ndarray) -> np.ndarray:
     return c.rate_service_max * gap ** c.rel_service_shape
 
 
+def price_level(c, econ) -> float:
+    """The market's price pressure on churn: competitors x our price index ^ elasticity."""
+    return c.rel_competitor_pressure * econ.rel_price_index ** c.rel_price_elasticity
+
+
 def price_hazard(c, econ, seg_sensitivity: np.ndarray, sat: np.ndarray,
                  own_sensitivity: np.ndarray | None = None) -> np.ndarray:
     """Price-reason hazard for customers of these segment (and own) price sensitivities."""
-    price_level = c.rel_competitor_pressure * econ.rel_price_index ** c.rel_price_elasticity
-    price = c.rate_price * price_level * seg_sensitivity
+    price = c.rate_price * price_level(c, econ) * seg_sensitivity
     if own_sensitivity is not None:
         price = price * own_sensitivity
     if c.rel_price_sat_slope:
@@ -52,12 +56,11 @@ def stay_weights(cfg, pop, sat: np.ndarray, seg: np.ndarray, offset: float, powe
     if not COMPILED:
         return churn_hazard(cfg, pop, sat - offset, seg[:, None]) ** -power
     c = cfg.churn
-    price_level = c.rel_competitor_pressure * cfg.economics.rel_price_index ** c.rel_price_elasticity
     out = np.empty(sat.shape, order="F" if sat.flags.f_contiguous else "C")
     _stay_weights_kernel(sat, seg, float(offset), float(power), float(c.sat_service_threshold),
                          float(max(c.sat_service_threshold, 1e-9)), float(c.rate_service_max),
-                         float(c.rel_service_shape), float(c.rate_price * price_level), pop.seg_price_sensitivity,
-                         float(c.rel_price_sat_slope), float(c.rate_other), out)
+                         float(c.rel_service_shape), float(c.rate_price * price_level(c, cfg.economics)),
+                         pop.seg_price_sensitivity, float(c.rel_price_sat_slope), float(c.rate_other), out)
     return out
 
 
@@ -122,7 +125,6 @@ class Churn:
         rows = np.empty(n, dtype=np.int64)
         reason = np.empty(n, dtype=np.int8)
         after_failure = np.empty(n, dtype=np.bool_)
-        price_level = c.rel_competitor_pressure * self.econ.rel_price_index ** c.rel_price_elasticity
         products = pop.products[act]
         per_products = np.power(c.rel_per_extra_product, np.arange(products.max(initial=1) + 1) - 1.0)
         has_contracts = bool(pop.contract_names)
@@ -130,7 +132,7 @@ class Churn:
             act, pop.satisfaction, pop.segment, pop.products, pop.tenure_months, pop.adoption,
             pop.rel_price_sensitivity, pop.recovery_failed_month, pop.contract,
             float(c.sat_service_threshold), float(max(c.sat_service_threshold, 1e-9)), float(c.rate_service_max),
-            float(c.rel_service_shape), float(c.rate_price * price_level), pop.seg_price_sensitivity,
+            float(c.rel_service_shape), float(c.rate_price * price_level(c, self.econ)), pop.seg_price_sensitivity,
             float(c.rel_price_sat_slope), float(c.rate_other), per_products, float(c.dur_tenure_full_years),
             float(1.0 - c.rel_tenure_full), float(c.rel_churn_new), float(c.dur_new_fade_months),
             self.barrier_behaviours.astype(np.int64), self.rel_churn, has_contracts,

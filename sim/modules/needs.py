@@ -38,10 +38,10 @@ class Needs:
              if need in beh.rel_need and beh.rel_need[need] != 1.0]
             for need in self.names
         ]
-        # the same list flattened for the kernel: need j's pairs are effect_[behaviour|rel][start[j]:start[j+1]]
+        # the behaviours of that list flattened for the kernel (their multipliers are in rate_table):
+        # need j's are effect_behaviour[effect_start[j]:effect_start[j+1]]
         self.effect_start = np.cumsum([0] + [len(e) for e in self.effects]).astype(np.int64)
         self.effect_behaviour = np.array([b for e in self.effects for b, _ in e], dtype=np.int64)
-        self.effect_rel = np.array([r for e in self.effects for _, r in e], dtype=np.float64)
 
     def rate_factors(self, cfg) -> np.ndarray:
         """Per need type, the rate before customer multipliers: base x root causes x process failure."""
