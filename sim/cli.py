@@ -112,7 +112,9 @@ def to_run_config(cfg: DictConfig, scenario_file: str | None = None) -> RunConfi
             f"invalid configuration:\n  scenario={plain.scenario!r} is not allowed: the scenario file "
             f"configs/scenario/{scenario_file}.yaml must name itself (scenario: {scenario_file}); a copied "
             f"file that keeps the original's name would write into {plain.scenario!r}'s folders")
-    return validate(plain)
+    from sim.params import apply_future
+
+    return validate(apply_future(plain))
 
 
 def load_config(overrides: list[str] | None = None, config_name: str = "config") -> RunConfig:

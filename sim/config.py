@@ -342,6 +342,16 @@ class OutputConfig:
 
 
 @dataclass
+class FutureConfig:
+    """One sampled future of an exploration (cxsim-explore, sim.explore): the values it gives
+    uncertain keys. Applied when the config is composed (sim.params.apply_future); a key under
+    ``interventions.<programme>.`` acts only in runs where that programme is on."""
+
+    name: str = ""  # <exploration>_<analysis>_<index>; "" = no future (the config as composed)
+    values: dict[str, float] = field(default_factory=dict)  # dotted config key -> value
+
+
+@dataclass
 class RunConfig:
     seed: int = 0  # run seed: with the config, fixes every number the run produces
     years: int = 20  # simulated years (monthly steps), reported from month 0
@@ -365,6 +375,7 @@ class RunConfig:
     contracts: dict[str, ContractConfig] = field(default_factory=dict)
     interventions: dict[str, InterventionConfig] = field(default_factory=dict)  # programmes switched on
     output: OutputConfig = field(default_factory=OutputConfig)
+    future: FutureConfig = field(default_factory=FutureConfig)  # a sampled future of an exploration
     # the preset's benchmark table (documentation and tests; changes no result, so not in the hash)
     benchmarks: dict[str, BenchmarkConfig] = field(default_factory=dict)
 
@@ -563,6 +574,27 @@ def validate(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+def _future_rules(p: _Problems, cfg: RunConfig) -> None:
+    """A future's values must be keys of this config holding exactly those values: a future built
+    in Python and not applied (sim.params.apply_future) would otherwise run as if it were not there."""
+    from sim.params import future_applies, get_param
+
+    for key, value in cfg.future.values.items():
+        where = f"future.values.{key}"
+        if not future_applies(cfg, key):
+            continue
+        try:
+            current = get_param(cfg, key)
+        except (KeyError, IndexError, ValueError):
+            p.add(where, value, "a dotted key of the model config, e.g. churn.rate_price")
+            continue
+        if isinstance(current, bool) or not isinstance(current, float):
+            p.add(where, value, f"a key holding a float (it holds {type(current).__name__} {current!r})")
+        elif current != value:
+            p.add(where, value, f"the value the config holds at {key} ({current!r}): apply the future with "
+                  "sim.params.apply_future")
+
+
 def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     p = _Problems()
     p.check(valid_seed(cfg.seed), "seed", cfg.seed, SEED_ALLOWED)
@@ -571,6 +603,8 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     p.check(_whole_number(cfg.years) and cfg.years > 0, "years", cfg.years, "an integer > 0")
     p.check(_whole_number(cfg.warmup_years) and cfg.warmup_years >= 0, "warmup_years", cfg.warmup_years,
             "an integer >= 0")
+    if with_interventions:  # the full-effect pass moves keys a future may also set
+        _future_rules(p, cfg)
     pop = cfg.population
     p.check(_whole_number(pop.n_customers) and pop.n_customers > 0, "population.n_customers", pop.n_customers,
             "an integer > 0")

@@ -2,6 +2,7 @@
 
 Interventions name the parameters they change this way, so every effect is a config key a
 strategist can look up, and an unknown key is an error at start-up rather than a silent no-op.
+A list item is named by its index: ``interventions.ebilling_campaign.effects.0.value``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ def _step(node: Any, part: str) -> Any:
         return getattr(node, part)
     if isinstance(node, dict):
         return node[part]
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
     raise KeyError(part)
 
 
@@ -35,6 +38,8 @@ def set_param(cfg: Any, key: str, value: Any) -> None:
     _step(node, last)  # raises KeyError for a key that does not exist: effects never add keys
     if isinstance(node, dict):
         node[last] = value
+    elif isinstance(node, list):
+        node[int(last)] = value
     else:
         setattr(node, last, value)
 
@@ -45,3 +50,25 @@ def has_numeric_param(cfg: Any, key: str) -> bool:
     except KeyError:
         return False
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def future_applies(cfg: Any, key: str) -> bool:
+    """Whether a future's ``key`` acts in ``cfg``: a programme's own keys act only where it is on,
+    so one future can be given to the baseline and to every scenario alike."""
+    parts = key.split(".")
+    return not (parts[0] == "interventions" and len(parts) > 1 and parts[1] not in cfg.interventions)
+
+
+def apply_future(cfg: Any) -> Any:
+    """Set every value of ``cfg.future`` on ``cfg`` (in place; returns it). Unknown keys and keys
+    that do not hold a float are left for ``sim.config.validate`` to refuse by name."""
+    for key, value in cfg.future.values.items():
+        if not future_applies(cfg, key):
+            continue
+        try:
+            current = get_param(cfg, key)
+        except KeyError:
+            continue
+        if isinstance(current, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            set_param(cfg, key, float(value))
+    return cfg

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
 
-def _pyplot():
+def pyplot():
     """matplotlib, for files only; imported when a figure is drawn (0.5 s a process otherwise)."""
     import matplotlib
 
@@ -121,7 +121,7 @@ def fig_trajectories(traj: pd.DataFrame, point: str, scenarios: list[str], meta:
     colours = _colours(scenarios, baseline)
     shown = [s for s in scenarios if not (diff and s == baseline)]
     nrows = math.ceil(len(kpis) / ncols)
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.6 * nrows + 0.9), squeeze=False,
                              constrained_layout=True)
     col_mean, col_lo, col_hi = ("diff_mean", "diff_ci_low", "diff_ci_high") if diff else ("mean", "ci_low", "ci_high")
@@ -148,7 +148,7 @@ def fig_trajectories(traj: pd.DataFrame, point: str, scenarios: list[str], meta:
         ax.set_title(label, fontsize=11)
         ax.set_xlabel("year")
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(pyplot().MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(kpis):]:
         ax.set_visible(False)
     handles, labels_ = axes.flat[0].get_legend_handles_labels()
@@ -165,7 +165,7 @@ def fig_npv_bars(comp: pd.DataFrame, point: str, meta: dict[str, Any]) -> plt.Fi
         return None
     vals = d[["mean_diff", "ci_low", "ci_high"]].to_numpy().ravel()
     div, unit_label = _scale("USD", vals)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.7 * len(d)), constrained_layout=True)
     y = np.arange(len(d))
     colour = np.where(d["ci_low"] > 0, "tab:green", np.where(d["ci_high"] < 0, "tab:red", "0.6"))
@@ -204,7 +204,7 @@ def fig_churn_by_reason(comp: pd.DataFrame, point: str, scenarios: list[str], me
     reasons = [r for r in ("service", "price", "other") if f"churn_by_reason.{r}" in set(d["kpi"])]
     others = [s for s in scenarios if s != baseline and s in set(d["scenario"])]
     colours = {"service": "tab:red", "price": "tab:blue", "other": "tab:grey"}
-    plt = _pyplot()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(14, 4.8), constrained_layout=True)
     names = [baseline] + others
     x = np.arange(len(names))
@@ -247,7 +247,7 @@ def fig_waterfall(comp: pd.DataFrame, point: str, scenarios: list[str], meta: di
     if not others:
         return None
     labels = meta.get("labels", {})
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(others), 1, figsize=(12, 4.4 * len(others)), squeeze=False, constrained_layout=True)
     for ax, s in zip(axes[:, 0], others):
         ds = d[d["scenario"] == s].set_index("kpi")
@@ -301,13 +301,13 @@ def fig_waterfall(comp: pd.DataFrame, point: str, scenarios: list[str], meta: di
 # page
 
 
-def _png(fig: plt.Figure, path: Path) -> str:
+def embed_png(fig: plt.Figure, path: Path) -> str:
     fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def _table(rows: list[list[str]], header: list[str], cls: str = "") -> str:
+def html_table(rows: list[list[str]], header: list[str], cls: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -342,7 +342,7 @@ def _kpi_rows(d: pd.DataFrame) -> list[list[str]]:
 _KPI_HEADER = ["scenario", "KPI", "unit", "better", "baseline mean", "scenario mean",
                "paired difference [95% CI]", "seeds better", "seeds", "status"]
 
-_CSS = """
+CSS = """
 h1{overflow-wrap:anywhere}
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em} h2{margin-top:1.8em;border-bottom:1px solid #ccc} h3{margin-top:1.4em}
@@ -428,7 +428,7 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
                              f"{fmt(r['roce'], 'ratio')} <span class=ci>[{fmt(r['roce_ci'][0], 'ratio')}, {fmt(r['roce_ci'][1], 'ratio')}]</span>",
                              pb_txt, fmt(r["nps_end_diff"], "points", True), fmt(r["customers_end_diff"], "customers", True),
                              _money(r["cx_spend_pv"]), nxt_txt])
-            parts.append("<h3>Ranking by incremental NPV</h3>" + _table(rows, [
+            parts.append("<h3>Ranking by incremental NPV</h3>" + html_table(rows, [
                 "rank", "scenario", "incremental NPV [95% CI]", "seeds > 0", "ROCE [95% CI]",
                 "payback month [95% CI] (seeds paying back)", "NPS end diff", "customers end diff",
                 "CX spend (PV)", "vs next ranked: NPV difference [95% CI]; separated?"]))
@@ -456,21 +456,21 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
         for key, title, fig in figs:
             if fig is None:
                 continue
-            b64 = _png(fig, fig_dir / f"{slug}{key}.png")
+            b64 = embed_png(fig, fig_dir / f"{slug}{key}.png")
             parts.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{b64}'>")
         if not d.empty:
             head = d[d["kpi"].isin(["incremental_npv", "nps_end", "customers_end", "churn_rate_annual", "cost_to_serve",
                                     "profit", "final_year.asa_s", "final_year.calls_offered"])]
-            parts.append("<h3>Headline KPIs</h3>" + _table(_kpi_rows(head.sort_values(["scenario", "group", "kpi"])), _KPI_HEADER))
+            parts.append("<h3>Headline KPIs</h3>" + html_table(_kpi_rows(head.sort_values(["scenario", "group", "kpi"])), _KPI_HEADER))
             parts.append("<details><summary>All KPIs</summary>"
-                         + _table(_kpi_rows(d.sort_values(["scenario", "group", "kpi"])), _KPI_HEADER) + "</details>")
+                         + html_table(_kpi_rows(d.sort_values(["scenario", "group", "kpi"])), _KPI_HEADER) + "</details>")
     parts.append("<h2>Files</h2><p class=note><code>comparison.parquet</code>: one row per point, scenario and KPI "
                  "(means, paired difference, interval, share of seeds better, seeds needed); <code>seeds.parquet</code>: "
                  "the seed-level values behind it; <code>trajectories.parquet</code>: monthly means and intervals; "
                  "<code>comparison.json</code>: scope, ranking and warnings; <code>figures/</code>: these figures as PNG. "
                  "Rebuild with <code>cxsim-compare &lt;this folder&gt;</code>.</p>")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>cxsim comparison: {html.escape(meta['name'])}</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
+            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
     path = out_dir / "report.html"
     path.write_text(page)
     return path
