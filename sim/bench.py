@@ -8,6 +8,7 @@ beside a Mesa version of the model's core and Starsim's SIS model (sim.bench_ref
     cxsim-bench --sizes 50000 --years 20       # the preset's firm as `cxsim` simulates it
     cxsim-bench --sizes 100000 --years 5       # one size, 5 years
     cxsim-bench --sizes 10000 100000 --years 20 2 -- seed=3 scenario=ebilling_push
+    cxsim-bench --explore -- hydra/launcher=joblib   # a Morris screen of 8 keys x 10 trajectories (540 runs)
     python -m sim.bench ...                    # the same without the console script
 
 A size is ``population.n_agents``: the preset's firm (population.n_customers) simulated by that
@@ -24,6 +25,11 @@ The references run in fresh processes too, after cxsim: the Mesa slice at 100k a
 months, Starsim's SIS (when installed) at the largest size for 24 monthly steps. Their rates are
 agent-months (agent-steps) per second of the stepping loop, and the last lines give cxsim's rate
 at the largest size as a multiple of each.
+
+``--explore [SPEC]`` times a whole exploration instead: the Morris screen of SPEC (default
+ebilling_or_resolved: 8 keys x 10 trajectories x 2 scenarios and the baseline x 2 seeds, 20,000
+agents x 10 years) from an empty results folder to its report, through the launcher given after
+``--``, and prints runs, wall time and runs a minute.
 
 This is a measurement, not a test: numbers depend on the machine and on what else runs on it
 (the load average is printed first). Thread settings (OPENBLAS_NUM_THREADS and the like) are left
@@ -111,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="years per size, one value for all or one per size (default: 20, and 1 from 1M)")
     ap.add_argument("--quick", action="store_true", help="one tiny run, to check the benchmark works")
     ap.add_argument("--no-references", action="store_true", help="skip the Mesa slice and Starsim's SIS")
+    ap.add_argument("--explore", nargs="?", const="ebilling_or_resolved", metavar="SPEC",
+                    help="time the Morris screen of an exploration spec (default ebilling_or_resolved); "
+                         "overrides after -- choose its launcher")
     ap.add_argument("--child", type=int, nargs=2, metavar=("SIZE", "YEARS"), help=argparse.SUPPRESS)
     ap.add_argument("--reference", nargs=3, metavar=("NAME", "SIZE", "MONTHS"), help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*", help="config overrides for every run, after --")
@@ -121,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference:
         _reference_child(args.reference[0], int(args.reference[1]), int(args.reference[2]))
         return 0
+    if args.explore:
+        return _explore_benchmark(args.explore, args.overrides)
     if args.quick:
         plan = list(QUICK)
     else:
@@ -154,6 +165,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick or args.no_references or not rates:
         return 1 if failed else 0
     return 1 if failed + _references(rates) else 0
+
+
+def _explore_benchmark(spec_name: str, launcher_args: list[str]) -> int:
+    """Wall time of an exploration's Morris screen from nothing on disk to its report."""
+    import tempfile
+
+    from sim.explore.cli import main as explore
+    from sim.explore.spec import ExploreError, load_spec
+
+    try:
+        spec = load_spec(spec_name)
+    except ExploreError as err:
+        print(f"cxsim-bench: {err}", file=sys.stderr)
+        return 2
+    if "morris" not in spec.analyses:
+        print(f"cxsim-bench: --explore {spec_name} is not allowed: the spec has no Morris analysis", file=sys.stderr)
+        return 2
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    opts = spec.analyses["morris"]
+    futures = opts["trajectories"] * (len(spec.keys) + 1)
+    runs = futures * len(spec.arms) * spec.seeds
+    print(f"cxsim-bench on {os.cpu_count()} cores, load average {load} (1, 5, 15 min)")
+    print(f"exploration {spec.name}: Morris screen of {len(spec.keys)} keys x {opts['trajectories']} trajectories "
+          f"= {futures} futures x {len(spec.arms)} arms x {spec.seeds} seeds = {runs} runs of {spec.agents:,} agents, "
+          f"overrides {' '.join(spec.overrides) or 'none'}; launcher: {' '.join(launcher_args) or 'basic'}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="cxsim-bench-explore-") as root:
+        t0 = time.perf_counter()
+        code = explore([spec_name, "--only", "morris", "--output-root", root, "--no-progress", *launcher_args])
+        wall = time.perf_counter() - t0
+    if code not in (0, 1):
+        print(f"exploration FAILED (exit {code})")
+        return 1
+    print(f"wall {wall:,.1f} s ({wall / 60:.1f} min) to the report: {runs / wall * 60:,.1f} runs a minute, "
+          f"{wall / runs:.2f} s a run", flush=True)
+    return 0
 
 
 def _references(rates: dict[int, float]) -> int:

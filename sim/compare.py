@@ -56,7 +56,8 @@ from sim.safe_write import OutputError, atomic_dir, check_target, recover_all, s
 from sim.roi import compare_runs
 
 LEVEL = 0.95  # confidence level of every interval
-NOT_RUN_FOLDERS = {"comparisons", "multirun"}  # top-level folders under a results root that hold no runs
+# top-level folders under a results root that hold no runs
+NOT_RUN_FOLDERS = {"comparisons", "multirun", "explorations", "calibrations"}
 
 # ---------------------------------------------------------------------------------------------
 # KPIs: label, unit and which direction is better (+1 higher, -1 lower, 0 neither)

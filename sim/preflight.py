@@ -18,7 +18,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sim.config import SEED_ALLOWED, ConfigError, RunConfig, valid_seed
-from sim.sweep_callback import BASIC_SWEEPER, config_loader, grid_jobs, override_parser, point_name
+from sim.sweep_callback import (
+    BASIC_SWEEPER,
+    config_loader,
+    grid_jobs,
+    override_parser,
+    point_name,
+)
 
 ALLOWED_CALLBACKS = {"sim.sweep_callback.CompareCallback"}
 PLUGIN_PREFIXES = ("hydra_plugins.", "hydra._internal.core_plugins.")

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cxsim-explore: {err}", file=sys.stderr)
         return 2
     chosen = [r for r in runs if r.analysis in only]
-    missing = missing_runs(chosen)
+    missing = missing_runs(chosen, design)
     n_missing = sum(len(v) for v in missing.values())
     futures = design[design["analysis"].isin(only)]["future"].tolist()
     print(f"cxsim-explore: {spec.name}: {len(futures)} futures x {len(spec.arms)} arms x {spec.seeds} seeds = "
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cxsim-explore: the sweep failed (exit {code}); its log {log} ends:\n{log_tail(log)}\n"
                   "The runs it finished are on disk: run the same command again to resume.", file=sys.stderr)
             return 1
-    missing = missing_runs(runs)
+    missing = missing_runs(runs, design)
     analysed = [name for name in spec.analyses if not missing.get(name)]
     warnings = [f"{name}: {len(missing[name])} of {sum(r.analysis == name for r in runs)} runs not on disk yet, "
                 f"not analysed (cxsim-explore {spec.name} --only {name} runs them)"

@@ -24,20 +24,24 @@ from sim.explore.sweep import PlannedRun
 UNPAIRED = "_unpaired"
 
 
-def missing_runs(runs: list[PlannedRun]) -> dict[str, list[PlannedRun]]:
-    """Planned runs not complete and intact on disk, or not of their future, by analysis."""
+def missing_runs(runs: list[PlannedRun], design: pd.DataFrame) -> dict[str, list[PlannedRun]]:
+    """Planned runs not complete and intact on disk, or not of their future (its name and exactly
+    its values, as the run's own manifest records them), by analysis."""
     from sim.results import run_problem
 
+    keys = [c for c in design.columns if c not in ("analysis", "sample", "future") and not c.startswith("q.")]
+    values = {f: dict(zip(keys, map(float, v))) for f, v in zip(design["future"], design[keys].to_numpy())}
     out: dict[str, list[PlannedRun]] = defaultdict(list)
     for r in runs:
-        if run_problem(r.run_dir) is not None or not _is_of(r):
+        if run_problem(r.run_dir) is not None or not _is_of(r, values[r.future]):
             out[r.analysis].append(r)
     return out
 
 
-def _is_of(r: PlannedRun) -> bool:
+def _is_of(r: PlannedRun, values: dict[str, float]) -> bool:
     m = json.loads((r.run_dir / "manifest.json").read_text())
-    return m.get("seed") == r.seed and (m.get("config", {}).get("future") or {}).get("name") == r.future
+    future = m.get("config", {}).get("future") or {}
+    return m.get("seed") == r.seed and future.get("name") == r.future and future.get("values") == values
 
 
 def _outcomes(spec: ExploreSpec, scen, base) -> dict[str, float]:

@@ -30,6 +30,16 @@ def _label(outcome: str) -> str:
     return kpi_info(outcome).label
 
 
+def short_key(key: str) -> str:
+    """A figure label: 'ebilling_campaign effect 0', 'ebill.cost_per_year_without', 'churn.rate_price'."""
+    parts = key.split(".")
+    if parts[0] == "interventions" and len(parts) >= 3:
+        if parts[2] == "effects" and len(parts) >= 4:
+            return f"{parts[1]} effect {parts[3]}"
+        return f"{parts[1]} {'.'.join(parts[2:])}"
+    return ".".join(parts[-2:])
+
+
 def fig_morris(ind: pd.DataFrame, spec: ExploreSpec, outcome: str):
     """mu* against sigma per key, one panel per scenario: far right matters, high up interacts."""
     plt = pyplot()
@@ -42,7 +52,7 @@ def fig_morris(ind: pd.DataFrame, spec: ExploreSpec, outcome: str):
         ax.errorbar(g["mu_star"] / div, g["sigma"] / div, xerr=g["mu_star_conf"] / div, fmt="o", color="tab:blue",
                     ecolor="#9bbbd8", capsize=3)
         for _, r in g.iterrows():
-            ax.annotate(r["key"].split(".")[-1] if len(g) > 4 else r["key"], (r["mu_star"] / div, r["sigma"] / div),
+            ax.annotate(short_key(r["key"]), (r["mu_star"] / div, r["sigma"] / div),
                         fontsize=7, xytext=(3, 3), textcoords="offset points")
         top = max(float((g["mu_star"] + g["mu_star_conf"]).max() / div), float(g["sigma"].max() / div), 1e-12)
         ax.plot([0, top], [0, top], color="#bbb", lw=0.8, ls="--")
@@ -69,7 +79,7 @@ def fig_sobol(ind: pd.DataFrame, spec: ExploreSpec, outcome: str):
         g = d[d["scenario"] == scenario].set_index("key").reindex(spec.keys)
         ax.barh(y + 0.2, g["ST"], height=0.4, xerr=g["ST_conf"], color="tab:orange", label="total (ST)", capsize=2)
         ax.barh(y - 0.2, g["S1"], height=0.4, xerr=g["S1_conf"], color="tab:blue", label="first order (S1)", capsize=2)
-        ax.set_yticks(y, [k.split(".")[-1] if len(spec.keys) > 4 else k for k in spec.keys], fontsize=8)
+        ax.set_yticks(y, [short_key(k) for k in spec.keys], fontsize=8)
         ax.invert_yaxis()
         ax.axvline(0, color="#888", lw=0.8)
         ax.set_xlabel("share of the outcome's variance")
@@ -97,7 +107,7 @@ def fig_win_shares(curves: pd.DataFrame, spec: ExploreSpec):
             h = g[g["option"] == option].sort_values("bin")
             ax.plot(h["value_mid"], 100 * h["share_best"], marker="o", color=colours[j % len(colours)], label=option)
         ax.set_ylim(-3, 103)
-        ax.set_title(key, fontsize=8)
+        ax.set_title(short_key(key), fontsize=9)
         ax.set_ylabel("% of futures best")
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].axis("off")
@@ -135,7 +145,7 @@ def write_report(out_dir: Path, spec: ExploreSpec, meta: dict[str, Any], indices
     rows = [[html.escape(u.key), u.describe(), html.escape(u.source)] for u in spec.uncertainties]
     parts.append("<h2>Uncertain assumptions</h2>" + html_table(rows, ["key", "range", "source"]))
     for line in meta.get("warnings", []):
-        parts.append(f"<p class=warn>{html.escape(line)}</p>")
+        parts.append(f"<p class=note>Not analysed yet: {html.escape(line)}</p>")
     if robust is not None:
         parts.append(f"<h2>Robustness over {int(robust['futures'].iloc[0])} Latin hypercube futures</h2>"
                      f"<p>{_verdict(robust)}</p>")
@@ -168,12 +178,14 @@ def write_report(out_dir: Path, spec: ExploreSpec, meta: dict[str, Any], indices
                          f"interactions. {spec.analyses['sobol']['n']} base samples, "
                          f"{spec.analyses['sobol']['n'] * (len(spec.keys) + 2)} futures.</p>")
         g = gain[gain["analysis"] == analysis] if not gain.empty else gain
-        for _, r in g.iterrows():
-            parts.append(f"<p class=note>Pairing: for {html.escape(r['scenario'])}, {html.escape(_label(r['outcome']).lower())}, "
-                         f"the median interval of {'mu*' if analysis == 'morris' else 'ST'} is "
-                         f"{r['narrowing']:.1f} times narrower when each future's one-seed outcome is taken against "
-                         "the baseline at the same seed than against the baseline at another seed (the same runs; "
-                         "the published indices average every seed).</p>")
+        if not g.empty:
+            index = "mu*" if analysis == "morris" else "ST"
+            rows = [[html.escape(r["scenario"]), html.escape(_label(r["outcome"])), f"{r['narrowing']:.1f}x"]
+                    for _, r in g.iterrows()]
+            parts.append(f"<p class=note>What pairing buys: the median width of the {index} intervals computed from one "
+                         "seed per future, against the baseline at another seed divided by against the baseline at "
+                         "the same seed (the same runs; the indices shown average every seed).</p>"
+                         + html_table(rows, ["scenario", "outcome", f"{index} intervals narrower by"]))
         for outcome in spec.outcomes:
             fig = fig_morris(d, spec, outcome) if analysis == "morris" else fig_sobol(d, spec, outcome)
             b64 = embed_png(fig, fig_dir / f"{analysis}_{outcome}.png")

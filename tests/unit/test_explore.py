@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("SALib")
 
-from sim.config import ConfigError, FutureConfig, validate  # noqa: E402
-from sim.explore.analysis import morris_indices, robustness, sobol_indices  # noqa: E402
-from sim.explore.cli import main as explore  # noqa: E402
-from sim.explore.design import design_table, future_yaml  # noqa: E402
-from sim.explore.spec import ExploreError, ExploreSpec, Uncertainty, load_spec  # noqa: E402
-from sim.params import apply_future, get_param  # noqa: E402
+from sim.config import ConfigError, FutureConfig, validate
+from sim.explore.analysis import morris_indices, robustness, sobol_indices
+from sim.explore.cli import main as explore
+from sim.explore.design import design_table, future_yaml
+from sim.explore.spec import ExploreError, ExploreSpec, Uncertainty, load_spec
+from sim.params import apply_future, get_param
 
 # A small exploration of the e-billing campaign: the paper-bill cost moves its value; the price
 # elasticity cannot (no arm changes the price index, and price^elasticity = 1 at index 1).
@@ -69,7 +69,7 @@ def test_exploration_writes_tidy_tables_and_a_report(explored):
     for col in ("adoption.behaviours.ebill.cost_per_year_without", "churn.rel_price_elasticity",
                 "incremental_npv", "nps_end", "incremental_npv_unpaired"):
         assert exp[col].notna().all(), col
-    # the tidy table's key columns are the values the runs used (from each run's own config)
+    # the key columns are the design's values, which every run read was checked to have used
     design = pd.read_parquet(out / "design.parquet")
     assert set(exp["future"]) == set(design["future"])
     page = (out / "report.html").read_text()
@@ -81,7 +81,7 @@ def test_a_key_that_cannot_act_gets_no_effect_and_ranks_below_the_paper_bill_cos
     paired = ind[(ind["analysis"] == "morris") & (ind["pairing"] == "paired")]
     for outcome, g in paired.groupby("outcome"):
         g = g.set_index("key")
-        inert, paper = g.loc["churn.rel_price_elasticity"], g.loc["adoption.behaviours.ebill.cost_per_year_without"]
+        inert = g.loc["churn.rel_price_elasticity"]
         # the runs are bit-identical whatever the elasticity, so every elementary effect is exactly 0
         assert inert["mu_star"] == 0.0 and inert["mu_star_conf"] == 0.0 and inert["sigma"] == 0.0, outcome
     npv = paired[paired["outcome"] == "incremental_npv"].set_index("key")["mu_star"]
@@ -99,12 +99,21 @@ def test_robustness_shares_add_up(explored):
     assert np.allclose(per_bin, 1.0)
 
 
-def test_rerun_skips_complete_runs_and_rebuilds_the_same_indices(explored, capsys):
+def test_an_interrupted_exploration_resumes_and_rebuilds_the_same_indices(explored, capsys):
+    import shutil
+
     before = pd.read_parquet(explored["out"] / "indices.parquet")
+    lost = sorted((explored["root"] / "ebilling_push").glob("+future=tiny_morris_00004*/seed=1"))
+    assert len(lost) == 1
+    shutil.rmtree(lost[0])  # as if the sweep had been stopped before this run
     code = explore([str(explored["spec"]), "--output-root", str(explored["root"]), "--no-progress"])
     assert code == 0
-    assert "52 runs (52 complete on disk)" in capsys.readouterr().out
+    assert "52 runs (51 complete on disk)" in capsys.readouterr().out
+    assert (lost[0] / "manifest.json").is_file()
     pd.testing.assert_frame_equal(pd.read_parquet(explored["out"] / "indices.parquet"), before)
+    # and with everything on disk, nothing runs at all
+    assert explore([str(explored["spec"]), "--output-root", str(explored["root"]), "--no-progress"]) == 0
+    assert "52 runs (52 complete on disk)" in capsys.readouterr().out
 
 
 def test_a_changed_spec_under_the_same_name_is_refused(explored, tmp_path, capsys):
@@ -282,3 +291,23 @@ def test_the_sweep_preflight_refuses_a_future_the_model_refuses(tmp_path):
     text = "\n".join(err.value.problems)
     assert "t_robustness_00001" in text and "churn.rate_price=-0.001 is not allowed" in text
     assert "t_robustness_00000" not in text.split("\n", 1)[1]
+
+
+def test_the_preflight_applies_a_future_exactly_as_composing_it_would(tmp_path):
+    from sim.preflight import _compose, _with_future
+    from sim.results import config_hash
+    from sim.sweep_callback import config_loader
+
+    group = tmp_path / "future"
+    group.mkdir()
+    path = group / "t_morris_00000.yaml"
+    path.write_text("name: t_morris_00000\nvalues:\n  churn.rate_price: 0.002\n"
+                    "  interventions.ebilling_campaign.effects.0.value: 3.5\n")
+    loader = config_loader(str(tmp_path))
+    overrides = ["scenario=ebilling_push", "population.n_customers=500"]
+    problems: list[str] = []
+    composed = _compose(loader, "config", ["+future=t_morris_00000", *overrides], problems, "")
+    applied = _with_future(_compose(loader, "config", overrides, problems, ""), path, problems, "")
+    assert not problems
+    assert composed == applied and config_hash(composed) == config_hash(applied)
+    assert composed.churn.rate_price == 0.002 and composed.future.name == "t_morris_00000"
