@@ -7,8 +7,8 @@ difference is the scenario's effect, and its spread over seeds is what the inter
 For each KPI (summary figures, final-year means of selected monthly KPIs, and the money view of
 ``sim.roi.compare_runs``) and each scenario the comparison gives the mean paired difference,
 its 95% t-interval over seeds, the share of seeds in which the scenario is better (each KPI
-declares which direction is better) and an estimate of the seeds needed for the interval to
-exclude zero, ``n ~ (t * sd / |mean difference|)^2``.
+declares which direction is better) and the seeds needed for a paired t-test to separate the
+difference from zero with 80% power (``seeds_needed``).
 
 Runs are grouped by their folder: ``<root>/<scenario>/<point>/seed=<N>/`` where ``<point>`` is
 the parameter point (the overrides other than scenario and seed, or ``default``); scenarios are
@@ -23,6 +23,8 @@ comparison of a different scope under the same name is refused, never overwritte
   seeds.parquet         one row per point, scenario, seed and KPI: value, baseline value, difference
   trajectories.parquet  one row per point, scenario, KPI and month: mean and interval over seeds,
                         and the same for the paired difference
+  runs.csv, comparison.csv, comparison.xlsx   the same as spreadsheets, one column per swept key
+                        (sim.tables; XLSX with openpyxl installed)
   comparison.json       scope (to rebuild it), runs read or skipped, ranking, warnings
   report.html           the report, figures embedded; figures/*.png the same figures
   manifest.json         checksums of all of the above (written last: marks it complete)
@@ -48,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy.special import ndtri, stdtrit  # not scipy.stats: 0.4 s to import, for two quantiles
+from scipy.special import nctdtr, ndtri, stdtrit  # not scipy.stats: 0.4 s to import, for three functions
 
 from sim.config import PopulationConfig
 from sim.results import run_problem
@@ -56,6 +58,7 @@ from sim.safe_write import OutputError, atomic_dir, check_target, recover_all, s
 from sim.roi import compare_runs
 
 LEVEL = 0.95  # confidence level of every interval
+POWER = 0.8  # the chance a rerun with "seeds needed" separates a real difference from zero
 # top-level folders under a results root that hold no runs
 NOT_RUN_FOLDERS = {"comparisons", "multirun", "explorations", "calibrations"}
 
@@ -212,20 +215,33 @@ def t_star(n: int, level: float = LEVEL) -> float:
     return float(stdtrit(n - 1, 0.5 + level / 2)) if n >= 2 else math.nan  # Student's t quantile
 
 
-def seeds_needed(mean: float, sd: float, level: float = LEVEL) -> float:
-    """Seeds for the t-interval of a paired difference to exclude zero: n ~ (t * sd / |mean|)^2.
+def power(n: int, mean: float, sd: float, level: float = LEVEL) -> float:
+    """Chance that a two-sided paired t-test at ``level`` over n seeds finds a true mean difference
+    ``mean`` with seed-to-seed sd ``sd``: the noncentral t distribution's tail beyond the critical t."""
+    if n < 2:
+        return 0.0
+    t_crit, shift = t_star(n, level), math.sqrt(n) * abs(mean) / sd
+    return float(1.0 - nctdtr(n - 1, shift, t_crit) + nctdtr(n - 1, shift, -t_crit))
 
-    inf when the mean difference is zero but seeds disagree; NaN when every seed gives exactly
-    the same difference of zero (nothing to separate).
+
+def seeds_needed(mean: float, sd: float, level: float = LEVEL, target_power: float = POWER) -> float:
+    """The fewest seeds at which the paired t-test at ``level`` has ``target_power`` (80%) to tell
+    a true difference of ``mean`` from zero, taking the observed mean and sd as true.
+
+    (Seeds for the interval merely to exclude zero at the observed mean, n ~ (t * sd / |mean|)^2,
+    is the 50% answer: half the reruns at that n would still cross zero.) inf when the mean
+    difference is zero but seeds disagree; NaN when every seed gives exactly the same difference of
+    zero (nothing to separate).
     """
     if mean == 0 or not np.isfinite(mean):
         return math.nan if sd == 0 else math.inf
     if sd == 0:
         return 2.0
-    def enough(n: int) -> bool:  # the interval's half-width at n seeds is within |mean|
-        return t_star(n, level) * sd / math.sqrt(n) <= abs(mean)
+    def enough(n: int) -> bool:
+        return power(n, mean, sd, level) >= target_power
 
-    lo = max(2, math.ceil((ndtri(0.5 + level / 2) * sd / abs(mean)) ** 2))  # t > z: a lower bound
+    z = ndtri(0.5 + level / 2) + ndtri(target_power)
+    lo = max(2, math.ceil((z * sd / abs(mean)) ** 2))  # the normal approximation: t needs at least this
     if enough(lo):
         return float(lo)
     hi = 2 * lo
@@ -389,7 +405,7 @@ def _needed_text(n: float) -> str:
         return "no finite number of seeds would (mean difference is 0)"
     if math.isnan(n):
         return "n/a"
-    return f"about {int(n):,} seeds would"
+    return f"about {int(n):,} seeds would (80% power)"
 
 
 def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None = None,
@@ -427,6 +443,7 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
     ranking: dict[str, list[dict[str, Any]]] = {}
     n_read = n_skipped = 0
     labels: dict[str, Any] = {}
+    programmes: dict[str, list[dict[str, Any]]] = {}  # scenario -> its programmes as run
 
     for point in points:
         runs = {s: cell_runs(on_disk[(p, s)]) for p, s in wanted if p == point}
@@ -439,6 +456,8 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
                 warnings.append(f"not read (incomplete or damaged; a sweep that includes it redoes it): {item}")
             if cr.manifest and not labels:
                 labels = _labels(cr.manifest)
+            if cr.manifest and s not in programmes:
+                programmes[s] = _programmes(cr.manifest)
         base = runs.get(baseline)
         if base is None or not base.seeds:
             warnings.append(f"point '{point}': no complete '{baseline}' runs to pair with; "
@@ -515,7 +534,8 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
         "root": os.path.relpath(root.resolve(), out_dir.resolve()),  # relative: the folder can move with its runs
         "cells": [list(c) for c in wanted], "scope": scope,
         "runs_read": n_read, "runs_skipped": n_skipped, "ranking": ranking, "warnings": warnings,
-        "labels": labels,
+        "labels": labels, "programmes": programmes,
+        "scenario_labels": {s: scenario_label(s, p) for s, p in programmes.items()},
     }
     _write_atomic(out_dir, comp, seeds_df, trajectories_df, meta, figures)
     say(f"cxsim-compare: {n_read} runs read, {n_skipped} not complete and skipped -> {out_dir}"
@@ -552,6 +572,23 @@ def _labels(manifest: dict[str, Any]) -> dict[str, Any]:
         "behaviours": {k: (v or {}).get("label") or k for k, v in cfg.get("adoption", {}).get("behaviours", {}).items()},
         "channels": {k: (v or {}).get("label") or k for k, v in cfg.get("channels", {}).get("channels", {}).items()},
     }
+
+
+def _programmes(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """A scenario's programmes as its run had them: timing, costs and effects (for the report)."""
+    keys = ("label", "start_month", "dur_ramp_months", "end_month", "cost_one_off", "cost_per_month",
+            "cost_per_customer_month", "cost_per_new_adopter", "target_segments", "effects")
+    out = []
+    for name, p in (manifest.get("config", {}).get("interventions") or {}).items():
+        out.append({"name": name, **{k: p.get(k) for k in keys}})
+    return out
+
+
+def scenario_label(scenario: str, programmes: list[dict[str, Any]]) -> str:
+    """What a scenario is in words: its programmes' labels, or 'No programme' for a baseline."""
+    if not programmes:
+        return "No programme (baseline)" if scenario == "baseline" else f"{scenario} (no programme)"
+    return " + ".join(p.get("label") or p["name"] for p in programmes)
 
 
 def _trajectory_frame(point: str, scenarios: list[str], traj: dict[str, Running],
@@ -639,11 +676,13 @@ def _write_atomic(out_dir: Path, comp: pd.DataFrame, seeds: pd.DataFrame, traj: 
                   meta: dict[str, Any], figures: bool) -> None:
     from sim import __version__
     from sim.report import write_report
+    from sim.tables import write_tables
 
     with atomic_dir(out_dir, "comparison folder") as tmp:
         comp.to_parquet(tmp / "comparison.parquet", index=False)
         seeds.to_parquet(tmp / "seeds.parquet", index=False)
         traj.to_parquet(tmp / "trajectories.parquet", index=False)
+        write_tables(tmp, comp, seeds)
         (tmp / "comparison.json").write_text(json.dumps(_json_ready(meta), indent=2) + "\n")
         write_report(tmp, comp, traj, meta, figures=figures)
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())

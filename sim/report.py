@@ -350,6 +350,7 @@ table{border-collapse:collapse;margin:.8em 0;font-size:.86em} th,td{border:1px s
 th{background:#f3f3f3} td:first-child,td:nth-child(2){text-align:left}
 .ci{color:#666} .warn{color:#a33} img{max-width:100%;border:1px solid #eee;margin:.6em 0}
 .note{color:#555;font-size:.92em} ul.warnings li{margin:.25em 0}
+.verdict{font-size:1.08em;background:#f6f8fa;border-left:4px solid #4a7;padding:.5em .8em}
 """
 
 
@@ -364,6 +365,115 @@ def _scale_text(lab: dict[str, Any]) -> str:
             f"{n / agents:,.2f} customers; every count and dollar is the firm's)")
 
 
+def fig_response_curves(comp: pd.DataFrame, meta: dict[str, Any]) -> list[tuple[str, plt.Figure]]:
+    """Each scenario's incremental NPV (mean and 95% interval over seeds) against every numeric key
+    a sweep varied; when other keys vary too, one line per combination of their values."""
+    from sim.tables import parameter_frame
+
+    npv = comp[comp["kpi"] == "incremental_npv"]
+    if npv.empty or npv["point"].nunique() < 2:
+        return []
+    params = parameter_frame(sorted(npv["point"].unique()))
+    names = meta.get("scenario_labels", {})
+    out = []
+    for key in [c for c in params.columns if c != "point"]:
+        values = pd.to_numeric(params[key], errors="coerce")
+        if values.isna().any() or values.nunique() < 2:
+            continue
+        others = [c for c in params.columns if c not in ("point", key) and params[c].nunique() > 1]
+        d = npv.merge(params, on="point")
+        plt = pyplot()
+        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        for i, ((scen, *rest), g) in enumerate(d.groupby(["scenario", *others], sort=True)):
+            g = g.sort_values(key)
+            label = names.get(scen, scen) + "".join(f", {o}={v}" for o, v in zip(others, rest))
+            colour = _PALETTE[i % len(_PALETTE)]
+            ax.errorbar(g[key].astype(float), g["mean_diff"] / 1e6,
+                        yerr=[(g["mean_diff"] - g["ci_low"]) / 1e6, (g["ci_high"] - g["mean_diff"]) / 1e6],
+                        marker="o", capsize=3, color=colour, label=label)
+        ax.axhline(0, color="#888", lw=0.8)
+        ax.set_xlabel(key)
+        ax.set_ylabel("incremental NPV (USD million)")
+        ax.set_title(f"Incremental NPV against {key}\n(mean over seeds; whiskers: 95% interval)", fontsize=10)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        out.append((key, fig))
+    return out
+
+
+def _named(scenario: str, names: dict[str, str]) -> str:
+    label = names.get(scenario)
+    shown = f"<b>{html.escape(label)}</b>" if label else ""
+    return f"{shown}<br><code>{html.escape(scenario)}</code>" if label else f"<code>{html.escape(scenario)}</code>"
+
+
+def _title(meta: dict[str, Any]) -> str:
+    names = meta.get("scenario_labels", {})
+    baseline = meta["baseline"]
+    scenarios = sorted({s for pts in meta["scope"]["points"].values() for s in pts if s != baseline})
+    lab = meta.get("labels", {})
+    shown = ", ".join(names.get(s, s) for s in scenarios) or "no scenario"
+    firm = f"{lab['preset']} firm" if lab.get("preset") else "the firm"
+    y = lab.get("years")
+    years = f", {y} year{'' if y == 1 else 's'}" if y else ""
+    return f"{shown} against {names.get(baseline, baseline).replace(' (baseline)', '').lower()}: {firm}{years}"
+
+
+def verdict(rank: list[dict[str, Any]], names: dict[str, str], years: Any) -> str:
+    """The ranking in one plain sentence, saying so when nothing pays back."""
+    horizon = f"the {years}-year horizon" if years else "the horizon"
+
+    def name(s: str) -> str:
+        return f"<b>{html.escape(names.get(s, s))}</b>"
+
+    top = rank[0]
+    npv, (lo, hi) = top["incremental_npv"], top["incremental_npv_ci"]
+    interval = (f" (95% interval {_money(lo, True)} to {_money(hi, True)})"
+                if np.isfinite(lo) and np.isfinite(hi) else "")
+    if not np.isfinite(npv):
+        return "No incremental NPV could be computed: no seed pairs a scenario with the baseline."
+    if npv <= 0:
+        return (f"At these assumptions no programme pays back within {horizon}: doing nothing has the largest "
+                f"NPV. The least costly is {name(top['scenario'])}, {_money(npv, True)}{interval}.")
+    text = f"At these assumptions, {name(top['scenario'])} has the largest incremental NPV, {_money(npv, True)}{interval}"
+    if np.isfinite(lo) and lo <= 0:
+        text += ", but its interval includes zero: it may not pay back"
+    nxt = top.get("vs_next")
+    if nxt:
+        if nxt["separated"]:
+            text += f"; its lead over {name(nxt['scenario'])} is clear of zero (95% paired interval)"
+        else:
+            n = nxt.get("n_seeds_needed")
+            need = f" (about {int(n):,} seeds would separate them)" if n is not None and np.isfinite(n) else ""
+            text += f"; it is not yet separated from {name(nxt['scenario'])}{need}"
+    losers = [r["scenario"] for r in rank if np.isfinite(r["incremental_npv"]) and r["incremental_npv"] <= 0]
+    if losers:
+        text += ". " + ", ".join(name(s) for s in losers) + (" does" if len(losers) == 1 else " do") + \
+            f" not pay back within {horizon}"
+    return text + "."
+
+
+def _programme_table(meta: dict[str, Any]) -> str:
+    """What each scenario switches on: timing, costs and effects, as the runs had them."""
+    rows = []
+    for scenario, progs in sorted(meta.get("programmes", {}).items()):
+        for p in progs:
+            end = "end of run" if p.get("end_month", -1) == -1 else f"month {p['end_month']}"
+            costs = [f"{_money(p[k])} {label}" for k, label in (
+                ("cost_one_off", "once"), ("cost_per_month", "a month"), ("cost_per_customer_month", "per customer-month"),
+                ("cost_per_new_adopter", "per new adopter")) if p.get(k)]
+            effects = "<br>".join(f"<code>{html.escape(str(e.get('param')))}</code> {html.escape(str(e.get('op')))} "
+                                  f"{e.get('value'):g}" for e in (p.get("effects") or []))
+            segments = ", ".join(p.get("target_segments") or []) or "all"
+            rows.append([f"<code>{html.escape(scenario)}</code>", html.escape(p.get("label") or p["name"]),
+                         f"month {p.get('start_month', 0)}", f"{p.get('dur_ramp_months', 0):g} months", end,
+                         "<br>".join(costs) or "none", html.escape(segments), effects or "none"])
+    if not rows:
+        return ""
+    return "<h2>What each scenario switches on</h2>" + html_table(rows, [
+        "scenario", "programme", "starts", "ramp to full effect", "ends", "costs", "customers", "effects at full strength"])
+
+
 def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: dict[str, Any],
                  figures: bool = True) -> Path:
     """Write report.html (and figures/*.png) into ``out_dir``; returns the HTML path."""
@@ -371,7 +481,11 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
     fig_dir = out_dir / "figures"
     baseline = meta["baseline"]
     lab = meta.get("labels", {})
-    parts = [f"<h1>cxsim comparison: {html.escape(meta['name'])}</h1>"]
+    names = meta.get("scenario_labels", {})
+    title = _title(meta)
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f"<p class=note>cxsim comparison <code>{html.escape(meta['name'])}</code></p>"]
+    parts.append(_programme_table(meta))
     points = list(meta["scope"]["points"])
     preset = lab.get("preset") or "?"
     skipped = f", {meta['runs_skipped']} incomplete runs skipped" if meta["runs_skipped"] else ""
@@ -381,14 +495,23 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
         f"<i>at the same seed</i>: both runs draw the same random numbers (common random numbers), so the "
         f"seed-by-seed difference is the scenario's effect. Intervals are 95% t-intervals over seeds of that "
         f"paired difference; \"seeds better\" is the share of seeds in which the scenario beats the baseline in "
-        f"the KPI's better direction; \"need ~N seeds\" estimates the seeds for the interval to exclude zero, "
-        f"N &asymp; (t&middot;sd/|mean difference|)&sup2;. {meta['runs_read']} runs read{skipped}.</p>")
+        f"the KPI's better direction; \"need ~N seeds\" is the fewest seeds at which a paired t-test would "
+        f"separate the observed difference from zero with 80% power (taking the observed mean and spread "
+        f"as true). {meta['runs_read']} runs read{skipped}.</p>")
     if meta["warnings"]:
         items = "".join(f"<li>{html.escape(w)}</li>" for w in meta["warnings"][:60])
         more = f"<li>... and {len(meta['warnings']) - 60} more in comparison.json</li>" if len(meta["warnings"]) > 60 else ""
         parts.append(f"<h2>Warnings</h2><ul class=warnings>{items}{more}</ul>")
     if figures:
         fig_dir.mkdir(exist_ok=True)
+        curves = fig_response_curves(comp, meta) if not comp.empty else []
+        if curves:
+            parts.append("<h2>Response curves</h2><p class=note>How each scenario's incremental NPV changes with each "
+                         "key the sweep varied (each point paired with the baseline at that point).</p>")
+        for ci, (key, fig) in enumerate(curves):
+            b64 = embed_png(fig, fig_dir / f"response_{ci}.png")
+            parts.append(f"<h3>{html.escape(key)}</h3><img alt='response to {html.escape(key)}' "
+                         f"src='data:image/png;base64,{b64}'>")
     for pi, point in enumerate(points):
         scen_seeds = meta["scope"]["points"][point]
         scenarios = list(scen_seeds)
@@ -406,6 +529,7 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
         d = comp[comp["point"] == point]
         rank = meta["ranking"].get(point, [])
         if rank:
+            parts.append(f"<p class=verdict>{verdict(rank, names, lab.get('years'))}</p>")
             rows = []
             for r in rank:
                 nxt = r.get("vs_next")
@@ -421,7 +545,7 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
                 pb_txt = "never in horizon" if not r["payback_seeds"] else (
                     f"{fmt(pb, 'month index')} <span class=ci>[{fmt(r['payback_ci'][0], 'month index')}, "
                     f"{fmt(r['payback_ci'][1], 'month index')}]</span> ({int(r['payback_seeds'])}/{r['n_seeds']} seeds)")
-                rows.append([str(r["rank"]), html.escape(r["scenario"]),
+                rows.append([str(r["rank"]), _named(r["scenario"], names),
                              f"{_money(r['incremental_npv'], True)} <span class=ci>[{_money(r['incremental_npv_ci'][0], True)}, "
                              f"{_money(r['incremental_npv_ci'][1], True)}]</span>",
                              f"{100 * r['share_seeds_positive']:.0f}%" if np.isfinite(r["share_seeds_positive"]) else "n/a",
@@ -469,7 +593,7 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
                  "the seed-level values behind it; <code>trajectories.parquet</code>: monthly means and intervals; "
                  "<code>comparison.json</code>: scope, ranking and warnings; <code>figures/</code>: these figures as PNG. "
                  "Rebuild with <code>cxsim-compare &lt;this folder&gt;</code>.</p>")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>cxsim comparison: {html.escape(meta['name'])}</title>"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
     path = out_dir / "report.html"
     path.write_text(page)

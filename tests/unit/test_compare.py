@@ -58,10 +58,20 @@ def test_better_direction_decides_who_wins():
     assert math.isnan(paired_stats(d, 0)["share_better"])
 
 
-def test_seeds_needed_is_the_smallest_n_whose_interval_excludes_zero():
+def test_seeds_needed_gives_80_percent_power_as_the_textbooks_do():
+    """A paired t-test at 5% two-sided needs 34 pairs for effect size 0.5 and 15 for 0.8 at 80%
+    power (Cohen 1988; G*Power). The answer is the fewest seeds with power >= 80%, power taken from
+    scipy.stats' noncentral t (an independent implementation of the formula)."""
+    assert seeds_needed(0.5, 1.0) == 34 and seeds_needed(0.8, 1.0) == 15
+
+    def power(n, d):
+        t = stats.t.ppf(0.975, n - 1)
+        return 1 - stats.nct.cdf(t, n - 1, math.sqrt(n) * d) + stats.nct.cdf(-t, n - 1, math.sqrt(n) * d)
+
     mean, sd = 0.4, 1.3
     n = int(seeds_needed(mean, sd))
-    assert t_star(n) * sd / math.sqrt(n) <= mean < t_star(n - 1) * sd / math.sqrt(n - 1)
+    assert power(n, mean / sd) >= 0.8 > power(n - 1, mean / sd)
+    assert n > (t_star(n) * sd / mean) ** 2  # more than the 50% answer, n ~ (t sd / mean)^2
     assert math.isinf(seeds_needed(0.0, 1.0)) and math.isnan(seeds_needed(0.0, 0.0))
     st = paired_stats(np.array([0.5, -0.4, 1.2, -0.2]), +1)
     assert st["crosses_zero"] and st["n_seeds_needed"] > 4
@@ -180,3 +190,37 @@ def test_a_scope_with_nothing_readable_gives_a_report_that_says_so(root, tmp_pat
 def test_a_comparison_name_cannot_leave_the_results_root(root):
     with pytest.raises(OutputError, match="name="):
         build_comparison(root, name="../../elsewhere", figures=False, log=None)
+
+
+def _rank(*rows):
+    out = []
+    for i, (scen, npv, lo, hi) in enumerate(rows, start=1):
+        out.append({"rank": i, "scenario": scen, "incremental_npv": npv, "incremental_npv_ci": [lo, hi]})
+    for upper, lower in zip(out, out[1:]):
+        upper["vs_next"] = {"scenario": lower["scenario"], "separated": upper["incremental_npv_ci"][0] > 0,
+                            "n_seeds_needed": 40.0}
+    return out
+
+
+def test_the_verdict_says_plainly_when_nothing_pays_back():
+    from sim.report import verdict
+
+    names = {"a": "Programme A", "b": "Programme B"}
+    text = verdict(_rank(("a", -1e5, -3e5, 1e5), ("b", -2e6, -3e6, -1e6)), names, 10)
+    assert text.startswith("At these assumptions no programme pays back within the 10-year horizon: doing nothing")
+    assert "Programme A" in text
+    text = verdict(_rank(("a", 3e6, 2e6, 4e6), ("b", -2e6, -3e6, -1e6)), names, 10)
+    assert "<b>Programme A</b> has the largest incremental NPV, +$3.00M" in text
+    assert "clear of zero" in text and "<b>Programme B</b> does not pay back" in text
+    text = verdict(_rank(("a", 3e5, -2e5, 8e5), ("b", 1e5, -1e5, 3e5)), names, 10)
+    assert "its interval includes zero" in text and "not yet separated from <b>Programme B</b> (about 40 seeds" in text
+
+
+def test_the_report_names_scenarios_and_lists_their_programmes(root):
+    out = build_comparison(root, figures=False, log=None)
+    page = (out / "report.html").read_text()
+    meta = json.loads((out / "comparison.json").read_text())
+    assert meta["scenario_labels"] == {"baseline": "No programme (baseline)", "ebilling_push": "E-billing campaign"}
+    assert "<h1>E-billing campaign against no programme: utility firm, 1 year</h1>" in page
+    assert "What each scenario switches on" in page and "adoption.behaviours.ebill.rel_incentive</code> multiply 6" in page
+    assert "class=verdict" in page
