@@ -21,8 +21,9 @@ Written to ``<root>/comparisons/<name>/`` (no clock in the path). A rebuild of t
 comparison of a different scope under the same name is refused, never overwritten:
   comparison.parquet    one row per point, scenario and KPI: means, paired difference, interval
   seeds.parquet         one row per point, scenario, seed and KPI: value, baseline value, difference
-  trajectories.parquet  one row per point, scenario, KPI and month: mean and interval over seeds,
-                        and the same for the paired difference
+  trajectories.parquet  one row per point, scenario, KPI and month: mean, the 95% interval of the
+                        mean and the seed spread (where one seed's series falls), clipped to the
+                        KPI's possible values; the same for the paired difference
   runs.csv, comparison.csv, comparison.xlsx   the same as spreadsheets, one column per swept key
                         (sim.tables; XLSX with openpyxl installed)
   comparison.json       scope (to rebuild it), runs read or skipped, ranking, warnings
@@ -297,6 +298,29 @@ class Running:
             return n, mean, nan, nan
         half = t_star(n, level) * np.sqrt(np.maximum(self.m2[k], 0) / (n - 1)) / math.sqrt(n)
         return n, mean, mean - half, mean + half
+
+    def spread(self, k: str, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+        """Where one more seed's series would fall (the 95% prediction interval over seeds,
+        mean +/- t * sd * sqrt(1 + 1/n)): the seed-to-seed spread, not the uncertainty of the mean."""
+        n, mean = self.n[k], self.mean[k]
+        if n < 2:
+            nan = np.full_like(mean, np.nan)
+            return nan, nan
+        half = t_star(n, level) * np.sqrt(np.maximum(self.m2[k], 0) / (n - 1)) * math.sqrt(1.0 + 1.0 / n)
+        return mean - half, mean + half
+
+
+# possible values of each trajectory: bands are clipped to them (a churn band below 0% is not a band)
+TRAJECTORY_RANGE: dict[str, tuple[float, float]] = {
+    "customers": (0.0, math.inf), "nps": (-100.0, 100.0), "sat_mean": (0.0, 10.0), "churn_pct_year": (0.0, math.inf),
+    "calls_offered": (0.0, math.inf), "asa_s": (0.0, math.inf), "cost_to_serve": (0.0, math.inf),
+}
+
+
+def trajectory_range(kpi: str) -> tuple[float, float]:
+    if kpi.startswith("adopt_"):
+        return 0.0, 100.0
+    return TRAJECTORY_RANGE.get(kpi, (-math.inf, math.inf))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,13 +621,19 @@ def _trajectory_frame(point: str, scenarios: list[str], traj: dict[str, Running]
     for s in scenarios:
         for k in traj[s].n:
             n, mean, lo, hi = traj[s].interval(k)
+            s_lo, s_hi = traj[s].spread(k)
+            low, high = trajectory_range(k)
             part = {"point": point, "scenario": s, "kpi": k, "month": np.arange(len(mean)), "n": n,
-                    "mean": mean, "ci_low": lo, "ci_high": hi}
+                    "mean": mean, "ci_low": np.clip(lo, low, high), "ci_high": np.clip(hi, low, high),
+                    "spread_low": np.clip(s_lo, low, high), "spread_high": np.clip(s_hi, low, high)}
             if s in diff and k in diff[s].n:
                 dn, dm, dlo, dhi = diff[s].interval(k)
-                part.update(diff_n=dn, diff_mean=dm, diff_ci_low=dlo, diff_ci_high=dhi)
+                ds_lo, ds_hi = diff[s].spread(k)
+                part.update(diff_n=dn, diff_mean=dm, diff_ci_low=dlo, diff_ci_high=dhi,
+                            diff_spread_low=ds_lo, diff_spread_high=ds_hi)
             else:
-                part.update(diff_n=0, diff_mean=np.nan, diff_ci_low=np.nan, diff_ci_high=np.nan)
+                part.update(diff_n=0, diff_mean=np.nan, diff_ci_low=np.nan, diff_ci_high=np.nan,
+                            diff_spread_low=np.nan, diff_spread_high=np.nan)
             parts.append(pd.DataFrame(part))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 

@@ -97,10 +97,14 @@ def _pretty(name: str, labels: dict[str, Any]) -> str:
 # figures
 
 
-def _band(ax, x, mean, lo, hi, colour, label, lw=1.6):
+def _band(ax, x, mean, lo, hi, colour, label, lw=1.6, spread=None):
     ax.plot(x, mean, color=colour, lw=lw, label=label)
+    if spread is not None and np.isfinite(spread[0]).any():  # seed spread: light, dashed edges
+        ax.fill_between(x, spread[0], spread[1], color=colour, alpha=0.07, lw=0)
+        ax.plot(x, spread[0], color=colour, lw=0.6, ls=":")
+        ax.plot(x, spread[1], color=colour, lw=0.6, ls=":")
     if np.isfinite(lo).any():
-        ax.fill_between(x, lo, hi, color=colour, alpha=0.18, lw=0)
+        ax.fill_between(x, lo, hi, color=colour, alpha=0.22, lw=0)
 
 
 def _series(traj: pd.DataFrame, scen: str, kpi: str) -> pd.DataFrame:
@@ -125,6 +129,7 @@ def fig_trajectories(traj: pd.DataFrame, point: str, scenarios: list[str], meta:
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.6 * nrows + 0.9), squeeze=False,
                              constrained_layout=True)
     col_mean, col_lo, col_hi = ("diff_mean", "diff_ci_low", "diff_ci_high") if diff else ("mean", "ci_low", "ci_high")
+    col_s_lo, col_s_hi = ("diff_spread_low", "diff_spread_high") if diff else ("spread_low", "spread_high")
     for ax, kpi in zip(axes.flat, kpis):
         info = traj_info(kpi)
         label = meta.get("labels", {}).get("behaviours", {}).get(kpi[6:], info.label) if kpi.startswith("adopt_") else info.label
@@ -132,14 +137,16 @@ def fig_trajectories(traj: pd.DataFrame, point: str, scenarios: list[str], meta:
             label, unit = "Cumulative incremental NPV", "USD, discounted"
         else:
             unit = info.unit
-        vals = np.concatenate([_series(t, s, kpi)[[col_lo, col_hi, col_mean]].to_numpy().ravel() for s in shown]
-                              or [np.array([])])
+        cols = [c for c in (col_lo, col_hi, col_mean, col_s_lo, col_s_hi) if c in t]
+        vals = np.concatenate([_series(t, s, kpi)[cols].to_numpy().ravel() for s in shown] or [np.array([])])
         div, unit_label = _scale(unit, vals)
         for s in shown:
             d = _series(t, s, kpi)
             if d.empty or d[col_mean].isna().all():
                 continue
-            _band(ax, _years(d["month"]), d[col_mean] / div, d[col_lo] / div, d[col_hi] / div, colours[s], s)
+            spread = (d[col_s_lo] / div, d[col_s_hi] / div) if col_s_lo in d else None
+            _band(ax, _years(d["month"]), d[col_mean] / div, d[col_lo] / div, d[col_hi] / div, colours[s], s,
+                  spread=spread)
         if diff:
             ax.axhline(0, color="0.4", lw=0.9)
             ax.set_ylabel(f"difference vs {baseline}\n({unit_label})")
@@ -561,7 +568,8 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
                          "at or above zero (mean over the seeds that pay back within the horizon).</p>")
         figs: list[tuple[str, str, plt.Figure | None]] = []
         if figures and not traj.empty:
-            sub = f"mean of {n_text} seeds; shaded: 95% confidence interval of the mean"
+            sub = (f"mean of {n_text} seeds; dark band: 95% interval of the mean; light band between dotted "
+                   "lines: where one seed's run falls (95%)")
             figs.append(("npv", "Incremental NPV", fig_npv_bars(comp, point, meta)))
             figs.append(("trajectories", "KPIs over time", fig_trajectories(
                 traj, point, scenarios, meta, ["customers", "nps", "churn_pct_year", "calls_offered", "cost_to_serve", "profit"],

@@ -224,3 +224,24 @@ def test_the_report_names_scenarios_and_lists_their_programmes(root):
     assert "<h1>E-billing campaign against no programme: utility firm, 1 year</h1>" in page
     assert "What each scenario switches on" in page and "adoption.behaviours.ebill.rel_incentive</code> multiply 6" in page
     assert "class=verdict" in page
+
+
+def test_trajectory_bands_show_the_mean_and_the_seed_spread_within_possible_values(root):
+    out = build_comparison(root, figures=False, log=None)
+    traj = pd.read_parquet(out / "trajectories.parquet")
+    ok = traj.dropna(subset=["ci_low", "spread_low"])
+    assert len(ok) > 0
+    # the seed spread (one run) is wider than the interval of the mean, by sqrt(n + 1) at 3 seeds
+    assert (ok["spread_low"] <= ok["ci_low"] + 1e-9).all() and (ok["spread_high"] >= ok["ci_high"] - 1e-9).all()
+    churn = traj[traj["kpi"] == "churn_pct_year"]
+    assert (churn["ci_low"] >= 0).all() and (churn["spread_low"] >= 0).all()
+    nps = traj[traj["kpi"] == "nps"]
+    assert nps["spread_high"].max() <= 100 and nps["spread_low"].min() >= -100
+    series = [np.array([1.0, 2.0]), np.array([2.0, 2.5]), np.array([4.0, 1.0])]
+    acc = Running()
+    for x in series:
+        acc.add({"k": x})
+    lo, hi = acc.spread("k")
+    sd = np.std(series, axis=0, ddof=1)
+    half = stats.t.ppf(0.975, 2) * sd * math.sqrt(1 + 1 / 3)
+    assert np.allclose(lo, np.mean(series, axis=0) - half) and np.allclose(hi, np.mean(series, axis=0) + half)
