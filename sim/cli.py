@@ -204,19 +204,20 @@ def _app(cfg: DictConfig) -> float:
             print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: skipped: complete -> {out}{_sweep_progress()}")
             return done["npv"]
     result = run(run_cfg)
-    extra, roi_line = {}, ""
+    extra, roi_line, base = {}, "", None
     if run_cfg.roi and run_cfg.interventions:
         from sim.roi import baseline_of, roi_report
 
-        roi = roi_report(result, run(baseline_of(run_cfg)))
+        base = run(baseline_of(run_cfg))
+        roi = roi_report(result, base)
         extra["roi.json"] = roi
         roce = f"{roi['roce']:.2f}" if roi["roce"] is not None else "n/a"
         payback = f"payback month {roi['payback_month']}" if roi["payback_month"] is not None \
-            else "no payback within the run"
+            else "payback not within the horizon"
         roi_line = (f"\n  vs baseline at the same seed: incremental NPV {_musd(roi['incremental_npv'], signed=True)}, "
                     f"CX spend {_musd(roi['cx_spend'])}, ROCE {roce}, {payback}")
     plots = run_cfg.output.plots
-    write_run(result, out, plots=(not _in_multirun()) if plots is None else plots, extra_json=extra)
+    write_run(result, out, plots=(not _in_multirun()) if plots is None else plots, extra_json=extra, baseline=base)
     s = result.summary
     years = f"{run_cfg.years} year{'s' if run_cfg.years != 1 else ''}"
     print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg, s['customers_per_agent'])}: {s['customers_start']:,.0f} -> "

@@ -77,10 +77,11 @@ def manifest(result) -> dict[str, Any]:
 
 
 def write_run(result, run_dir: str | Path, plots: bool | None = None,
-              extra_json: dict[str, Any] | None = None) -> Path:
+              extra_json: dict[str, Any] | None = None, baseline=None) -> Path:
     """Write a run's tables, summary, config, manifest (and figure) to ``run_dir`` atomically.
 
-    ``extra_json`` maps further file names (e.g. "roi.json") to JSON-ready content.
+    ``extra_json`` maps further file names (e.g. "roi.json") to JSON-ready content; ``baseline``
+    (the baseline's RunResult at the same seed) is drawn beside the run in kpis.png.
     """
     run_dir = Path(run_dir)
     with atomic_dir(run_dir, "run folder") as tmp:
@@ -102,7 +103,8 @@ def write_run(result, run_dir: str | Path, plots: bool | None = None,
         if plots if plots is not None else result.config.output.plots is not False:
             from sim.plots import kpi_figure
 
-            kpi_figure(result.monthly, result.config, tmp / "kpis.png")
+            kpi_figure(result.monthly, result.config, tmp / "kpis.png",
+                       baseline=baseline.monthly if baseline is not None else None)
             files.append("kpis.png")
         (tmp / "manifest.json").write_text(sealed_manifest(manifest(result), tmp, files))  # last: marks complete
     return run_dir

@@ -12,6 +12,7 @@ import sim.plots
 from sim import load_config, run
 from sim.kpis import describe
 from sim.results import config_hash, is_complete, write_run
+from sim.roi import baseline_of
 from sim.safe_write import OutputError
 
 
@@ -109,3 +110,24 @@ def test_config_yaml_is_the_text_omegaconf_writes(overrides):
 
     cfg = load_config(overrides)
     assert _to_yaml(cfg) == OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def test_kpi_figure_draws_the_baseline_beside_the_scenario_one_quantity_a_panel(small_config):
+    import matplotlib.pyplot as plt
+
+    from sim.plots import build_kpi_figure
+
+    cfg = small_config("scenario=ebilling_push", "years=1")
+    scen, base = run(cfg), run(baseline_of(cfg))
+    fig = build_kpi_figure(scen.monthly, scen.config, base.monthly)
+    try:
+        titles = [a.get_title() for a in fig.axes]
+        assert len(fig.axes) == 9  # no twin axes: every line has its own scale
+        assert "Contact-centre staffing" in titles and "Average speed of answer" in titles
+        for a in fig.axes:
+            styles = [line.get_linestyle() for line in a.get_lines() if len(line.get_xdata()) == 12]
+            assert styles.count("-") == styles.count("--") > 0, a.get_title()  # each scenario line has its baseline
+        staffing = fig.axes[titles.index("Contact-centre staffing")].get_lines()[0].get_ydata()
+        assert list(staffing) == list(scen.monthly["agents_staffed"])
+    finally:
+        plt.close(fig)
