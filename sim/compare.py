@@ -182,10 +182,13 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
 
 def seed_values(summary: dict[str, Any], monthly: pd.DataFrame) -> dict[str, float]:
     """The scalar KPIs of one run: summary figures and final-year means of monthly KPIs."""
-    out: dict[str, float] = {k: float(summary[k]) for k in _SUMMARY_KPIS if k in summary}
+    def number(v: Any) -> float:  # JSON writes a missing number as null
+        return math.nan if v is None else float(v)
+
+    out: dict[str, float] = {k: number(summary[k]) for k in _SUMMARY_KPIS if k in summary}
     for prefix in _SUMMARY_FAMILIES:
         for k, v in (summary.get(prefix) or {}).items():
-            out[f"{prefix}.{k}"] = float(v)
+            out[f"{prefix}.{k}"] = number(v)
     last = monthly.tail(12)
     for k in _FINAL_YEAR_KPIS:
         col = k.split(".", 1)[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,8 +44,19 @@ def config_hash(cfg: RunConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _finite(obj: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers, and strict readers reject them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=True, default=str) + "\n"
+    return json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False, default=str) + "\n"
 
 
 def _to_yaml(cfg: RunConfig) -> str:

@@ -131,3 +131,13 @@ def test_kpi_figure_draws_the_baseline_beside_the_scenario_one_quantity_a_panel(
         assert list(staffing) == list(scen.monthly["agents_staffed"])
     finally:
         plt.close(fig)
+
+
+def test_json_outputs_never_hold_nan_or_infinity():
+    from sim.results import _json
+
+    def refuse(name):
+        raise ValueError(f"{name} in JSON")
+
+    text = _json({"roce": float("nan"), "by": {"x": float("inf"), "y": 2.5}, "list": [1.0, float("-inf")]})
+    assert json.loads(text, parse_constant=refuse) == {"roce": None, "by": {"x": None, "y": 2.5}, "list": [1.0, None]}
