@@ -1,0 +1,1 @@
+"""The live dashboard: cxsim-dashboard serves app.py; live.py is the paired comparison it draws."""
