@@ -73,7 +73,8 @@ def help_text(config_dir: str) -> str:
         "",
         "Other commands: cxsim-compare (paired comparison from disk), cxsim-regress (seeded regression",
         "for CI), cxsim-calibrate (fit parameters to data), cxsim-explore (which assumptions drive the",
-        "ranking: Morris, Sobol', robustness), cxsim-bench (speed). Each has --help.",
+        "ranking: Morris, Sobol', robustness), cxsim-dashboard (live paired comparisons in a browser),",
+        "cxsim-bench (speed). Each has --help.",
         "Hydra's own options and help: cxsim --hydra-help.",
     ]
     return "\n".join(lines)

@@ -432,7 +432,7 @@ def _needed_text(n: float) -> str:
         return "no finite number of seeds would (mean difference is 0)"
     if math.isnan(n):
         return "n/a"
-    return f"about {int(n):,} seeds would (80% power)"
+    return f"about {int(n):,} seeds (at 80% power) would"
 
 
 def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None = None,

@@ -9,6 +9,7 @@ Hydra launcher; complete runs are skipped, so an interrupted exploration resumes
 the analysis from the run folders into ``<root>/explorations/<name>/``:
 
   experiments.parquet   one row per future, scenario and seed: a column per uncertain key and outcome
+                        (also experiments.csv)
   indices.parquet       Morris mu*, sigma and Sobol' S1, ST with intervals, paired and unpaired
   robustness.parquet    per option: share of futures with NPV > 0, share best, regret
   win_shares.parquet    per key, bin and option: share best and share positive across the key's range
@@ -65,6 +66,7 @@ def _write_folder(out_dir: Path, spec: ExploreSpec, design: pd.DataFrame, output
         stage = {"stage": "design", "analysed": []}
         if outputs is not None:
             outputs["experiments"].to_parquet(tmp / "experiments.parquet", index=False)
+            outputs["experiments"].to_csv(tmp / "experiments.csv", index=False)  # the same, for spreadsheets
             outputs["indices"].to_parquet(tmp / "indices.parquet", index=False)
             if outputs["robustness"] is not None:
                 outputs["robustness"].to_parquet(tmp / "robustness.parquet", index=False)

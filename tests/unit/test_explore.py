@@ -57,7 +57,7 @@ def explored(tmp_path_factory):
 def test_exploration_writes_tidy_tables_and_a_report(explored):
     assert explored["code"] == 0
     out = explored["out"]
-    for name in ("experiments.parquet", "indices.parquet", "robustness.parquet", "win_shares.parquet",
+    for name in ("experiments.parquet", "experiments.csv", "indices.parquet", "robustness.parquet", "win_shares.parquet",
                  "report.html", "design.parquet", "manifest.json"):
         assert (out / name).is_file(), name
     manifest = json.loads((out / "manifest.json").read_text())
