@@ -120,14 +120,14 @@ def ProgrammeControls(programmes: dict) -> None:
 
         with solara.Card(p.label or name, margin=0, elevation=1):
             solara.Checkbox(label="switched on", value=s.get("on", True), on_value=lambda v, u=update: u("on", v))
-            solara.SliderInt("start month", value=int(s.get("start_month", p.start_month)), min=0,
-                             max=max(0, years.value * 12 - 1), on_value=lambda v, u=update: u("start_month", v),
-                             thumb_label="always")
+            start = int(s.get("start_month", p.start_month))
+            solara.SliderInt(f"start month: {start}", value=start, min=0,
+                             max=max(0, years.value * 12 - 1), on_value=lambda v, u=update: u("start_month", v))
             for i, e in enumerate(p.effects):
                 low, high = _effect_range(e)
                 current = float(s.get("effects", {}).get(i, e.value))
-                solara.SliderFloat(f"{e.param} ({e.op})", value=current, min=low, max=high, step=(high - low) / 100,
-                                   on_value=lambda v, i=i, u=update: u("effects", {i: v}), thumb_label="always")
+                solara.SliderFloat(f"{e.param} ({e.op}): {current:.3g}", value=current, min=low, max=high,
+                                   step=(high - low) / 100, on_value=lambda v, i=i, u=update: u("effects", {i: v}))
 
 
 @solara.component
@@ -189,9 +189,9 @@ def Page() -> None:
         solara.Markdown("## cxsim dashboard")
         solara.Select("preset", values=PRESETS, value=preset)
         solara.SelectMultiple("scenarios", chosen, SCENARIOS)
-        solara.SliderInt("agents", value=agents, min=500, max=50_000, step=500, thumb_label="always")
-        solara.SliderInt("years", value=years, min=1, max=20, thumb_label="always")
-        solara.SliderInt("seeds", value=seeds, min=1, max=10, thumb_label="always")
+        solara.SliderInt(f"agents: {agents.value:,}", value=agents, min=500, max=50_000, step=500)
+        solara.SliderInt(f"years: {years.value}", value=years, min=1, max=20)
+        solara.SliderInt(f"seeds: {seeds.value}", value=seeds, min=1, max=10)
         solara.Button("Run", on_click=simulate, disabled=simulate.pending, color="primary")
     with solara.lab.Tabs():
         with solara.lab.Tab("Compare live"):

@@ -75,19 +75,23 @@ def sobol_indices(spec: ExploreSpec, design: pd.DataFrame, table: pd.DataFrame) 
 
 
 def pairing_gain(indices: pd.DataFrame) -> pd.DataFrame:
-    """How much narrower the intervals are with pairing: the one-seed design's median interval width
-    unpaired / paired, per analysis, scenario and outcome (mu* for Morris, the total index for Sobol')."""
-    width = {"morris": "mu_star_conf", "sobol": "ST_conf"}
+    """How many times narrower the Morris mu* intervals are with pairing, per scenario and outcome:
+    the one-seed design's median interval width against the baseline at another seed divided by
+    against the baseline at the same seed (the same runs).
+
+    Morris only: mu* is in the outcome's unit, so its interval is a yardstick. Sobol' indices are
+    shares of the variance; noise shrinks them all, so their intervals are not one.
+    """
     rows = []
-    for (analysis, scenario, outcome), g in indices.groupby(["analysis", "scenario", "outcome"], sort=True):
-        col = width[analysis]
-        paired = g.loc[g["pairing"] == "paired_seed0", col].median()
-        unpaired = g.loc[g["pairing"] == "unpaired_seed0", col].median()
+    morris = indices[indices["analysis"] == "morris"] if not indices.empty else indices
+    for (scenario, outcome), g in (morris.groupby(["scenario", "outcome"], sort=True) if not morris.empty else []):
+        paired = g.loc[g["pairing"] == "paired_seed0", "mu_star_conf"].median()
+        unpaired = g.loc[g["pairing"] == "unpaired_seed0", "mu_star_conf"].median()
         if not np.isfinite(unpaired):
             continue
-        rows.append({"analysis": analysis, "scenario": scenario, "outcome": outcome, "width": col,
+        rows.append({"analysis": "morris", "scenario": scenario, "outcome": outcome,
                      "median_paired": paired, "median_unpaired": unpaired,
-                     "narrowing": unpaired / paired if paired > 0 else np.inf})
+                     "narrowing": unpaired / paired if paired > 0 else np.nan})
     return pd.DataFrame(rows)
 
 

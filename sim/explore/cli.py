@@ -102,7 +102,7 @@ def analyse(spec: ExploreSpec, design: pd.DataFrame, runs: list, analysed: list[
     robust = curves = None
     if "robustness" in analysed:
         robust, curves = robustness(spec, design, table)
-    gain = pairing_gain(indices) if not indices.empty else pd.DataFrame()
+    gain = pairing_gain(indices)
     meta = {"analysed": analysed, "runs": int(sum(r.analysis in analysed for r in runs)), "warnings": warnings}
     return {"experiments": table, "indices": indices, "robustness": robust, "win_shares": curves, "gain": gain,
             "meta": meta}

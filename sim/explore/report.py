@@ -179,13 +179,12 @@ def write_report(out_dir: Path, spec: ExploreSpec, meta: dict[str, Any], indices
                          f"{spec.analyses['sobol']['n'] * (len(spec.keys) + 2)} futures.</p>")
         g = gain[gain["analysis"] == analysis] if not gain.empty else gain
         if not g.empty:
-            index = "mu*" if analysis == "morris" else "ST"
-            rows = [[html.escape(r["scenario"]), html.escape(_label(r["outcome"])), f"{r['narrowing']:.1f}x"]
-                    for _, r in g.iterrows()]
-            parts.append(f"<p class=note>What pairing buys: the median width of the {index} intervals computed from one "
+            rows = [[html.escape(r["scenario"]), html.escape(_label(r["outcome"])),
+                     f"{r['narrowing']:.1f}x" if np.isfinite(r["narrowing"]) else "n/a"] for _, r in g.iterrows()]
+            parts.append("<p class=note>What pairing buys: the median width of the mu* intervals computed from one "
                          "seed per future, against the baseline at another seed divided by against the baseline at "
                          "the same seed (the same runs; the indices shown average every seed).</p>"
-                         + html_table(rows, ["scenario", "outcome", f"{index} intervals narrower by"]))
+                         + html_table(rows, ["scenario", "outcome", "mu* intervals narrower by"]))
         for outcome in spec.outcomes:
             fig = fig_morris(d, spec, outcome) if analysis == "morris" else fig_sobol(d, spec, outcome)
             b64 = embed_png(fig, fig_dir / f"{analysis}_{outcome}.png")
