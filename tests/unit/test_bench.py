@@ -23,3 +23,8 @@ def test_mesa_slice_steps_every_agent_each_month():
 @pytest.mark.skipif(not starsim_available(), reason="starsim is not installed")
 def test_starsim_reference_runs():
     assert starsim_sis_rate(2_000, 3) > 0
+
+
+def test_explore_benchmark_refuses_a_spec_it_cannot_time(tmp_path, capsys):
+    assert bench.main(["--explore", str(tmp_path / "missing.yaml")]) == 2
+    assert "cannot read the exploration spec" in capsys.readouterr().err
