@@ -29,7 +29,6 @@ trial runs and reported with the key, the value and what is allowed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,24 +88,21 @@ _TOP = {"preset", "scenario", "overrides", "agents", "seeds", "trials", "sampler
 
 
 def _positive_int(value: Any, key: str, where: Path) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CalibrationError(f"{where}: {key}={value!r} is not allowed: an integer >= 1")
-    return value
+    from sim.spec_file import whole_number
+
+    return whole_number(value, key, where, CalibrationError)
 
 
 def _number(value: Any, key: str, where: Path) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise CalibrationError(f"{where}: {key}={value!r} is not allowed: a finite number")
-    return float(value)
+    from sim.spec_file import finite_number
+
+    return finite_number(value, key, where, CalibrationError)
 
 
 def find_spec(name_or_path: str) -> Path:
-    from sim.cli import CONFIG_DIR
+    from sim import spec_file
 
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    return Path(CONFIG_DIR) / "calibration" / f"{name_or_path}.yaml"
+    return spec_file.find_spec(name_or_path, "calibration")
 
 
 def load_spec(name_or_path: str) -> CalibrationSpec:

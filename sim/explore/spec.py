@@ -115,24 +115,21 @@ class ExploreSpec:
 
 
 def find_spec(name_or_path: str) -> Path:
-    from sim.cli import CONFIG_DIR
+    from sim import spec_file
 
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    return Path(CONFIG_DIR) / "uncertainty" / f"{name_or_path}.yaml"
+    return spec_file.find_spec(name_or_path, "uncertainty")
 
 
 def _int(value: Any, key: str, where: Path, least: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ExploreError(f"{where}: {key}={value!r} is not allowed: an integer >= {least}")
-    return value
+    from sim.spec_file import whole_number
+
+    return whole_number(value, key, where, ExploreError, least)
 
 
 def _number(value: Any, key: str, where: Path) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ExploreError(f"{where}: {key}={value!r} is not allowed: a finite number")
-    return float(value)
+    from sim.spec_file import finite_number
+
+    return finite_number(value, key, where, ExploreError)
 
 
 def _names(value: Any, key: str, where: Path) -> list[str]:
