@@ -51,12 +51,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy.special import nctdtr, ndtri, stdtrit  # not scipy.stats: 0.4 s to import, for three functions
+from scipy.special import (  # not scipy.stats: 0.4 s to import, for three functions
+    nctdtr,
+    ndtri,
+    stdtrit,
+)
 
 from sim.config import PopulationConfig
 from sim.results import run_problem
-from sim.safe_write import OutputError, atomic_dir, check_target, recover_all, sealed_manifest
 from sim.roi import compare_runs
+from sim.safe_write import (
+    OutputError,
+    atomic_dir,
+    check_target,
+    recover_all,
+    sealed_manifest,
+)
 
 LEVEL = 0.95  # confidence level of every interval
 POWER = 0.8  # the chance a rerun with "seeds needed" separates a real difference from zero

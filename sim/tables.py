@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+
 def split_point(point: str) -> dict[str, object]:
     """``a=1,b=[x,y],+experiment=s`` -> {"a": 1, "b": "[x,y]", "experiment": "s"}; "default" -> {}.
 

@@ -13,7 +13,6 @@ import pytest
 from scipy import stats
 
 from sim import run
-from sim.compare import main as compare_main
 from sim.compare import (
     Running,
     build_comparison,
@@ -24,6 +23,7 @@ from sim.compare import (
     seeds_needed,
     t_star,
 )
+from sim.compare import main as compare_main
 from sim.results import run_problem, write_run
 from sim.safe_write import OutputError
 
