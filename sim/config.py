@@ -585,7 +585,7 @@ def _future_rules(p: _Problems, cfg: RunConfig) -> None:
             continue
         try:
             current = get_param(cfg, key)
-        except (KeyError, IndexError, ValueError):
+        except KeyError:  # sim.params names every missing step, list indices included, this way
             p.add(where, value, "a dotted key of the model config, e.g. churn.rate_price")
             continue
         if isinstance(current, bool) or not isinstance(current, float):

@@ -112,7 +112,7 @@ def check_command(argv: list[str]) -> tuple[list[str], str, int]:
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
 
-    from sim.cli import composition_message, sweep_folder_name, to_run_config
+    from sim.cli import composition_message, sweep_folder_name
 
     args, _ = get_args_parser().parse_known_args(argv)
     if any(getattr(args, flag, None) for flag in INFO_FLAGS) or args.config_path:
@@ -157,22 +157,14 @@ def check_command(argv: list[str]) -> tuple[list[str], str, int]:
         if rest not in checked and future is not None:
             # an exploration's future only sets future.*: compose the job without it once, then
             # apply each future in Python (a composition costs 0.2 s; thousands of futures share one)
-            base = tuple(o for o, p in zip(job, parsed)
-                         if p.key_or_group not in (_SEED_KEY, _FUTURE_GROUP))
+            base = tuple(sorted(o for o, p in zip(job, parsed)
+                                if p.key_or_group not in (_SEED_KEY, _FUTURE_GROUP)))
             if base not in checked:
                 checked[base] = _compose(loader, config_name, list(base) + hydra_overrides, problems, at_point)
             checked[rest] = _with_future(checked[base], future, problems, at_point)
         if rest not in checked:
-            try:
-                cfg = master if mode == RunMode.RUN else loader.load_configuration(
-                    config_name=config_name, overrides=job + hydra_overrides, run_mode=RunMode.RUN)
-                checked[rest] = to_run_config(cfg, OmegaConf.select(cfg, "hydra.runtime.choices.scenario"))
-            except ConfigError as err:
-                checked[rest] = None
-                problems += [f"{at_point}{line.strip()}" for line in str(err).splitlines()[1:] or [str(err)]]
-            except (HydraException, OmegaConfBaseException, ValueError) as err:
-                checked[rest] = None
-                problems.append(f"{at_point}invalid configuration: {composition_message(err)}")
+            checked[rest] = _compose(loader, config_name, job + hydra_overrides, problems, at_point,
+                                     composed=master if mode == RunMode.RUN else None)
         run_cfg = checked[rest]
         if run_cfg is None:
             continue
@@ -208,7 +200,15 @@ def _future_file(config_dir: str | None, name: Any) -> Path | None:
     return path if path.is_file() else None
 
 
-def _compose(loader, config_name: str, overrides: list[str], problems: list[str], at_point: str) -> RunConfig | None:
+def _config_problems(err: ConfigError, at_point: str) -> list[str]:
+    """A ConfigError's lines (one per problem), each prefixed with the sweep point."""
+    return [f"{at_point}{line.strip()}" for line in str(err).splitlines()[1:] or [str(err)]]
+
+
+def _compose(loader, config_name: str, overrides: list[str], problems: list[str], at_point: str,
+             composed: DictConfig | None = None) -> RunConfig | None:
+    """One job's validated RunConfig (None, with ``problems`` extended, if it has none);
+    ``composed``: the job's Hydra config when it is composed already."""
     from hydra.errors import HydraException
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
@@ -216,10 +216,11 @@ def _compose(loader, config_name: str, overrides: list[str], problems: list[str]
     from sim.cli import composition_message, to_run_config
 
     try:
-        cfg = loader.load_configuration(config_name=config_name, overrides=overrides, run_mode=RunMode.RUN)
+        cfg = composed if composed is not None else loader.load_configuration(
+            config_name=config_name, overrides=overrides, run_mode=RunMode.RUN)
         return to_run_config(cfg, OmegaConf.select(cfg, "hydra.runtime.choices.scenario"))
     except ConfigError as err:
-        problems += [f"{at_point}{line.strip()}" for line in str(err).splitlines()[1:] or [str(err)]]
+        problems += _config_problems(err, at_point)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         problems.append(f"{at_point}invalid configuration: {composition_message(err)}")
     return None
@@ -248,7 +249,7 @@ def _with_future(base: RunConfig | None, path: Path, problems: list[str], at_poi
     try:
         return validate(apply_future(cfg))
     except ConfigError as err:
-        problems += [f"{at_point}{line.strip()}" for line in str(err).splitlines()[1:] or [str(err)]]
+        problems += _config_problems(err, at_point)
         return None
 
 
