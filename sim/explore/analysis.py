@@ -65,8 +65,10 @@ def sobol_indices(spec: ExploreSpec, design: pd.DataFrame, table: pd.DataFrame) 
             if np.ptp(y) == 0:  # nothing moves this outcome: every index is 0, not 0/0
                 r = {k: np.zeros(len(spec.keys)) for k in ("S1", "S1_conf", "ST", "ST_conf")}
             else:
+                # a Generator, not the int: SALib 1.6's Sobol' analysis tests `if seed:`, so seed 0
+                # (the default design_seed) would bootstrap from numpy's global generator
                 r = sobol.analyze(problem, y, calc_second_order=False, num_resamples=opts["resamples"],
-                                  conf_level=LEVEL, seed=spec.design_seed)
+                                  conf_level=LEVEL, seed=np.random.default_rng(spec.design_seed))
             for j, key in enumerate(spec.keys):
                 rows.append({"analysis": "sobol", "scenario": scenario, "outcome": outcome, "pairing": pairing,
                              "key": key, "S1": float(r["S1"][j]), "S1_conf": float(r["S1_conf"][j]),
