@@ -170,20 +170,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cxsim-explore: {err}", file=sys.stderr)
         return 2
     chosen = [r for r in runs if r.analysis in only]
-    missing = missing_runs(chosen, design)
-    n_missing = sum(len(v) for v in missing.values())
-    futures = design[design["analysis"].isin(only)]["future"].tolist()
-    print(f"cxsim-explore: {spec.name}: {len(futures)} futures x {len(spec.arms)} arms x {spec.seeds} seeds = "
+    missing = missing_runs(spec, runs, design)  # every run's checksums read once; again only after a sweep
+    n_missing = sum(len(missing.get(name, [])) for name in only)
+    n_futures = int(design["analysis"].isin(only).sum())
+    print(f"cxsim-explore: {spec.name}: {n_futures} futures x {len(spec.arms)} arms x {spec.seeds} seeds = "
           f"{len(chosen):,} runs ({len(chosen) - n_missing:,} complete on disk) -> {out_dir}", flush=True)
     if n_missing and not a.no_run:
         log = root / "multirun" / f"explore-{spec.name}.log"
-        code = run_sweep(sweep_argv(spec, out_dir / CONFIGS, root, futures, launcher_args), chosen, log,
+        code = run_sweep(sweep_argv(spec, out_dir / CONFIGS, root, only, launcher_args), chosen, log,
                          progress=not a.no_progress)
         if code != 0:
             print(f"cxsim-explore: the sweep failed (exit {code}); its log {log} ends:\n{log_tail(log)}\n"
                   "The runs it finished are on disk: run the same command again to resume.", file=sys.stderr)
             return 1
-    missing = missing_runs(runs, design)
+        missing = missing_runs(spec, runs, design)
     analysed = [name for name in spec.analyses if not missing.get(name)]
     warnings = [f"{name}: {len(missing[name])} of {sum(r.analysis == name for r in runs)} runs not on disk yet, "
                 f"not analysed (cxsim-explore {spec.name} --only {name} runs them)"

@@ -45,6 +45,11 @@ def future_name(spec: ExploreSpec, analysis: str, index: int) -> str:
     return f"{spec.name}_{analysis}_{index:05d}"
 
 
+def future_glob(spec: ExploreSpec, analysis: str) -> str:
+    """The pattern of ``future_name`` over every index: the futures of one analysis."""
+    return f"{spec.name}_{analysis}_*"
+
+
 def design_table(spec: ExploreSpec, analyses: list[str] | None = None) -> pd.DataFrame:
     """One row per future: analysis, sample index, future name, each key's quantile and value."""
     frames = []

@@ -24,12 +24,12 @@ from sim.explore.sweep import PlannedRun
 UNPAIRED = "_unpaired"
 
 
-def missing_runs(runs: list[PlannedRun], design: pd.DataFrame) -> dict[str, list[PlannedRun]]:
+def missing_runs(spec: ExploreSpec, runs: list[PlannedRun], design: pd.DataFrame) -> dict[str, list[PlannedRun]]:
     """Planned runs not complete and intact on disk, or not of their future (its name and exactly
     its values, as the run's own manifest records them), by analysis."""
     from sim.results import run_problem
 
-    keys = [c for c in design.columns if c not in ("analysis", "sample", "future") and not c.startswith("q.")]
+    keys = spec.keys
     values = {f: dict(zip(keys, map(float, v))) for f, v in zip(design["future"], design[keys].to_numpy())}
     out: dict[str, list[PlannedRun]] = defaultdict(list)
     for r in runs:
@@ -44,20 +44,26 @@ def _is_of(r: PlannedRun, values: dict[str, float]) -> bool:
     return m.get("seed") == r.seed and future.get("name") == r.future and future.get("values") == values
 
 
-def _outcomes(spec: ExploreSpec, scen, base) -> dict[str, float]:
-    from sim.compare import MONEY_KPIS, money_values, seed_values
+def _read(run_dir) -> tuple[pd.DataFrame, dict[str, float]]:
+    """A run's monthly table and its scalar KPIs (sim.compare.seed_values), each computed once."""
+    from sim.compare import read_run, seed_values
 
-    money = money_values(scen[1], base[1]) if any(o in MONEY_KPIS for o in spec.outcomes) else {}
-    s_vals, b_vals = seed_values(*scen), seed_values(*base)
-    return {o: money[o] if o in MONEY_KPIS else s_vals.get(o, math.nan) - b_vals.get(o, math.nan)
+    summary, monthly = read_run(run_dir)
+    return monthly, seed_values(summary, monthly)
+
+
+def _outcomes(spec: ExploreSpec, scen: tuple[pd.DataFrame, dict[str, float]],
+              base: tuple[pd.DataFrame, dict[str, float]]) -> dict[str, float]:
+    from sim.compare import MONEY_KPIS, money_values
+
+    money = money_values(scen[0], base[0]) if any(o in MONEY_KPIS for o in spec.outcomes) else {}
+    return {o: money[o] if o in MONEY_KPIS else scen[1].get(o, math.nan) - base[1].get(o, math.nan)
             for o in spec.outcomes}
 
 
 def experiments_table(spec: ExploreSpec, design: pd.DataFrame, runs: list[PlannedRun],
                       analyses: list[str]) -> pd.DataFrame:
     """The table for ``analyses`` (whose runs must all be complete: see ``missing_runs``)."""
-    from sim.compare import read_run
-
     by_future: dict[str, dict[tuple[str, int], PlannedRun]] = defaultdict(dict)
     for r in runs:
         if r.analysis in analyses:
@@ -66,10 +72,10 @@ def experiments_table(spec: ExploreSpec, design: pd.DataFrame, runs: list[Planne
     rows = []
     for future, cell in by_future.items():
         d = values.loc[future]
-        base = {k: read_run(cell[(spec.baseline, k)].run_dir) for k in range(spec.seeds)}
+        base = {k: _read(cell[(spec.baseline, k)].run_dir) for k in range(spec.seeds)}
         for scenario in spec.scenarios:
             for seed in range(spec.seeds):
-                scen = read_run(cell[(scenario, seed)].run_dir)
+                scen = _read(cell[(scenario, seed)].run_dir)
                 row = {"analysis": d["analysis"], "sample": int(d["sample"]), "future": future,
                        "scenario": scenario, "seed": seed, **{k: float(d[k]) for k in spec.keys}}
                 row.update(_outcomes(spec, scen, base[seed]))

@@ -46,36 +46,32 @@ def task_overrides(spec: ExploreSpec, root: Path) -> list[str]:
     return [*spec.model_overrides(), *_RUN_SETTINGS, f"output.root={root}"]
 
 
-def sweep_argv(spec: ExploreSpec, config_dir: Path, root: Path, futures: list[str], launcher_args: list[str]) -> list[str]:
-    """The `cxsim` command line of the sweep (without the program name)."""
-    analyses = sorted({f.rsplit("_", 1)[0] for f in futures})
+def sweep_argv(spec: ExploreSpec, config_dir: Path, root: Path, analyses: list[str],
+               launcher_args: list[str]) -> list[str]:
+    """The `cxsim` command line of the sweep over the futures of ``analyses`` (without the program name)."""
+    from sim.explore.design import future_glob
+
     return ["-m", "--config-dir", str(config_dir),
-            f"+future=glob([{','.join(a + '_*' for a in analyses)}])",
+            f"+future=glob([{','.join(future_glob(spec, a) for a in analyses)}])",
             f"scenario={','.join(spec.arms)}", f"seed=range(0,{spec.seeds})",
             *task_overrides(spec, root), "hydra.callbacks.compare.enabled=false", *launcher_args]
 
 
 def planned_runs(spec: ExploreSpec, config_dir: Path, root: Path, design) -> list[PlannedRun]:
     """Where each run of the design lands: the folder Hydra's override_dirname gives its job."""
-    from hydra._internal.config_loader_impl import get_overrides_dirname
     from hydra.types import RunMode
-    from omegaconf import OmegaConf
 
-    from sim.sweep_callback import config_loader, override_parser
+    from sim.sweep_callback import config_loader, override_parser, point_name
 
     loader = config_loader(str(config_dir))
     first = f"+future={design['future'].iloc[0]}"
     master = loader.load_configuration(config_name="config", overrides=[first, *task_overrides(spec, root)],
                                        run_mode=RunMode.RUN)
-    od = master.hydra.job.config.override_dirname
-    exclude = list(OmegaConf.to_container(od.exclude_keys))
     parser = override_parser(loader)
     common = parser.parse_overrides(task_overrides(spec, root))
     out = []
     for analysis, sample, future in design[["analysis", "sample", "future"]].itertuples(index=False):
-        parsed = parser.parse_overrides([f"+future={future}"]) + common
-        point = get_overrides_dirname(overrides=parsed, exclude_keys=exclude, item_sep=od.item_sep,
-                                      kv_sep=od.kv_sep) or "default"
+        point = point_name(parser.parse_overrides([f"+future={future}"]) + common, master.hydra)
         for arm in spec.arms:
             for seed in range(spec.seeds):
                 out.append(PlannedRun(analysis, int(sample), future, arm, seed, root / arm / point / f"seed={seed}"))
