@@ -304,22 +304,23 @@ class Running:
             self.mean[k] = self.mean[k] + delta / self.n[k]
             self.m2[k] = self.m2[k] + delta * (x - self.mean[k])
 
+    def _t_sd(self, k: str, level: float) -> np.ndarray:
+        """t quantile x the seeds' sd of series ``k`` (NaN under two seeds)."""
+        n = self.n[k]
+        if n < 2:
+            return np.full_like(self.mean[k], np.nan)
+        return t_star(n, level) * np.sqrt(np.maximum(self.m2[k], 0) / (n - 1))
+
     def interval(self, k: str, level: float = LEVEL) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         n, mean = self.n[k], self.mean[k]
-        if n < 2:
-            nan = np.full_like(mean, np.nan)
-            return n, mean, nan, nan
-        half = t_star(n, level) * np.sqrt(np.maximum(self.m2[k], 0) / (n - 1)) / math.sqrt(n)
+        half = self._t_sd(k, level) / math.sqrt(n)
         return n, mean, mean - half, mean + half
 
     def spread(self, k: str, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
         """Where one more seed's series would fall (the 95% prediction interval over seeds,
         mean +/- t * sd * sqrt(1 + 1/n)): the seed-to-seed spread, not the uncertainty of the mean."""
         n, mean = self.n[k], self.mean[k]
-        if n < 2:
-            nan = np.full_like(mean, np.nan)
-            return nan, nan
-        half = t_star(n, level) * np.sqrt(np.maximum(self.m2[k], 0) / (n - 1)) * math.sqrt(1.0 + 1.0 / n)
+        half = self._t_sd(k, level) * math.sqrt(1.0 + 1.0 / n)
         return mean - half, mean + half
 
 
@@ -442,7 +443,7 @@ def _needed_text(n: float) -> str:
         return "no finite number of seeds would (mean difference is 0)"
     if math.isnan(n):
         return "n/a"
-    return f"about {int(n):,} seeds (at 80% power) would"
+    return f"about {int(n):,} seeds (at {POWER:.0%} power) would"
 
 
 def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None = None,
