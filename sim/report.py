@@ -308,6 +308,13 @@ def fig_waterfall(comp: pd.DataFrame, point: str, scenarios: list[str], meta: di
 # page
 
 
+def figure_html(title: str, fig: plt.Figure, path: Path, alt: str | None = None) -> str:
+    """A figure under its heading, embedded in the page and saved beside it as ``path``."""
+    b64 = embed_png(fig, path)
+    return (f"<h3>{html.escape(title)}</h3><img alt='{html.escape(alt or title)}' "
+            f"src='data:image/png;base64,{b64}'>")
+
+
 def embed_png(fig: plt.Figure, path: Path) -> str:
     fig.savefig(path, dpi=100)
     pyplot().close(fig)
@@ -382,13 +389,13 @@ def fig_response_curves(comp: pd.DataFrame, meta: dict[str, Any]) -> list[tuple[
         return []
     params = parameter_frame(sorted(npv["point"].unique()))
     names = meta.get("scenario_labels", {})
+    d = npv.merge(params, on="point")
     out = []
     for key in [c for c in params.columns if c != "point"]:
         values = pd.to_numeric(params[key], errors="coerce")
         if values.isna().any() or values.nunique() < 2:
             continue
         others = [c for c in params.columns if c not in ("point", key) and params[c].nunique() > 1]
-        d = npv.merge(params, on="point")
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(7.5, 4.2))
         for i, ((scen, *rest), g) in enumerate(d.groupby(["scenario", *others], sort=True)):
@@ -409,9 +416,8 @@ def fig_response_curves(comp: pd.DataFrame, meta: dict[str, Any]) -> list[tuple[
 
 
 def _named(scenario: str, names: dict[str, str]) -> str:
-    label = names.get(scenario)
-    shown = f"<b>{html.escape(label)}</b>" if label else ""
-    return f"{shown}<br><code>{html.escape(scenario)}</code>" if label else f"<code>{html.escape(scenario)}</code>"
+    label, code = names.get(scenario), f"<code>{html.escape(scenario)}</code>"
+    return f"<b>{html.escape(label)}</b><br>{code}" if label else code
 
 
 def _title(meta: dict[str, Any]) -> str:
@@ -516,9 +522,7 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
             parts.append("<h2>Response curves</h2><p class=note>How each scenario's incremental NPV changes with each "
                          "key the sweep varied (each point paired with the baseline at that point).</p>")
         for ci, (key, fig) in enumerate(curves):
-            b64 = embed_png(fig, fig_dir / f"response_{ci}.png")
-            parts.append(f"<h3>{html.escape(key)}</h3><img alt='response to {html.escape(key)}' "
-                         f"src='data:image/png;base64,{b64}'>")
+            parts.append(figure_html(key, fig, fig_dir / f"response_{ci}.png", alt=f"response to {key}"))
     for pi, point in enumerate(points):
         scen_seeds = meta["scope"]["points"][point]
         scenarios = list(scen_seeds)
@@ -588,8 +592,7 @@ def write_report(out_dir: Path, comp: pd.DataFrame, traj: pd.DataFrame, meta: di
         for key, title, fig in figs:
             if fig is None:
                 continue
-            b64 = embed_png(fig, fig_dir / f"{slug}{key}.png")
-            parts.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{b64}'>")
+            parts.append(figure_html(title, fig, fig_dir / f"{slug}{key}.png"))
         if not d.empty:
             head = d[d["kpi"].isin(["incremental_npv", "nps_end", "customers_end", "churn_rate_annual", "cost_to_serve",
                                     "profit", "final_year.asa_s", "final_year.calls_offered"])]

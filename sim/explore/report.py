@@ -15,7 +15,7 @@ import pandas as pd
 
 from sim.explore.analysis import DO_NOTHING
 from sim.explore.spec import ExploreSpec
-from sim.report import CSS, embed_png, fmt, html_table, pyplot
+from sim.report import CSS, figure_html, fmt, html_table, pyplot
 
 
 def _unit(outcome: str) -> str:
@@ -161,8 +161,8 @@ def write_report(out_dir: Path, spec: ExploreSpec, meta: dict[str, Any], indices
         parts.append("<p class=note>Regret in a future: the best option's incremental NPV there minus this "
                      "option's. Doing nothing is an option with incremental NPV 0. A future's NPV is its mean over "
                      f"{spec.seeds} seeds, so a near-tie can fall either way by seed noise.</p>")
-        b64 = embed_png(fig_win_shares(curves, spec), fig_dir / "win_shares.png")
-        parts.append(f"<h3>Win share across each key's range</h3><img alt='win shares' src='data:image/png;base64,{b64}'>")
+        parts.append(figure_html("Win share across each key's range", fig_win_shares(curves, spec),
+                                 fig_dir / "win_shares.png", alt="win shares"))
     for analysis, title in (("morris", "Morris screening"), ("sobol", "Sobol' indices")):
         d = indices[indices["analysis"] == analysis] if not indices.empty else indices
         if d.empty:
@@ -187,9 +187,8 @@ def write_report(out_dir: Path, spec: ExploreSpec, meta: dict[str, Any], indices
                          + html_table(rows, ["scenario", "outcome", "mu* intervals narrower by"]))
         for outcome in spec.outcomes:
             fig = fig_morris(d, spec, outcome) if analysis == "morris" else fig_sobol(d, spec, outcome)
-            b64 = embed_png(fig, fig_dir / f"{analysis}_{outcome}.png")
-            parts.append(f"<h3>{html.escape(_label(outcome))}</h3><img alt='{analysis} {html.escape(outcome)}' "
-                         f"src='data:image/png;base64,{b64}'>")
+            parts.append(figure_html(_label(outcome), fig, fig_dir / f"{analysis}_{outcome}.png",
+                                     alt=f"{analysis} {outcome}"))
             unit = _unit(outcome)
             p = d[(d["outcome"] == outcome) & (d["pairing"] == "paired")]
             if analysis == "morris":
