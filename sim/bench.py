@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--years takes one value or one per size ({len(sizes)}), got {len(years)}")
         plan = list(zip(sizes, years))
 
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"cxsim-bench on {os.cpu_count()} cores, load average {load} (1, 5, 15 min)")
+    print(_machine_line())
     header = (f"{'agents':>10} {'cust/agent':>10} {'years':>5} {'wall s':>8} {'agent-months/s':>15} "
               f"{'peak MB':>8} {'bytes/agent':>11}")
     print(header)
@@ -167,11 +166,18 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed + _references(rates) else 0
 
 
+def _machine_line() -> str:
+    """The first line of every benchmark: the machine and how busy it is (this is a measurement)."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"cxsim-bench on {os.cpu_count()} cores, load average {load} (1, 5, 15 min)"
+
+
 def _explore_benchmark(spec_name: str, launcher_args: list[str]) -> int:
     """Wall time of an exploration's Morris screen from nothing on disk to its report."""
     import tempfile
 
     from sim.explore.cli import main as explore
+    from sim.explore.design import design_table
     from sim.explore.spec import ExploreError, load_spec
 
     try:
@@ -182,11 +188,10 @@ def _explore_benchmark(spec_name: str, launcher_args: list[str]) -> int:
     if "morris" not in spec.analyses:
         print(f"cxsim-bench: --explore {spec_name} is not allowed: the spec has no Morris analysis", file=sys.stderr)
         return 2
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     opts = spec.analyses["morris"]
-    futures = opts["trajectories"] * (len(spec.keys) + 1)
+    futures = len(design_table(spec, ["morris"]))
     runs = futures * len(spec.arms) * spec.seeds
-    print(f"cxsim-bench on {os.cpu_count()} cores, load average {load} (1, 5, 15 min)")
+    print(_machine_line())
     print(f"exploration {spec.name}: Morris screen of {len(spec.keys)} keys x {opts['trajectories']} trajectories "
           f"= {futures} futures x {len(spec.arms)} arms x {spec.seeds} seeds = {runs} runs of {spec.agents:,} agents, "
           f"overrides {' '.join(spec.overrides) or 'none'}; launcher: {' '.join(launcher_args) or 'basic'}", flush=True)

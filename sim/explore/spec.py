@@ -24,6 +24,7 @@ starts and reported with the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import json
@@ -285,7 +286,7 @@ def _check_against_model(spec: ExploreSpec) -> None:
                 raise ExploreError(f"{spec.path}: {where} is not allowed: a key holding a number with decimals "
                                    f"(it holds {type(current).__name__} {current!r})")
             for side, value in (("low", u.low), ("high", u.high)):
-                cfg = _copy(configs[arm])
+                cfg = copy.deepcopy(configs[arm])
                 set_param(cfg, u.key, value)
                 try:
                     validate(cfg)
@@ -296,12 +297,6 @@ def _check_against_model(spec: ExploreSpec) -> None:
     _check_outcomes(spec, configs[spec.baseline])
 
 
-def _copy(cfg):
-    import copy
-
-    return copy.deepcopy(cfg)
-
-
 def _check_outcomes(spec: ExploreSpec, cfg) -> None:
     """Outcome names against the KPIs a tiny run of the preset actually reports."""
     import dataclasses
@@ -309,7 +304,7 @@ def _check_outcomes(spec: ExploreSpec, cfg) -> None:
     from sim.compare import MONEY_KPIS, seed_values
     from sim.runner import run
 
-    tiny = dataclasses.replace(_copy(cfg), years=1, warmup_years=0, progress=False, roi=False,
+    tiny = dataclasses.replace(copy.deepcopy(cfg), years=1, warmup_years=0, progress=False, roi=False,
                                population=dataclasses.replace(cfg.population, n_agents=min(200, cfg.population.agents)))
     import warnings
 
