@@ -26,6 +26,11 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 ConfigStore.instance().store(name="base_config", node=RunConfig)
 
 
+def config_options(group: str) -> list[str]:
+    """The options of a shipped config group (population presets, scenarios, ...), sorted."""
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
 def sweep_folder_name(task_overrides: list[str]) -> str:
     """The sweep's record folder under <root>/multirun/: its overrides, readable and unique."""
     import hashlib

@@ -16,13 +16,13 @@ from pathlib import Path
 import solara
 from solara.lab import task
 
-from sim.cli import CONFIG_DIR, load_config
+from sim.cli import config_options, load_config
 from sim.config import ConfigError
 from sim.dashboard.live import SERIES, LiveComparison
 
 RESULTS = Path(os.environ.get("CXSIM_DASHBOARD_RESULTS", "results"))
-PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "population").glob("*.yaml"))
-SCENARIOS = sorted(p.stem for p in (Path(CONFIG_DIR) / "scenario").glob("*.yaml") if p.stem != "baseline")
+PRESETS = config_options("population")
+SCENARIOS = [s for s in config_options("scenario") if s != "baseline"]
 
 preset = solara.reactive(os.environ.get("CXSIM_DASHBOARD_PRESET", "utility"))
 chosen = solara.reactive([os.environ.get("CXSIM_DASHBOARD_SCENARIO", "ebilling_push")])

@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print('cxsim-dashboard: the dashboard needs Solara: pip install -e ".[dashboard]"', file=sys.stderr)
         return 2
-    from sim.cli import CONFIG_DIR
+    from sim.cli import config_options
 
-    for key, allowed in (("preset", "population"), ("scenario", "scenario")):
-        names = sorted(q.stem for q in (Path(CONFIG_DIR) / allowed).glob("*.yaml"))
+    for key, group in (("preset", "population"), ("scenario", "scenario")):
+        names = config_options(group)
         if getattr(a, key) not in names:
             print(f"cxsim-dashboard: --{key}={getattr(a, key)!r} is not allowed: one of {names}", file=sys.stderr)
             return 2

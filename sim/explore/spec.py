@@ -254,11 +254,11 @@ def _analyses(raw: Any, path: Path, n_keys: int) -> dict[str, dict[str, int]]:
 def _check_against_model(spec: ExploreSpec) -> None:
     """Compose every arm once: scenarios exist, every key is a float the model has, every bound is
     accepted, and every outcome is a KPI a comparison produces."""
-    from sim.cli import CONFIG_DIR, load_config
+    from sim.cli import config_options, load_config
     from sim.config import ConfigError, validate
     from sim.params import future_applies, get_param, set_param
 
-    shipped = sorted(p.stem for p in (Path(CONFIG_DIR) / "scenario").glob("*.yaml"))
+    shipped = config_options("scenario")
     configs = {}
     for arm in spec.arms:
         if arm not in shipped:
