@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.compare import MONEY_KPIS  # paired by construction: their value is the difference already
+
 
 def split_point(point: str) -> dict[str, object]:
     """``a=1,b=[x,y],+experiment=s`` -> {"a": 1, "b": "[x,y]", "experiment": "s"}; "default" -> {}.
@@ -71,8 +73,7 @@ def runs_table(seeds: pd.DataFrame, params: pd.DataFrame) -> pd.DataFrame:
     value = seeds.pivot_table(index=["point", "scenario", "seed"], columns="kpi", values="value", aggfunc="first")
     diff = seeds.pivot_table(index=["point", "scenario", "seed"], columns="kpi", values="diff", aggfunc="first",
                              dropna=False)
-    paired_by_construction = {k for k in seeds["kpi"].unique() if seeds.loc[seeds["kpi"] == k, "baseline_value"].isna().all()}
-    diff = diff[[k for k in diff.columns if k not in paired_by_construction]].add_suffix("_vs_baseline")
+    diff = diff[[k for k in diff.columns if k not in MONEY_KPIS]].add_suffix("_vs_baseline")
     wide = value.join(diff).reset_index()
     kpis = sorted(value.columns)
     ordered = ["point", "scenario", "seed"] + [c for k in kpis for c in (k, f"{k}_vs_baseline") if c in wide]
