@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.compare import MONEY_KPIS  # paired by construction: their value is the difference already
+# KPIs paired by construction (their value is the difference already) get no _vs_baseline column
+from sim.compare import MONEY_KPIS
 
 
 def split_point(point: str) -> dict[str, object]:
