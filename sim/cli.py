@@ -165,11 +165,13 @@ def _skip_complete() -> bool:
     Set CXSIM_RERUN=1 to recompute anyway (e.g. after changing the model code, which the
     config hash cannot see).
     """
+    return _in_multirun() and not _rerun_asked()
+
+
+def _rerun_asked() -> bool:
     import os
 
-    if os.environ.get("CXSIM_RERUN", "") not in ("", "0"):
-        return False
-    return _in_multirun()
+    return os.environ.get("CXSIM_RERUN", "") not in ("", "0")
 
 
 def _in_multirun() -> bool:
@@ -190,6 +192,7 @@ def _app(cfg: DictConfig) -> float:
     from sim.results import write_run
     from sim.runner import run
     from sim.safe_write import OutputError, check_target
+    from sim.sweep_progress import line_prefix
 
     noisy = noise_warning(run_cfg)
     if noisy:
@@ -206,7 +209,8 @@ def _app(cfg: DictConfig) -> float:
 
         done = reusable_run(out, run_cfg)
         if done is not None:
-            print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: skipped: complete -> {out}{_sweep_progress()}")
+            print(f"{line_prefix()}cxsim: {run_cfg.scenario} seed={run_cfg.seed}: skipped: complete -> {out}"
+                  f"{_sweep_progress()}")
             return done["npv"]
     result = run(run_cfg)
     extra, roi_line, base = {}, "", None
@@ -225,7 +229,7 @@ def _app(cfg: DictConfig) -> float:
     write_run(result, out, plots=(not _in_multirun()) if plots is None else plots, extra_json=extra, baseline=base)
     s = result.summary
     years = f"{run_cfg.years} year{'s' if run_cfg.years != 1 else ''}"
-    print(f"cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg, s['customers_per_agent'])}: {s['customers_start']:,.0f} -> "
+    print(f"{line_prefix()}cxsim: {run_cfg.scenario} seed={run_cfg.seed}: {scale_line(run_cfg, s['customers_per_agent'])}: {s['customers_start']:,.0f} -> "
           f"{s['customers_end']:,.0f} customers over {years}, NPS {s['nps_end']:+.1f}, "
           f"NPV {_musd(s['npv'], digits=1)}, {result.wall_time_s:.1f} s -> {out}{roi_line}{_sweep_progress()}")
     return s["npv"]
@@ -236,13 +240,15 @@ def _sweep_progress() -> str:
 
     Counted by job number, which is the order jobs start in: exact one job at a time, a little
     behind with parallel workers. The estimate is elapsed time per run so far times the runs
-    left; it is printed only, never written into results.
+    left; it is printed only, never written into results. Nothing while the sweep's bar is shown.
     """
     import os
     import time
 
+    from sim.sweep_progress import bar_shown
+
     total, started = os.environ.get("CXSIM_SWEEP_RUNS"), os.environ.get("CXSIM_SWEEP_STARTED")
-    if not (total and started and _in_multirun()):
+    if not (total and started and _in_multirun()) or bar_shown():
         return ""
     done, total = HydraConfig.get().job.num + 1, int(total)
     left = (time.time() - float(started)) / done * (total - done)
@@ -324,7 +330,7 @@ def main() -> None:
         print(f"cxsim: {err}", file=sys.stderr)
         sys.exit(2)
     try:
-        extra, launcher, n_runs = check_command(sys.argv[1:])
+        plan = check_command(sys.argv[1:])
     except PreflightError as err:
         lines = err.problems
         if len(lines) == 1 and lines[0].startswith("invalid configuration"):
@@ -332,19 +338,45 @@ def main() -> None:
         else:
             print("cxsim: invalid configuration:\n  " + "\n  ".join(lines), file=sys.stderr)
         sys.exit(2)
-    sys.argv += extra
-    if n_runs:  # read by each job (in this process or a launcher's worker) for its progress line
+    sys.argv += plan.extra_overrides
+    print(start_line(plan, skip_complete=not _rerun_asked()), flush=True)  # within a second, before Hydra's own
+    if plan.multirun and plan.run_dirs:  # read by each job (here or in a worker) for its progress line
         import os
         import time
 
-        os.environ["CXSIM_SWEEP_RUNS"] = str(n_runs)
+        os.environ["CXSIM_SWEEP_RUNS"] = str(len(plan.run_dirs))
         os.environ["CXSIM_SWEEP_STARTED"] = repr(time.time())
     _skip_hydra_revalidation()
-    if "joblib" in launcher:
+    if "joblib" in plan.launcher:
         from sim.worker_reaper import reap_workers_when_gone
 
         reap_workers_when_gone()
-    _app()
+    if not plan.multirun:
+        _app()
+        return
+    from sim.sweep_progress import SweepProgress
+
+    shown = plan.first is None or plan.first.progress
+    with SweepProgress(plan.run_dirs, skip_complete=not _rerun_asked(),
+                       interactive=shown and sys.stderr.isatty()):
+        _app()
+
+
+def start_line(plan, skip_complete: bool = True) -> str:
+    """What the command is about to do, printed before the first run starts."""
+    if not plan.multirun:
+        cfg = plan.first
+        if cfg is None:
+            return "cxsim: starting"
+        warm = f"{cfg.warmup_years} warm-up + " if cfg.warmup_years else ""
+        return (f"cxsim: running {cfg.scenario} seed={cfg.seed}: {cfg.population.agents:,} agents, "
+                f"{warm}{cfg.years} year{'s' if cfg.years != 1 else ''} -> {plan.run_dirs[0]}")
+    if not plan.run_dirs:
+        return "cxsim: starting the sweep (its sweeper picks the runs as it goes)"
+    n = len(plan.run_dirs)
+    found = sum((d / "manifest.json").exists() for d in plan.run_dirs) if skip_complete else 0
+    already = f", {found} found on disk (each reused if complete and unchanged)" if found else ""
+    return f"cxsim: sweep of {n} run{'s' if n != 1 else ''}{already}"
 
 
 if __name__ == "__main__":

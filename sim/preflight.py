@@ -12,6 +12,7 @@ Like sim/cli.py, this module imports Hydra; the rest of the library does not.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,21 +79,43 @@ def _logging_problems(node: Any, prefix: str) -> list[str]:
     return found
 
 
+@dataclass(frozen=True)
+class CommandPlan:
+    """What a checked `cxsim` command will do.
+
+    ``extra_overrides``: to add to the command line (the sweep's own record folder);
+    ``launcher``: the sweep's launcher class ("" for one run); ``run_dirs``: the run folder of every
+    job of a grid sweep or of the single run, in job order (empty when another sweeper picks its
+    points as it goes, or Hydra only prints); ``first``: the first job's config (None likewise).
+    """
+
+    extra_overrides: list[str] = field(default_factory=list)
+    launcher: str = ""
+    run_dirs: list[Path] = field(default_factory=list)
+    first: RunConfig | None = None
+    multirun: bool = False
+
+
+def run_folder(run_cfg: RunConfig, point: str) -> Path:
+    """Where a job writes: output.run_dir, else <root>/<scenario>/<point>/seed=<seed>."""
+    out = run_cfg.output
+    if out.run_dir:
+        return Path(out.run_dir)
+    return Path(out.root) / run_cfg.scenario / point / f"seed={run_cfg.seed}"
+
+
 def run_folder_problems(run_cfg: RunConfig, point: str, where: str = "") -> list[str]:
     """Why this job could not write its run folder (``point``: its overrides folder name)."""
     from sim.safe_write import OutputError, check_target, inside
 
     out = run_cfg.output
     key, value = ("output.run_dir", out.run_dir) if out.run_dir else ("output.root", out.root)
-    if out.run_dir:
-        target = Path(out.run_dir)
-    else:
+    target = run_folder(run_cfg, point)
+    if not out.run_dir:
         if "/" in point or "\\" in point or point in (".", ".."):
             return [f"{where}{point} is not allowed: the overrides would put a path separator into the run "
                     "folder's name (only output.root and output.run_dir name folders)"]
-        root = Path(out.root)
-        target = root / run_cfg.scenario / point / f"seed={run_cfg.seed}"
-        if not inside(target, root):
+        if not inside(target, Path(out.root)):
             return [f"{where}{key}={value!r} is not allowed: the run folder {target} would lie outside it"]
     try:
         check_target(target, "run folder")
@@ -101,12 +124,8 @@ def run_folder_problems(run_cfg: RunConfig, point: str, where: str = "") -> list
     return []
 
 
-def check_command(argv: list[str]) -> tuple[list[str], str, int]:
-    """Validate a `cxsim` command line; raises PreflightError listing every problem.
-
-    Returns the overrides to add (the sweep's own record folder), the sweep's launcher class and
-    the number of runs of a grid sweep (0 when it is not one: a single run, or another sweeper).
-    """
+def check_command(argv: list[str]) -> CommandPlan:
+    """Validate a `cxsim` command line; raises PreflightError listing every problem."""
     from hydra._internal.utils import get_args_parser
     from hydra.errors import HydraException
     from hydra.types import RunMode
@@ -116,7 +135,7 @@ def check_command(argv: list[str]) -> tuple[list[str], str, int]:
 
     args, _ = get_args_parser().parse_known_args(argv)
     if any(getattr(args, flag, None) for flag in INFO_FLAGS) or args.config_path:
-        return [], "", 0  # Hydra prints and stops, or composes from a folder this check cannot see
+        return CommandPlan()  # Hydra prints and stops, or composes from a folder this check cannot see
     loader = config_loader(args.config_dir)
     config_name = args.config_name or "config"
     overrides = list(args.overrides)
@@ -145,7 +164,8 @@ def check_command(argv: list[str]) -> tuple[list[str], str, int]:
     else:
         jobs = [task]
 
-    problems, checked = [], {}
+    problems, checked, run_dirs, first = [], {}, [], None
+    grid = mode == RunMode.RUN or OmegaConf.select(hydra_cfg, "sweeper._target_") == BASIC_SWEEPER
     for job in jobs:
         parsed = parser.parse_overrides(job)
         values = {o.key_or_group: o.value() for o in parsed}
@@ -175,18 +195,20 @@ def check_command(argv: list[str]) -> tuple[list[str], str, int]:
                 continue
             run_cfg = _with_seed(run_cfg, values[_SEED_KEY])
         problems += run_folder_problems(run_cfg, point, where)
+        if grid:
+            first = first or run_cfg
+            run_dirs.append(run_folder(run_cfg, point))
     if problems:
         unique = list(dict.fromkeys(problems))
         if len(jobs) > 1:
             unique.insert(0, f"{len(unique)} problem{'s' if len(unique) > 1 else ''} in a sweep of "
                              f"{len(jobs)} runs; nothing was run:")
         raise PreflightError(unique)
-    launcher = str(OmegaConf.select(hydra_cfg, "launcher._target_") or "") if mode == RunMode.MULTIRUN else ""
-    grid = len(jobs) if mode == RunMode.MULTIRUN and OmegaConf.select(hydra_cfg, "sweeper._target_") == BASIC_SWEEPER \
-        else 0
-    if mode == RunMode.MULTIRUN and not any(o.startswith("hydra.sweep.dir=") for o in overrides):
-        return [f"hydra.sweep.dir='${{output.root}}/multirun/{sweep_folder_name(task)}'"], launcher, grid
-    return [], launcher, grid
+    multirun = mode == RunMode.MULTIRUN
+    launcher = str(OmegaConf.select(hydra_cfg, "launcher._target_") or "") if multirun else ""
+    extra = [f"hydra.sweep.dir='${{output.root}}/multirun/{sweep_folder_name(task)}'"] \
+        if multirun and not any(o.startswith("hydra.sweep.dir=") for o in overrides) else []
+    return CommandPlan(extra, launcher, run_dirs, first, multirun)
 
 
 _FUTURE_GROUP = "future"

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from sim.config import NoisyRunWarning, RunConfig, noise_warning, validate
 from sim.model import CXModel
 from sim.summary import build_summary
+from sim.sweep_progress import in_worker, real_stderr
 
 
 @dataclass
@@ -71,7 +72,8 @@ def run(cfg: RunConfig, seed: int | None = None, progress: bool | None = None,
     model = CXModel(cfg)
     show = cfg.progress if progress is None else progress
     bar = tqdm(total=cfg.n_warmup_months + cfg.n_months, unit="month", desc=f"{cfg.scenario} seed={cfg.seed}",
-               disable=not (show and sys.stderr.isatty()), leave=False, delay=2.0)
+               disable=not (show and sys.stderr.isatty()) or in_worker(), leave=False, delay=2.0,
+               file=real_stderr())
     with bar:
         while model.running:
             model.step()

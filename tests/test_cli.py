@@ -32,6 +32,10 @@ def test_run_writes_complete_results_folder(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["seed"] == 3 and summary["months"] == 12
     assert not list(tmp_path.glob("out/**/.tmp-*")), "no temporary folders may be left behind"
+    # before any work: what runs and where it lands (the run itself reports when it is done)
+    first = proc.stdout.splitlines()[0]
+    assert first == "cxsim: running baseline seed=3: 1,500 agents, 3 warm-up + 1 year -> " + str(
+        run_dir.relative_to(tmp_path)), first
 
 
 @pytest.mark.parametrize(

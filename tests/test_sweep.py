@@ -103,6 +103,7 @@ def test_multirun_runs_every_combination_and_builds_the_comparison(sweep):
 
 def test_each_run_says_where_the_sweep_stands_and_writes_no_figure(sweep):
     base, stdout = sweep
+    assert stdout.splitlines()[0] == "cxsim: sweep of 6 runs"  # before Hydra or any run says a word
     progress = re.findall(r"^  sweep: (\d+) of (\d+) runs(, about .+ left|, done)$", stdout, re.M)
     assert [(int(k), int(n)) for k, n, _ in progress] == [(k, 6) for k in range(1, 7)]
     assert progress[-1][2] == ", done" and all("left" in p[2] for p in progress[:-1])
@@ -125,6 +126,7 @@ def test_rerun_skips_complete_runs_and_redoes_only_the_deleted_one(sweep, tmp_pa
     shutil.rmtree(gone)
     mtimes = _mtimes(base, but=("ebilling_push", 1))
     stdout = _cxsim(*ARGS, cwd=base).stdout
+    assert stdout.splitlines()[0] == "cxsim: sweep of 6 runs, 5 found on disk (each reused if complete and unchanged)"
     assert _computed(stdout) == {("ebilling_push", 1)}
     assert _skipped(stdout) == set(_keys()) - {("ebilling_push", 1)}
     assert _mtimes(base, but=("ebilling_push", 1)) == mtimes  # the others were not rewritten
@@ -199,3 +201,51 @@ def test_each_experiment_is_a_one_command_sweep_of_shipped_scenarios(name):
     assert "baseline" in scenarios and len(scenarios) >= 3
     assert all((Path(CONFIG_DIR) / "scenario" / f"{s}.yaml").is_file() for s in scenarios)
     load_config([f"+experiment={name}"])  # the run config it sets is valid
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> str:
+    """What `cxsim` writes to a 160-column pseudo-terminal (stdout and stderr together)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    env = {k: v for k, v in os.environ.items() if k != "CXSIM_RERUN"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its terminal is the pty
+        os.chdir(cwd)
+        os.execve(sys.executable, [sys.executable, "-m", "sim", *args], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    out = b""
+    while select.select([fd], [], [], 300)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    return text
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_sweep_on_a_terminal_has_one_bar_and_every_line_above_it(sweep, tmp_path, launcher):
+    base = _copy(sweep[0], tmp_path)
+    for key in (("baseline", 2), ("ebilling_push", 1)):
+        shutil.rmtree(_run_dir(base, *key))
+    args = [a for a in ARGS if a != "progress=false"]  # progress=false is what turns the bar off
+    text = _on_a_terminal([*args, "output.root=out", f"hydra/launcher={launcher}"], base)
+    screens = text.split("\r")  # each redraw of the bar starts with a carriage return
+    bars = [s for s in screens if s.startswith("sweep:")]
+    counts = [tuple(map(int, m.groups())) for s in bars for m in [re.search(r"\| (\d+)/(\d+) \[", s)] if m]
+    assert counts[0] == (4, 6) and counts[-1] == (6, 6), counts  # the 4 on disk count from the start
+    assert all(a[0] <= b[0] for a, b in zip(counts, counts[1:]))
+    assert "sweep: 6 of 6 runs" not in text  # the bar replaces the per-job progress lines
+    # each run's line stands on a line of its own: the bar's line is cleared first, never run on
+    lines = re.findall(r"[^\r\n]*cxsim: (?:baseline|ebilling_push) seed=\d+: [^\r\n]*", text)
+    assert len(lines) == 6
+    assert all(line.startswith(("cxsim:", "\x1b[K", " " * 100)) for line in lines), lines
