@@ -122,40 +122,53 @@ _OUTCOME = ("handle", "patience", "contained", "resolved", "retry", "vmap")
 
 @dataclass
 class QueueResult:
-    arrived: np.ndarray  # bool: the attempt reached the queue (retry children only if activated)
+    arrived: np.ndarray  # bool: an agent reached the caller (retry children only if activated)
     answered: np.ndarray  # bool
-    virtual_wait: np.ndarray  # seconds from arrival until an agent reached the caller (nan if never arrived)
+    virtual_wait: np.ndarray  # seconds from arrival until an agent reached the caller (nan if not reached)
     busy_s: float  # agent-seconds spent handling calls
+    waiting: np.ndarray  # bool: still in the queue when the run stopped (``stop_s``)
+    busy_until: np.ndarray  # sorted: when each agent in service at the stop becomes free
 
 
 def simulate_queue(arrival, handle, patience, heads, interval_s: float, n_initial: int | None = None,
-                   child=None) -> QueueResult:
+                   child=None, busy_until=(), stop_s: float = math.inf) -> QueueResult:
     """One FCFS queue with abandonment, staffed by ``heads[i]`` agents in interval i.
 
     ``arrival`` (seconds from opening) must be sorted over the first ``n_initial`` attempts; the
     others are retries that arrive only if their parent (``child[parent] == index``) hangs up.
-    A caller hangs up when their wait would exceed ``patience`` (inf = never). After the last
-    interval the last head count (at least one agent) stays until the queue is empty.
+    A caller hangs up when their wait would exceed ``patience`` (inf = never).
+
+    A centre that closes (``stop_s`` inf): after the last interval the last head count (at least
+    one agent) stays until the queue is empty. A centre that stays open: the run stops at
+    ``stop_s`` and hands over its state, the callers still queued (``waiting``) and the agents
+    still in service (``busy_until``), for the next run to start from: callers with a negative
+    arrival time were queued before it started, and ``busy_until`` lists agents on a call from
+    the start, each free at its time (and on shift from then if the head count wants them).
 
     Runs the compiled event engine (``_queue_kernel``), which processes the events of
     ``simulate_queue_simpy`` in SimPy's own order and so gives the same result call for call
     (tests/unit/test_contact_centre_des.py); without numba, SimPy itself.
     """
     if not COMPILED:
-        return simulate_queue_simpy(arrival, handle, patience, heads, interval_s, n_initial, child)
+        return simulate_queue_simpy(arrival, handle, patience, heads, interval_s, n_initial, child, busy_until,
+                                    stop_s)
     arr = np.array(arrival, dtype=np.float64)
     n = len(arr)
     kids = np.full(n, -1, dtype=np.int64) if child is None else np.asarray(child, dtype=np.int64)
     heads = np.asarray([int(h) for h in heads], dtype=np.int64)
+    carried = np.asarray(busy_until, dtype=np.float64).reshape(-1)
     vwait = np.full(n, np.nan)
     answered = np.zeros(n, dtype=np.bool_)
+    waiting = np.zeros(n, dtype=np.bool_)
+    free_at = np.full(len(carried) + int(heads.sum()) + 1, np.nan)
     busy = _queue_kernel(arr, np.asarray(handle, dtype=np.float64), np.asarray(patience, dtype=np.float64), kids,
-                         n if n_initial is None else int(n_initial), heads, float(interval_s), vwait, answered)
-    return QueueResult(~np.isnan(vwait), answered, vwait, busy)
+                         n if n_initial is None else int(n_initial), heads, float(interval_s), carried,
+                         float(stop_s), vwait, answered, waiting, free_at)
+    return QueueResult(~np.isnan(vwait), answered, vwait, busy, waiting, np.sort(free_at[~np.isnan(free_at)]))
 
 
 def simulate_queue_simpy(arrival, handle, patience, heads, interval_s: float, n_initial: int | None = None,
-                         child=None) -> QueueResult:
+                         child=None, busy_until=(), stop_s: float = math.inf) -> QueueResult:
     """The SimPy model simulate_queue must match (the reference, and the engine without numba)."""
     arr = np.asarray(arrival, dtype=np.float64).tolist()
     hd = np.asarray(handle, dtype=np.float64).tolist()
@@ -169,7 +182,8 @@ def simulate_queue_simpy(arrival, handle, patience, heads, interval_s: float, n_
     idle: list[simpy.Event] = []
     vwait = [math.nan] * n
     answered = [False] * n
-    state = {"on": 0, "target": 0, "busy": 0.0}
+    state = {"on": 0, "target": 0, "busy": 0.0, "next": 0}
+    on_call: dict[int, float] = {}  # agent -> when their call ends (for the hand-over at stop_s)
 
     def dispatch():
         wake = min(len(queue), len(idle))
@@ -177,8 +191,9 @@ def simulate_queue_simpy(arrival, handle, patience, heads, interval_s: float, n_
             idle.pop().succeed()
 
     def arrive(i):
-        arr[i] = t = env.now  # the clock's own value, so a call answered at once waits exactly 0
-        heappush(queue, (t, i))
+        if arr[i] >= 0:  # the clock's own value, so a call answered at once waits exactly 0
+            arr[i] = env.now
+        heappush(queue, (arr[i], i))  # queued before the start: it keeps its own time
         if idle:
             idle.pop().succeed()
 
@@ -190,7 +205,7 @@ def simulate_queue_simpy(arrival, handle, patience, heads, interval_s: float, n_
         else:
             env.timeout(t - now).callbacks.append(lambda _ev, c=c: arrive(c))
 
-    def agent():
+    def agent(me):
         while True:
             if state["on"] > state["target"]:
                 state["on"] -= 1
@@ -211,13 +226,22 @@ def simulate_queue_simpy(arrival, handle, patience, heads, interval_s: float, n_
                 continue
             answered[i] = True
             state["busy"] += hd[i]
+            on_call[me] = now + hd[i]
             yield env.timeout(hd[i])
+            del on_call[me]
+
+    def on_a_call(me, free):
+        on_call[me] = free
+        yield env.timeout(free)
+        del on_call[me]
+        yield from agent(me)
 
     def set_target(k):
         state["target"] = k
         while state["on"] < k:
             state["on"] += 1
-            env.process(agent())
+            env.process(agent(state["next"]))
+            state["next"] += 1
         surplus = min(state["on"] - k, len(idle))
         for _ in range(surplus):
             idle.pop().succeed()  # idle agents due off shift leave now
@@ -235,12 +259,18 @@ def simulate_queue_simpy(arrival, handle, patience, heads, interval_s: float, n_
                 yield env.timeout(dt)
             arrive(i)
 
+    for free in np.asarray(busy_until, dtype=np.float64).reshape(-1).tolist():  # on a call from the start
+        state["on"] += 1
+        env.process(on_a_call(state["next"], free))
+        state["next"] += 1
     env.process(schedule())
     env.process(source())
-    env.run()
+    env.run(until=stop_s if math.isfinite(stop_s) else None)
     v = np.array(vwait)
-    arrived = ~np.isnan(v)
-    return QueueResult(arrived, np.array(answered, dtype=bool), v, state["busy"])
+    waiting = np.zeros(n, dtype=bool)
+    waiting[[i for _, i in queue]] = True
+    return QueueResult(~np.isnan(v), np.array(answered, dtype=bool), v, state["busy"], waiting,
+                       np.sort(np.array(list(on_call.values()), dtype=np.float64)))
 
 
 # The compiled engine: simulate_queue_simpy's processes as state machines over one event heap
@@ -250,7 +280,7 @@ def simulate_queue_simpy(arrival, handle, patience, heads, interval_s: float, n_
 # next step of the schedule and of the source. Events SimPy schedules that change nothing (a
 # finished process's own end) are left out: they never reorder the others.
 _URGENT, _NORMAL = 0, 1
-_SCHEDULE, _SOURCE, _AGENT, _ACTIVATE = 0, 1, 2, 3
+_SCHEDULE, _SOURCE, _AGENT, _ACTIVATE, _ON_A_CALL = 0, 1, 2, 3, 4
 
 
 @inline
@@ -354,10 +384,12 @@ def _dequeue(q_t, q_i, n_q):
 
 
 @kernel
-def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, vwait, answered):
-    """simulate_queue_simpy's events in SimPy's order; fills vwait/answered, returns busy seconds."""
+def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, carried, stop_s, vwait, answered,
+                  waiting, free_at):
+    """simulate_queue_simpy's events in SimPy's order; fills vwait, answered, waiting (queued at
+    stop_s) and free_at (when each agent on a call at stop_s is free), returns busy seconds."""
     n = arr.shape[0]
-    n_agents_max = 2
+    n_agents_max = 2 + carried.shape[0]
     for k in heads:
         n_agents_max += k
     cap = n + n_agents_max + 4  # pending at once: a resume per agent, the retries, source, schedule
@@ -371,11 +403,20 @@ def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, vwa
     n_idle = 0
     on, target, busy = 0, 0, 0.0
     next_agent, sched_k, src_i = 0, 0, 0  # agents started; the schedule's and the source's next step
+    for _ in range(carried.shape[0]):  # agents on a call from the start, on shift
+        on += 1
+        _schedule(ev, heap, count, 0.0, _URGENT, _ON_A_CALL, next_agent)
+        next_agent += 1
     _schedule(ev, heap, count, 0.0, _URGENT, _SCHEDULE, 0)  # the processes, started in the
     _schedule(ev, heap, count, 0.0, _URGENT, _SOURCE, 0)  # reference's order
     while count[0] > 0:
+        if ev[0][heap[0]] >= stop_s:  # SimPy's run(until=stop_s): nothing at or after it happens
+            break
         r = _next_event(ev, heap, count)
         now, priority, kind, x = ev[0][r], ev[1][r], ev[3][r], ev[4][r]
+        if kind == _ON_A_CALL:  # its first step: wait out the call it is on
+            _schedule(ev, heap, count, now + carried[x], _NORMAL, _AGENT, x)
+            continue
         if kind == _SCHEDULE:  # set_target(the interval's heads), then wait an interval
             target = heads[sched_k] if sched_k < heads.shape[0] else max(heads[-1] if heads.shape[0] else 0, 1)
             while on < target:
@@ -403,8 +444,9 @@ def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, vwa
                     src_i += 1
                 else:
                     c = x
-                arr[c] = now
-                n_q = _enqueue(q_t, q_i, n_q, now, c)
+                if arr[c] >= 0.0:  # queued before the start (negative): it keeps its own time
+                    arr[c] = now
+                n_q = _enqueue(q_t, q_i, n_q, arr[c], c)
                 n_idle = _wake(min(1, n_idle), idle, n_idle, ev, heap, count, now)
                 if kind == _ACTIVATE:
                     break
@@ -437,6 +479,14 @@ def _queue_kernel(arr, handle, patience, kids, n_initial, heads, interval_s, vwa
             busy += handle[c]
             _schedule(ev, heap, count, now + handle[c], _NORMAL, _AGENT, x)
             break
+    for k in range(n_q):  # the hand-over at stop_s: callers still queued, agents still on a call
+        waiting[q_i[k]] = True
+    n_free = 0
+    for k in range(count[0]):
+        r = heap[k]
+        if ev[3][r] == _AGENT:
+            free_at[n_free] = ev[0][r]
+            n_free += 1
     return busy
 
 

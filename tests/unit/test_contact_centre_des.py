@@ -38,20 +38,32 @@ def _random_day(rng: np.random.Generator, trial: int):
     child = np.full(n0 + n_retry, -1)
     child[rng.choice(n0, size=n_retry, replace=False)] = n0 + np.arange(n_retry)
     heads = rng.integers(0, 6, int(rng.integers(0, 8)))  # none, closed intervals, ups and downs
-    return arrival, handle, patience, heads, float(rng.choice([600.0, 900.0, 1800.0])), n0, child
+    interval = float(rng.choice([600.0, 900.0, 1800.0]))
+    busy, stop = np.empty(0), math.inf
+    if trial % 3 == 1:  # a centre open around the clock: the state handed over by the run before
+        n_queued = int(rng.integers(0, min(20, n0) + 1))
+        arrival[:n_queued] = np.sort(-rng.uniform(0, 1200, n_queued))  # queued before the start
+        busy = rng.exponential(300, int(rng.integers(0, 8)))
+        stop = max(len(heads), 1) * interval * float(rng.choice([0.5, 1.0]))
+    return arrival, handle, patience, heads, interval, n0, child, busy, stop
 
 
 @pytest.mark.skipif(not sim.kernels.COMPILED, reason="numba is not installed")
 def test_compiled_engine_matches_simpy_call_for_call():
     rng = np.random.default_rng(20261202)
     for trial in range(300):
-        arrival, handle, patience, heads, interval, n0, child = _random_day(rng, trial)
-        fast = simulate_queue(arrival, handle, patience, heads, interval, n_initial=n0, child=child)
-        ref = simulate_queue_simpy(arrival, handle, patience, heads, interval, n_initial=n0, child=child)
+        arrival, handle, patience, heads, interval, n0, child, busy, stop = _random_day(rng, trial)
+        kw = {"n_initial": n0, "child": child, "busy_until": busy, "stop_s": stop}
+        fast = simulate_queue(arrival, handle, patience, heads, interval, **kw)
+        ref = simulate_queue_simpy(arrival, handle, patience, heads, interval, **kw)
         assert np.array_equal(fast.arrived, ref.arrived), trial
         assert np.array_equal(fast.answered, ref.answered), trial
         assert np.array_equal(fast.virtual_wait, ref.virtual_wait, equal_nan=True), trial
         assert fast.busy_s == ref.busy_s, trial
+        assert np.array_equal(fast.waiting, ref.waiting), trial
+        assert np.array_equal(fast.busy_until, ref.busy_until), trial
+        if math.isinf(stop):
+            assert not fast.waiting.any() and len(fast.busy_until) == 0  # a closing centre drains
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,6 +94,43 @@ def test_engine_follows_the_staffing_schedule():
     res = simulate_queue([0.0, 5.0], [1.0, 1.0], [math.inf, math.inf], [1], 10.0, n_initial=1,
                          child=[1, -1])
     assert res.arrived.tolist() == [True, False] and np.isnan(res.virtual_wait[1])
+
+
+def test_a_centre_open_around_the_clock_hands_its_queue_over():
+    # one agent on a call until 5 s; a caller queued since -3 s and one arriving at 2 s; 10 s
+    # calls. The agent reaches the first at 5 (waited 8) and is busy until 15; at the stop (8 s)
+    # the second is still queued. The next run starts from that state: the agent is free at 7
+    # (15 - 8) and reaches the second caller, who arrived at -6, after 13 s in all.
+    inf = math.inf
+    res = simulate_queue([-3.0, 2.0], [10.0, 10.0], [inf, inf], [1], 100.0, busy_until=[5.0], stop_s=8.0)
+    assert res.answered.tolist() == [True, False] and res.waiting.tolist() == [False, True]
+    assert res.virtual_wait[0] == 8.0 and res.busy_until.tolist() == [15.0]
+    nxt = simulate_queue([2.0 - 8.0], [10.0], [inf], [1], 100.0, busy_until=res.busy_until - 8.0)
+    assert nxt.answered.tolist() == [True] and nxt.virtual_wait[0] == 13.0
+
+
+def test_a_day_cut_in_two_with_the_hand_over_is_the_same_day():
+    # 2 hours at 30 agents then 33, 380 calls an hour of 5 minutes, exponential patience: run
+    # whole, or stopped after the first hour and continued from its hand-over, every caller
+    # waits the same (to float rounding: the second run's clock starts an hour later)
+    rng = np.random.default_rng(7)
+    arrival = np.cumsum(rng.exponential(3600 / 380, 800))
+    arrival = arrival[arrival < 7200]
+    handle, patience = rng.exponential(300, len(arrival)), rng.exponential(180, len(arrival))
+    whole = simulate_queue(arrival, handle, patience, [30, 33], 3600.0, stop_s=7200.0)
+    first = simulate_queue(arrival, handle, patience, [30], 3600.0, stop_s=3600.0)
+    before = arrival < 3600.0
+    assert first.waiting.any() and len(first.busy_until)  # a real hand-over, not an empty one
+    rest = first.waiting | ~before  # queued at the cut, then the second hour's callers
+    second = simulate_queue(arrival[rest] - 3600.0, handle[rest], patience[rest], [33], 3600.0,
+                            busy_until=first.busy_until - 3600.0, stop_s=3600.0)
+    done = before & ~first.waiting
+    np.testing.assert_array_equal(whole.answered[done], first.answered[done])
+    np.testing.assert_allclose(whole.virtual_wait[done], first.virtual_wait[done], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(whole.answered[rest], second.answered)
+    np.testing.assert_array_equal(whole.waiting[rest], second.waiting)
+    np.testing.assert_allclose(whole.virtual_wait[rest], second.virtual_wait, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(whole.busy_until, second.busy_until + 3600.0, rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
