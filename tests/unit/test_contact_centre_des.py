@@ -281,6 +281,32 @@ def test_attempts_after_the_month_carry_into_the_next(base_cfg):
     assert int(ms1.touch_n.sum()) == ms1.kpis["calls_offered"]  # all are extra touches
 
 
+def test_a_centre_open_around_the_clock_carries_its_queue_over_midnight_and_month_end(base_cfg):
+    # 24 one-hour intervals, every day open, 2 agents for ~28 calls an hour of 5 minutes: there
+    # is a queue at most midnights. Callers queued at midnight are answered (or hang up) the next
+    # day, at their own arrival time; those queued at the month's last midnight, next month.
+    cfg = _cfg(base_cfg, dur_interval_min=60.0, rel_intraday=[1.0] * 24, rel_weekday=[1.0] * 7,
+               agents_per_interval=[2] * 24, n_calls_full_sim_max=10 ** 6)
+    calls = np.ones(20000, dtype=np.int32)
+    centre, ms0 = _run_month(cfg, calls, month=0)
+    m0 = dict(centre.last_log)
+    passed = m0["tod"] < 0  # queued before midnight, reached after it
+    assert passed.sum() > 10 and np.all(m0["day"][passed] > 0)
+    assert np.all(m0["virtual_wait_s"][passed] > -m0["tod"][passed])  # their wait counts from arrival
+    centre, ms1 = _run_month(cfg, calls, month=1, centre=centre)
+    m1 = centre.last_log
+    from_last_month = (m1["origin"] == 0) & (m1["tod"] < 0) & (m1["day"] == 0)
+    assert from_last_month.sum() > 0
+    # every attempt is logged once: in the month its queue was resolved
+    seen0 = set(zip(m0["key"].tolist(), m0["attempt"].tolist()))
+    seen1 = set(zip(m1["key"][m1["origin"] == 0].tolist(), m1["attempt"][m1["origin"] == 0].tolist()))
+    assert len(seen0) == len(m0["key"]) and not seen0 & seen1
+    # a centre that closes for one hour a night drains at closing: nothing passes midnight
+    closing = _cfg(cfg, rel_intraday=[1.0] * 23, agents_per_interval=[2] * 23)
+    shut, _ = _run_month(closing, calls, month=0)
+    assert not np.any(shut.last_log["tod"] < 0)
+
+
 def test_des_kpis_are_documented_and_a_run_works():
     res = run(load_config(["population.n_customers=3000", "years=1", "contact_centre.mode=des"]),
               progress=False)
