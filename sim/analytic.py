@@ -3,17 +3,19 @@
 Queues (re-exported from sim.contact_centre): Erlang B, Erlang C and its service metrics, the
 agents for a service level, Erlang A (abandonment). Diffusion: Bass's continuous curve and the
 discrete monthly rule the adoption stage follows. Survival: geometric survival under a constant
-monthly churn and the expected lifetime. Money: lifetime value (infinite or finite horizon,
-margins at the start or end of each period) and Gupta and Lehmann's margin multiple.
+monthly churn, the expected and the median lifetime. Money: lifetime value (infinite or finite
+horizon; margins at the start or end of each period, or in arrears) and Gupta and Lehmann's
+margin multiple.
 
 Timing conventions, stated once:
-* cxsim's monthly profit is booked at the END of each month and discounted by the end-of-month
-  factor (``discount_factor`` in monthly.parquet; NPV = sum of profit_t x d^(t+1)).
-* cxsim's ``lifetime_value_by_segment`` counts the first month's margin at once, undiscounted
-  (``timing="start"`` here): m (1 + d) / (c + d) with monthly churn c and discount d. With margins
-  at the end of each month and only while the customer stays (``timing="end"``, Gupta and
-  Lehmann's convention) the same customer is worth m (1 - c) / (c + d): the two differ by the
-  factor (1 - c) / (1 + d), one period of retention and discounting.
+* cxsim books profit in arrears: each month's at the month's end (``economics.cash_flow``
+  "monthly": NPV = sum of profit_t x (1 + d)^-(t+1)), or each year's at the year's end ("annual":
+  (1 + i)^-(y+1)); ``discount_factor`` in monthly.parquet holds the factor.
+* cxsim's ``lifetime_value_by_segment`` is what that NPV counts for one customer: each period's
+  margin at its end while the customer was there at its start (``timing="arrears"`` here),
+  m / (c + d) with monthly churn c and discount d. Paid in advance (``timing="start"``) the same
+  customer is worth m (1 + d) / (c + d); paid only if still there at the end (``timing="end"``,
+  Gupta and Lehmann's convention) m (1 - c) / (c + d).
 * Rates are per period: monthly in cxsim; the functions take any period (Gupta and Lehmann use
   years) as long as margin, retention and discount rate share it.
 """
@@ -38,7 +40,7 @@ from sim.contact_centre.erlang_a import (
 
 __all__ = ["erlang_b", "erlang_c", "erlang_c_metrics", "agents_for_service_level", "erlang_a_p_wait",
            "erlang_a_p_abandon", "erlang_a_metrics", "bass_closed_form", "bass_discrete", "bass_peak_time",
-           "geometric_survival", "expected_lifetime", "lifetime_value", "margin_multiple"]
+           "geometric_survival", "expected_lifetime", "median_lifetime", "lifetime_value", "margin_multiple"]
 
 
 def _rate(name: str, value: float, low: float = 0.0, high: float = math.inf, open_low: bool = False) -> float:
@@ -91,6 +93,17 @@ def expected_lifetime(churn: float) -> float:
     return math.inf if c == 0 else 1.0 / c
 
 
+def median_lifetime(churn: float) -> float:
+    """Periods until half of a cohort has left when each period it leaves with probability c:
+    the smallest t with (1 - c)^t <= 1/2, i.e. ceil(ln 2 / -ln(1 - c)) (inf when c = 0)."""
+    c = _rate("churn", churn, high=1.0)
+    if c == 0:
+        return math.inf
+    if c == 1:
+        return 1.0
+    return float(math.ceil(math.log(2.0) / -math.log1p(-c) - 1e-9))
+
+
 def lifetime_value(margin: float, retention: float, discount: float, horizon: int | None = None,
                    timing: str = "start") -> float:
     """A customer's discounted value: margin m each period while they stay (retention r per period),
@@ -100,12 +113,15 @@ def lifetime_value(margin: float, retention: float, discount: float, horizon: in
     by (1 + i)^-t; for ever that is m (1 + i) / (1 + i - r), cxsim's ``lifetime_value_by_segment``.
     timing="end": paid at the end of period t+1 and only if the customer is still there then
     (Gupta and Lehmann's convention): m r / (1 + i - r) for ever, i.e. m x ``margin_multiple``.
+    timing="arrears": paid at the end of period t by every customer there at its start, discounted
+    by (1 + i)^-(t+1): m / (1 + i - r) for ever. This is how cxsim books profit, so it is the form
+    of ``lifetime_value_by_segment`` and of NPV (``discount_factor``).
     """
     m = float(margin)
     r = _rate("retention", retention, high=1.0)
     i = _rate("discount", discount)
-    if timing not in ("start", "end"):
-        raise ValueError(f"timing={timing!r} is not allowed: 'start' or 'end'")
+    if timing not in ("start", "end", "arrears"):
+        raise ValueError(f"timing={timing!r} is not allowed: 'start', 'end' or 'arrears'")
     x = r / (1.0 + i)  # each period's value relative to the one before
     if horizon is None:
         if x >= 1.0:
@@ -115,7 +131,9 @@ def lifetime_value(margin: float, retention: float, discount: float, horizon: in
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 0:
             raise ValueError(f"horizon={horizon!r} is not allowed: an integer >= 0, or None for ever")
         total = float(horizon) if x == 1.0 else (1.0 - x**horizon) / (1.0 - x)
-    return m * total if timing == "start" else m * x * total
+    if timing == "start":
+        return m * total
+    return m * x * total if timing == "end" else m * total / (1.0 + i)
 
 
 def margin_multiple(retention: float, discount: float) -> float:

@@ -23,6 +23,7 @@ CHANNELS = ("self_service", "phone", "email", "chat", "mail")
 CHURN_REASONS = ("service", "price", "other")  # index into this = a customer's churn_reason code (-1 = active)
 MIXING_MODES = ("network", "global")
 CONTACT_CENTRE_MODES = ("erlang_c", "des")
+CASH_FLOWS = ("monthly", "annual")  # economics.cash_flow: when profit is booked for discounting
 EFFECT_OPS = ("set", "add", "multiply")
 _SEGMENT_LEVER = re.compile(r"adoption\.behaviours\.\w+\.rel_incentive")
 # read once when a run starts (the base, its ties and starting behaviours): a programme that
@@ -151,8 +152,14 @@ class ContactCentreConfig:
     p_ivr_contained: float = 0.0  # share of calls the IVR resolves before they reach the queue
     sat_experience_ivr: float = 7.0  # experience of a call the IVR resolved (0-10)
     sat_experience_abandoned: float = 2.0  # experience of a call abandoned in the queue (minus wait penalty)
-    # USD per staffed agent-hour, fully loaded (wages, benefits, shrinkage, supervision, seats):
-    # the phone line's cost to serve is staffed hours x this + calls x phone cost_per_contact
+    # share of a rostered (paid) agent's time off the phone: breaks, training, meetings, absence.
+    # Staffing plans agents on the phone; the roster is that / (1 - p_shrinkage), in whole people.
+    # Assumption: 0, so cost_per_agent_hour below carries shrinkage in its loading (industry
+    # planners use about 0.30-0.35; set both together: cost per rostered hour = 85 x (1 - p))
+    p_shrinkage: float = 0.0
+    # USD per rostered agent-hour, fully loaded (wages, benefits, supervision, seats; shrinkage too
+    # while p_shrinkage is 0): the phone line's cost to serve is rostered hours x this + calls x
+    # phone cost_per_contact
     cost_per_agent_hour: float = 85.0
     n_calls_full_sim_max: int = 5000  # simulate every day when a month expects at most this many calls
     n_rep_days: int = 3  # otherwise simulate this many representative days per day type (others mapped)
@@ -291,6 +298,10 @@ class ReferralConfig:
 @dataclass
 class EconomicsConfig:
     rate_discount_year: float = 0.08  # annual discount rate for NPV and lifetime value
+    # when profit is booked for discounting: "monthly" (each month's at its end, discounted a month
+    # at a time) or "annual" (each year's at the year's end, as business cases and Gupta and
+    # Lehmann's lifetime values do); NPV and lifetime value always share the convention
+    cash_flow: str = "monthly"
     rel_price_index: float = 1.0  # price level relative to today: scales revenue and price churn
     cost_acquisition_paid: float = 250.0  # USD per paid new customer
     cost_acquisition_referred: float = 60.0  # USD per referred new customer
@@ -659,6 +670,8 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
                 "a staffing level > 0 while needs can reach the phone")
     p.check(0 < cc.p_service_level_target < 1, "contact_centre.p_service_level_target",
             cc.p_service_level_target, "a share strictly between 0 and 1")
+    p.check(cc.p_shrinkage < 1, "contact_centre.p_shrinkage", cc.p_shrinkage,
+            "a share in [0, 1): some rostered time must be on the phone")
     # des-mode keys, checked in every mode so a typo fails early
     p.check(cc.handle_distribution in ("exponential", "lognormal"), "contact_centre.handle_distribution",
             cc.handle_distribution, "one of ['exponential', 'lognormal']")
@@ -752,6 +765,8 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
         p.check(len(set(labels)) == len(labels), "contracts.*.label", labels, "a different label for each contract")
 
     _number_rules(p, "economics", cfg.economics)
+    p.check(cfg.economics.cash_flow in CASH_FLOWS, "economics.cash_flow", cfg.economics.cash_flow,
+            f"one of {list(CASH_FLOWS)}")
     p.check(bool(cfg.output.root) or bool(cfg.output.run_dir), "output.root", cfg.output.root,
             "a folder name")
     if with_interventions:

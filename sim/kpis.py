@@ -42,8 +42,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "calls_retried": ("calls", "calls made again after hanging up, included in calls_offered (erlang_c: 0)"),
     "calls_simulated": ("calls", "des mode: calls run through the event simulation (others mapped from representative days); erlang_c: 0"),
     "abandon_rate": ("share", "calls_abandoned / calls that reached the queue"),
-    "agent_hours": ("hours", "staffed agent-hours in open hours"),
-    "staffing_cost": ("USD", "agent_hours x contact_centre.cost_per_agent_hour (part of cost_contacts_phone)"),
+    "abandon_within_threshold_rate": ("share", "calls that hung up within the service-level threshold (contact_centre.dur_answer_threshold_s) / calls that reached the queue (erlang_c: 0)"),
+    "agents_rostered": ("agents", "people rostered so that agents_staffed are on the phone: agents_staffed / (1 - contact_centre.p_shrinkage), rounded up"),
+    "agent_hours": ("hours", "staffed (on-phone) agent-hours in open hours"),
+    "agent_hours_rostered": ("hours", "rostered (paid) agent-hours: agent_hours with shrinkage added back, per interval in whole people"),
+    "staffing_cost": ("USD", "agent_hours_rostered x contact_centre.cost_per_agent_hour (part of cost_contacts_phone)"),
     "customers_touched": ("customers", "customers with at least one touch"),
     "experience_mean": ("points 0-10", "mean experience score of touched customers (0 in a month without touches)"),
     "customers_bad_experience": ("customers", "touched customers whose month's experience fell below complaints.sat_bad_experience (unhappy)"),
@@ -76,7 +79,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "cost_programme_<name>": ("USD", "spend on one CX programme (one-off, running, per customer, per adopter)"),
     "cost_cx_programmes": ("USD", "spend on all CX programmes"),
     "profit": ("USD", "revenue - cost_products - cost_to_serve - cost_acquisition - cost_cx_programmes"),
-    "discount_factor": ("factor", "end-of-month discount factor at economics.rate_discount_year"),
+    "discount_factor": ("factor", "what a USD of the month's profit is worth today: booked at the end of the month (economics.cash_flow=monthly) or of its year (annual), at economics.rate_discount_year"),
     "profit_discounted": ("USD", "profit x discount_factor (sums to NPV)"),
     "customers": ("customers", "active customers at the end of the month"),
     "sat_mean": ("points 0-10", "mean satisfaction of active customers"),
@@ -97,8 +100,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
-_FIRM = {"calls_offered", "calls_repeat", "agents_staffed", "calls_handled", "calls_abandoned",
-         "calls_ivr_contained", "calls_retried", "calls_simulated", "agent_hours"}
+_FIRM = {"calls_offered", "calls_repeat", "agents_staffed", "agents_rostered", "calls_handled", "calls_abandoned",
+         "calls_ivr_contained", "calls_retried", "calls_simulated", "agent_hours", "agent_hours_rostered"}
 _MEAN_UNITS = ("share", "seconds", "points", "multiplier", "0/1", "month index", "year", "factor")
 
 

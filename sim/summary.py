@@ -55,6 +55,7 @@ def build_summary(cfg: RunConfig, monthly: pd.DataFrame, model) -> dict[str, Any
         "churn_after_failed_recovery": _f(m["new_churn_after_failed_recovery"].sum()),
         "calls_offered": _f(m["calls_offered"].sum()),
         "agents_staffed_mean": _f(m["agents_staffed"].mean()),
+        "agents_rostered_mean": _f(m["agents_rostered"].mean()),
         "cost_per_call": _f(m["cost_contacts_phone"].sum() / m["calls_offered"].sum()) if m["calls_offered"].sum() else 0.0,
         "asa_s_mean": _f(np.average(m["asa_s"], weights=np.maximum(m["calls_offered"], 1))),
         "service_level_mean": _f(np.average(m["service_level"], weights=np.maximum(m["calls_offered"], 1))),

@@ -54,6 +54,8 @@ CATALOGUE = [
     (["output.root=${oc.env:HOME}"], "output.root"),
     (["population.segments.business.share=0.5"], "population.segments.*.share"),
     (["economics.rate_discount_year=-1"], "economics.rate_discount_year=-1"),
+    (["economics.cash_flow=weekly"], "economics.cash_flow='weekly'"),
+    (["contact_centre.p_shrinkage=1.0"], "contact_centre.p_shrinkage=1.0"),
     (["population.p_abuser=2"], "population.p_abuser=2"),
     (["satisfaction.sat_expectation_initial=11"], "satisfaction.sat_expectation_initial=11"),
     (["population.segments.business.digital_affinity=1"], "population.segments.business.digital_affinity=1"),

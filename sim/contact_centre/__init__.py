@@ -9,6 +9,17 @@ touching any other module.
 
 from __future__ import annotations
 
+import numpy as np
+
+
+def rostered_agents(on_phone, p_shrinkage: float):
+    """People to roster so that ``on_phone`` are on the phone when a share ``p_shrinkage`` of
+    rostered time goes to breaks, training and absence: on_phone / (1 - p), rounded up."""
+    exact = np.asarray(on_phone, dtype=np.float64) / (1.0 - p_shrinkage)
+    out = np.ceil(exact - 1e-9).astype(np.int64)
+    return int(out) if np.ndim(out) == 0 else out
+
+
 
 def make_contact_centre(model):
     mode = model.cfg.contact_centre.mode

@@ -109,9 +109,9 @@ import numpy as np
 import simpy
 from scipy.special import ndtri
 
-from sim.kernels import COMPILED, inline, kernel
-
+from sim.contact_centre import rostered_agents
 from sim.contact_centre.schedule import DAYS_PER_MONTH, Profile, staffing
+from sim.kernels import COMPILED, inline, kernel
 
 ISSUE_BITS = 20  # issue key = slot << ISSUE_BITS | i: up to ~1M first contacts per customer-month
 TWIN_SHIFT = 48  # twin t of an issue: key | t << TWIN_SHIFT (slots below 2**28, 65,535 twins per issue)
@@ -968,9 +968,14 @@ class DESContactCentre:
         k["calls_abandoned"] = int(ab.sum())
         k["calls_simulated"] = int(self._n_simulated)
         k["abandon_rate"] = float(ab.sum() / n_q) if n_q else 0.0
+        short = ab & (wait <= cc.dur_answer_threshold_s)  # hung up before the threshold had passed
+        k["abandon_within_threshold_rate"] = float(short.sum() / n_q) if n_q else 0.0
+        rostered = rostered_agents(self.heads, cc.p_shrinkage)
         k["agents_staffed"] = float(self.heads.mean()) if self.heads.size else 0.0
+        k["agents_rostered"] = float(rostered.mean()) if rostered.size else 0.0
         k["agent_hours"] = staffed_s / 3600.0
-        k["staffing_cost"] = k["agent_hours"] * cc.cost_per_agent_hour  # not cost_*: summary sums those
+        k["agent_hours_rostered"] = float(rostered.sum()) * prof.interval_s / 3600.0
+        k["staffing_cost"] = k["agent_hours_rostered"] * cc.cost_per_agent_hour  # not cost_*: summary sums those
         k["asa_s"] = float(wait[ans].mean()) if n_ans else 0.0
         k["p_wait"] = float(np.mean(log["virtual_wait_s"][queued] > 0)) if n_q else 0.0
         k["service_level"] = (float(np.sum(ans & (wait <= cc.dur_answer_threshold_s)) / n_q)

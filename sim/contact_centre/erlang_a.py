@@ -132,6 +132,7 @@ class ErlangAMetrics:
     p_virtual_wait_gt_threshold: float  # P(an infinitely patient caller would wait > threshold)
     occupancy: float
     mean_queue: float
+    p_abandon_within_threshold: float = 0.0  # P(a caller hangs up before the threshold has passed)
 
 
 def erlang_a_metrics(arrival_rate_per_s: float, mean_handle_s: float, n_agents: int,
@@ -161,6 +162,8 @@ def erlang_a_metrics(arrival_rate_per_s: float, mean_handle_s: float, n_agents: 
     q = np.exp(log_q - log_q.max())
     q /= q.sum()
     served = x / (x + k + 1.0)  # P(served | k ahead)
+    # a caller's wait is min(patience, virtual wait V), V independent of their own patience (FCFS):
+    # P(W <= t) = 1 - e^-theta t P(V > t), of which the answered part is the service level
     wait_if_served = (digamma(x + k + 2.0) - digamma(x + 1.0)) / theta
     mean_wait_served_part = p_wait * float(np.sum(q * served * wait_if_served))  # E[W; served]
     p_served = 1.0 - p_ab
@@ -171,6 +174,8 @@ def erlang_a_metrics(arrival_rate_per_s: float, mean_handle_s: float, n_agents: 
         virtual_gt = float(np.sum(q * (1.0 - betainc(k + 1.0, x, p)))) if x > 0 else 0.0
     else:
         within, virtual_gt = 0.0, 1.0
+    service_level = (1.0 - p_wait) + p_wait * within
+    p_virtual_gt = p_wait * virtual_gt if n > 0 else 1.0
     return ErlangAMetrics(
         n_agents=n,
         offered_load=a,
@@ -180,8 +185,9 @@ def erlang_a_metrics(arrival_rate_per_s: float, mean_handle_s: float, n_agents: 
         mean_wait_s=mean_wait,
         mean_wait_served_s=mean_wait_served_part / p_served if p_served > 0 else math.nan,
         mean_wait_abandoned_s=(mean_wait - mean_wait_served_part) / p_ab if p_ab > 0 else math.nan,
-        service_level=(1.0 - p_wait) + p_wait * within,
-        p_virtual_wait_gt_threshold=p_wait * virtual_gt if n > 0 else 1.0,
+        service_level=service_level,
+        p_virtual_wait_gt_threshold=p_virtual_gt,
         occupancy=min(a * p_served / n, 1.0) if n else 0.0,
         mean_queue=lam * mean_wait,
+        p_abandon_within_threshold=min(max(1.0 - math.exp(-theta * t) * p_virtual_gt - service_level, 0.0), p_ab),
     )

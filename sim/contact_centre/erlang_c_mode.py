@@ -16,7 +16,12 @@ import math
 
 import numpy as np
 
-from sim.contact_centre.erlang import agents_for_service_level, erlang_c_metrics, wait_quantile
+from sim.contact_centre import rostered_agents
+from sim.contact_centre.erlang import (
+    agents_for_service_level,
+    erlang_c_metrics,
+    wait_quantile,
+)
 from sim.rng import binomial_icdf
 
 
@@ -79,6 +84,9 @@ class ErlangCContactCentre:
         k["calls_handled"] = n_calls
         k["calls_abandoned"] = k["calls_retried"] = k["calls_ivr_contained"] = 0
         k["calls_simulated"] = 0
-        k["abandon_rate"] = 0.0
+        k["abandon_rate"] = k["abandon_within_threshold_rate"] = 0.0
+        rostered = rostered_agents(n_agents, cc.p_shrinkage)
+        k["agents_rostered"] = rostered
         k["agent_hours"] = float(n_agents * cc.dur_open_hours_month)
-        k["staffing_cost"] = k["agent_hours"] * cc.cost_per_agent_hour
+        k["agent_hours_rostered"] = float(rostered * cc.dur_open_hours_month)
+        k["staffing_cost"] = k["agent_hours_rostered"] * cc.cost_per_agent_hour

@@ -59,6 +59,13 @@ class Economics:
         self.cost_monthly = np.array([m for _, _, m in ordered], dtype=np.float64)
         self.monthly_discount = (1.0 + self.econ.rate_discount_year) ** (1.0 / 12.0) - 1.0
 
+    def discount_factor(self, month: int) -> float:
+        """What a USD of reported month ``month``'s profit is worth today: booked at the end of the
+        month (cash_flow "monthly") or of its year ("annual"), at rate_discount_year."""
+        if self.econ.cash_flow == "annual":
+            return (1.0 + self.econ.rate_discount_year) ** -(month // 12 + 1)
+        return (1.0 + self.monthly_discount) ** -(month + 1)
+
     def _phone_line(self, k) -> tuple[float, float]:
         """The firm's phone line: what its staffed hours cost plus a per-call cost, shared over the
         month's calls so each customer's calls carry the firm's cost per call: (total, per call)."""
@@ -169,7 +176,7 @@ class Economics:
         k["cost_cx_programmes"] = cx_spend
         k["profit"] = (k["revenue"] - k["cost_products"] - k["cost_to_serve"] - k["cost_acquisition"]
                        - cx_spend)
-        k["discount_factor"] = (1.0 + self.monthly_discount) ** -(ms.run_month + 1)
+        k["discount_factor"] = self.discount_factor(ms.run_month)
         k["profit_discounted"] = k["profit"] * k["discount_factor"]
 
     def _segment_accounts(self, model, ms, seg_margin, seg_cost, seg_left, seg_n) -> None:
@@ -192,11 +199,18 @@ class Economics:
     def lifetime_value(self, segment_names: list[str]) -> dict[str, dict[str, float]]:
         """Simulated lifetime value per customer of each segment from the run's margins and retention.
 
-        With monthly net value m and churn c, discounted at d a month, an infinite-horizon
-        customer is worth m * (1 + d) / (c + d) (value collected at the start of each month).
+        With monthly net value m and churn c, an infinite-horizon customer is worth what NPV would
+        count for them: each month's value at the month's end while they were there at its start,
+        m / (c + d) at d a month (sim.analytic.lifetime_value, timing="arrears"). With annual cash
+        flows each year's value is booked at the year's end: m A / (1 + i - R) with R = (1 - c)^12
+        the year's retention, A = (1 - R) / c the months a customer there at its start stays in
+        it, and i the yearly rate. Lifetimes are those of a constant churn c: mean 1 / c months,
+        median the month by which half have left (sim.analytic.median_lifetime).
         """
+        from sim.analytic import lifetime_value, median_lifetime
+
         out = {}
-        d = self.monthly_discount
+        annual = self.econ.cash_flow == "annual"
         for s, name in enumerate(segment_names):
             months = self.seg_customer_months[s]
             if months == 0:
@@ -207,10 +221,20 @@ class Economics:
                 "net_value_per_month": float(m),
                 "churn_rate_month": float(c),
                 "expected_lifetime_years": float(1.0 / c / 12.0) if c > 0 else float("inf"),
+                "median_lifetime_years": median_lifetime(min(c, 1.0)) / 12.0,
                 "lifetime_value_undiscounted": float(m / c) if c > 0 else float("inf"),
-                "lifetime_value": float(m * (1.0 + d) / (c + d)),
+                "lifetime_value": self._lifetime_value(lifetime_value, m, min(c, 1.0), annual),
             }
         return out
+
+
+    def _lifetime_value(self, lifetime_value, m: float, c: float, annual: bool) -> float:
+        if not annual:
+            return float(lifetime_value(m, 1.0 - c, self.monthly_discount, timing="arrears"))
+        year_retention = (1.0 - c) ** 12
+        months_in_year = (1.0 - year_retention) / c if c > 0 else 12.0
+        return float(lifetime_value(m * months_in_year, year_retention, self.econ.rate_discount_year,
+                                    timing="arrears"))
 
 
 @kernel

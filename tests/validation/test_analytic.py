@@ -31,6 +31,10 @@ def test_lifetime_value_conventions_and_horizons_agree():
         explicit = sum(m * r ** (t - first) * (r if timing == "end" else 1) / (1 + i) ** t
                        for t in range(first, first + 120))
         assert analytic.lifetime_value(m, r, i, horizon=120, timing=timing) == pytest.approx(explicit, rel=1e-12)
+    # in arrears (cxsim's booking): every customer there at a period's start pays at its end
+    explicit = sum(m * r ** t / (1 + i) ** (t + 1) for t in range(120))
+    assert analytic.lifetime_value(m, r, i, horizon=120, timing="arrears") == pytest.approx(explicit, rel=1e-12)
+    assert analytic.lifetime_value(m, r, i, timing="arrears") == pytest.approx(m / (1 + i - r), rel=1e-12)
     assert analytic.lifetime_value(m, r, i, horizon=1) == m
     assert analytic.lifetime_value(m, r, i, horizon=5000) == pytest.approx(forever_start, rel=1e-12)
     assert analytic.lifetime_value(m, 1.0, 0.0, horizon=12) == 12 * m
@@ -48,6 +52,11 @@ def test_geometric_survival_and_expected_lifetime():
     # mean lifetime = sum of survival (periods started), the same 1 / c
     assert surv.sum() == pytest.approx(1.0 / c, rel=1e-4)
     assert analytic.geometric_survival(0.0, 10) == 1.0 and math.isinf(analytic.expected_lifetime(0.0))
+    # the median: the 15-year household's cohort is half gone after 125 months (0.5 at 124.4)
+    med = analytic.median_lifetime(c)
+    assert med == 125 and analytic.geometric_survival(c, med) <= 0.5 < analytic.geometric_survival(c, med - 1)
+    assert analytic.median_lifetime(0.5) == 1 and analytic.median_lifetime(1.0) == 1
+    assert math.isinf(analytic.median_lifetime(0.0))
 
 
 def test_bass_closed_form_solves_bass_equation_and_peaks_where_published():
@@ -83,10 +92,27 @@ def test_the_queue_formulas_are_the_ones_the_model_uses():
     assert c == pytest.approx(b / (1 - 0.8 * (1 - b)), rel=1e-12)
 
 
-def test_the_model_lifetime_values_are_the_start_of_period_closed_form():
-    summary = run(load_config(["population.n_customers=3000", "years=2", "progress=false"])).summary
-    d = (1.0 + 0.08) ** (1 / 12) - 1  # the utility preset's 8% a year, monthly
+@pytest.mark.parametrize("cash_flow", ["monthly", "annual"])
+def test_the_model_lifetime_value_is_what_its_npv_would_count_for_one_customer(cash_flow):
+    res = run(load_config(["population.n_customers=3000", "years=2", "progress=false",
+                           f"economics.cash_flow={cash_flow}"]))
+    summary, factor = res.summary, res.monthly["discount_factor"].to_numpy()
+    # NPV's booking: month t's profit at the end of the month, or of its year, at 8% a year
+    t = np.arange(24)
+    booked = (1.08 ** (-(t + 1) / 12)) if cash_flow == "monthly" else 1.08 ** -(t // 12 + 1)
+    np.testing.assert_allclose(factor, booked, rtol=1e-12)
+    assert summary["npv"] == pytest.approx(float(np.sum(res.monthly["profit"] * booked)), rel=1e-12)
+    d = 1.08 ** (1 / 12) - 1
+    months = np.arange(6000)
+    factors = (1 + d) ** -(months + 1) if cash_flow == "monthly" else 1.08 ** -(months // 12 + 1)
     for seg, v in summary["lifetime_value_by_segment"].items():
         m, c = v["net_value_per_month"], v["churn_rate_month"]
-        assert v["lifetime_value"] == pytest.approx(analytic.lifetime_value(m, 1 - c, d), rel=1e-12), seg
+        # one customer's value in NPV's own terms: m for each month they are there at its start
+        explicit = float(np.sum(m * (1 - c) ** months * factors))
+        assert v["lifetime_value"] == pytest.approx(explicit, rel=1e-9), seg
+        if cash_flow == "monthly":
+            assert v["lifetime_value"] == pytest.approx(analytic.lifetime_value(m, 1 - c, d, timing="arrears"),
+                                                        rel=1e-12), seg
         assert v["expected_lifetime_years"] == pytest.approx(analytic.expected_lifetime(c) / 12, rel=1e-12), seg
+        assert v["median_lifetime_years"] == analytic.median_lifetime(c) / 12, seg
+        assert v["median_lifetime_years"] < v["expected_lifetime_years"]  # geometric lifetimes skew right

@@ -156,6 +156,7 @@ def _replications(lam, h, n, patience, t, reps=10):
             "p_abandon": np.mean(~ans),
             "mean_wait_s": np.mean(wait),
             "service_level": np.mean(ans & (wait <= t)),
+            "p_abandon_within": np.mean(~ans & (wait <= t)),
         })
     return {k: np.array([o[k] for o in out]) for k in out[0]}
 
@@ -196,6 +197,16 @@ def test_engine_matches_erlang_a_with_exponential_patience(n, load, patience):
     _assert_in_ci(est["p_abandon"], exact.p_abandon, 0.12, "p_abandon")
     _assert_in_ci(est["mean_wait_s"], exact.mean_wait_s, 0.10, "mean wait")
     _assert_in_ci(est["service_level"], exact.service_level, 0.05, "service level")
+    # hung up before the 20-second threshold: half-width under 15% of it
+    _assert_in_ci(est["p_abandon_within"], exact.p_abandon_within_threshold, 0.15, "P(abandon within 20 s)")
+
+
+def test_abandoning_within_the_threshold_runs_from_nobody_to_every_abandoner():
+    at = [erlang_a_metrics(1000 / 3600, 300.0, 85, 180.0, t) for t in (0.0, 5.0, 20.0, 60.0, 600.0, 1e7)]
+    within = [m.p_abandon_within_threshold for m in at]
+    assert within[0] == 0.0 and within[-1] == pytest.approx(at[0].p_abandon, rel=1e-9)
+    assert all(a <= b for a, b in zip(within, within[1:]))
+    assert erlang_a_metrics(1000 / 3600, 300.0, 85, math.inf, 20.0).p_abandon_within_threshold == 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,11 +298,14 @@ def test_round_the_clock_event_mode_matches_erlang_a_at_85_agents():
     # 4% of P(wait) and 6% of P(abandon). Before the queue carried over midnight (every day opened
     # empty) the event mode fell short by 2.6 and 2.1 half-widths (issue 15).
     monthly = run(load_config(_round_the_clock(85, "exponential"))).monthly
-    diff, exact = _month_by_month(monthly, 85, 180.0, {"p_wait": "p_wait", "p_abandon": "abandon_rate"})
+    diff, exact = _month_by_month(monthly, 85, 180.0, {"p_wait": "p_wait", "p_abandon": "abandon_rate",
+                                                        "p_abandon_within_threshold": "abandon_within_threshold_rate"})
     assert len(diff["p_wait"]) == 36
     assert np.mean(monthly["occupancy"]) > 0.93
     _assert_unbiased(diff["p_wait"], np.mean([e.p_wait for e in exact]), 0.04, "P(wait)")
     _assert_unbiased(diff["p_abandon"], np.mean([e.p_abandon for e in exact]), 0.06, "P(abandon)")
+    _assert_unbiased(diff["p_abandon_within_threshold"], np.mean([e.p_abandon_within_threshold for e in exact]),
+                     0.06, "P(abandon within 20 s)")
 
 
 @pytest.mark.slow
