@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 CHANNELS = ("self_service", "phone", "email", "chat", "mail")
 CHURN_REASONS = ("service", "price", "other")  # index into this = a customer's churn_reason code (-1 = active)
-MIXING_MODES = ("network", "global")
+MIXING_MODES = ("network", "global", "cascade")
 CONTACT_CENTRE_MODES = ("erlang_c", "des")
 CASH_FLOWS = ("monthly", "annual")  # economics.cash_flow: when profit is booked for discounting
 EFFECT_OPS = ("set", "add", "multiply")
@@ -232,7 +232,7 @@ class BehaviourConfig:
     p_ceiling: float = 1.0  # share who can ever show it (eligibility, digital affinity): the Bass market potential
     p_join: Optional[float] = None  # share of newcomers showing it when they join; None = p_initial
     rate_innovation: float = 0.0  # Bass p: monthly adoption hazard independent of others
-    rate_imitation: float = 0.0  # Bass q: monthly hazard per unit share of adopted ties
+    rate_imitation: float = 0.0  # Bass q: monthly hazard per unit share of adopted ties (cascade: per new adopter tie)
     rel_incentive: float = 1.0  # multiplier on the hazard from campaigns and incentives
     sat_threshold: float = 0.0  # permission gate: no adoption below this satisfaction (0 = none)
     rel_sat_slope: float = 0.0  # hazard x exp(slope * (satisfaction - 7)): trust speeds adoption
@@ -245,7 +245,10 @@ class BehaviourConfig:
 
 @dataclass
 class AdoptionConfig:
-    mixing: str = "network"  # imitation share from: network ties, or global (fully mixed)
+    # what imitation responds to: "network", the share of the customer's ties who show it (Bass
+    # over ties); "global", the share of all customers (fully mixed Bass); "cascade", each tie who
+    # adopted last month, once (an independent cascade: rate_imitation is then the hazard per tie)
+    mixing: str = "network"
     behaviours: dict[str, BehaviourConfig] = field(default_factory=dict)
 
 

@@ -10,6 +10,17 @@ where F is the share of the customer's active ties who show b (mixing="network")
 of all active customers (mixing="global", the fully mixed limit in which the expected adoption
 curve is Bass's). Adoption is absorbing: nobody gives up autopay in this model.
 
+mixing="cascade" is the independent cascade (Goldenberg, Libai and Muller 2001; Kempe, Kleinberg
+and Tardos 2003): F is the number of the customer's active ties who adopted b last month (the
+starting adopters count as last month's at month 0). Each new adopter tells each tie once, in
+the month after adopting, and a tie told by k of them adopts with probability 1 - exp(-q k) (with
+rel_incentive 1, no trust tilt and p = 0): T = 1 - exp(-q) per tie. The spread is then bond
+percolation on the tie network, with its epidemic threshold T_c = <k> / (<k^2> - <k>) and its
+final size (tests/validation/test_word_of_mouth_cascade.py). How the two modes differ: a share
+is the mean-field of Bass (a customer with 20 ties feels what one with 2 feels when the same share
+adopted, and adopters go on persuading for ever), a cascade gives hubs more chances and each
+adopter one chance per tie, so it can die out; churned customers count in neither.
+
 Why the step looks the way it does (speed, with results identical to computing every hazard):
 a customer adopts when their uniform u < 1 - exp(-h), and h has a cheap upper bound over the
 whole base (F <= 1, satisfaction within this month's range). Each month only the few percent
@@ -97,12 +108,13 @@ class Adoption:
             out[b] = share
         return out
 
-    def _max_probability(self, b: int, sat_range: tuple[float, float], rel_segment: float = 1.0) -> float:
-        """An upper bound on this month's adoption probability of b over every customer."""
+    def _max_probability(self, b: int, sat_range: tuple[float, float], rel_segment: float = 1.0,
+                         f_max: float = 1.0) -> float:
+        """An upper bound on this month's adoption probability of b over every customer (F <= f_max)."""
         inc, p, q, slope = self.incentive[b] * max(rel_segment, 1.0), self.p[b], self.q[b], self.slope[b]
         if not (inc >= 0 and np.isfinite([inc, p, q, slope]).all()):
             return np.inf  # no usable bound: screen nobody out
-        base = max(p + max(q, 0.0), 0.0)  # F is in [0, 1]
+        base = max(p + max(q, 0.0) * f_max, 0.0)
         tilt = max(slope * (sat_range[0] - 7.0), slope * (sat_range[1] - 7.0)) if slope else 0.0
         bound = -np.expm1(-(inc * base * np.exp(tilt)))
         return bound * (1.0 + _BOUND_SLACK)
@@ -126,8 +138,10 @@ class Adoption:
         # Screen first: only customers whose uniform falls below the bound on their adoption
         # probability can adopt, and only those who do not show b yet and pass the trust gate.
         draws, screened = [], []
+        told = self._told(model, act) if self.mixing == "cascade" else None
         for b, name in enumerate(self.names):
-            bound = self._max_probability(b, sat_range, seg_incentive[:, b].max() if targeted else 1.0)
+            f_max = float(told[b].max()) if told is not None and len(told[b]) else 1.0
+            bound = self._max_probability(b, sat_range, seg_incentive[:, b].max() if targeted else 1.0, f_max)
             if COMPILED:
                 rows, u = np.empty(len(act), dtype=np.int64), np.empty(len(act))
                 n = _screen_kernel(act, np.uint64(streams.key(f"adoption.{name}", ms.month)), float(bound),
@@ -144,7 +158,11 @@ class Adoption:
             draws.append(u[rows])
             screened.append(rows)
         # Then the exact rule on them, with every F taken before anyone adopts this month.
-        shares = self.shares(model, act, {b: screened[b] for b in range(len(self.names)) if self.q[b] != 0})
+        asked = {b: screened[b] for b in range(len(self.names)) if self.q[b] != 0}
+        if told is not None:
+            shares = {b: told[b][act[rows]].astype(np.float64) for b, rows in asked.items()}
+        else:
+            shares = self.shares(model, act, asked)
         for b, name in enumerate(self.names):
             rows = screened[b]
             base = self.p[b] + self.q[b] * shares[b] if b in shares else self.p[b]
@@ -157,6 +175,28 @@ class Adoption:
             pop.adopted[new, b] = True
             ms.new_adopters[name] = new
             ms.kpis[f"new_adopt_{name}"] = int(new.size)
+        if self.mixing == "cascade":
+            self._tellers = [ms.new_adopters[name] for name in self.names]
+
+    def _told(self, model, act: np.ndarray) -> list[np.ndarray]:
+        """Per behaviour, each slot's ties to last month's adopters still active (the cascade's F)."""
+        pop = model.pop
+        tellers = getattr(self, "_tellers", None)
+        if tellers is None:  # month 0: the starting adopters tell first
+            tellers = [act[pop.adoption[act, b]] for b in range(len(self.names))]
+        out = []
+        for b in range(len(self.names)):
+            heard = np.zeros(pop.n_slots, dtype=np.int64)
+            speaking = tellers[b][pop.active[tellers[b]]] if len(tellers[b]) else tellers[b]
+            if len(speaking) and self.q[b] != 0:
+                if COMPILED:
+                    model.graph.count_ties_to(np.sort(speaking), heard)
+                else:
+                    flags = np.zeros(pop.n_slots, dtype=bool)
+                    flags[speaking] = True
+                    heard = np.rint(model.graph.neighbour_sum(flags)).astype(np.int64)
+            out.append(heard)
+        return out
 
 
 @kernel
