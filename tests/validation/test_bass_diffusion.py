@@ -19,6 +19,10 @@ The monthly table's adopt_ebill in row t is the share at the END of month t, i.e
 Parameters: p = 0.01, q = 0.10 per month over 5 years (q/p = 10, an S-curve from 0 to 98%).
 The brief's example q = 0.15 gives a recurrence-vs-closed-form gap of 0.045, too coarse for the
 continuous comparison to say much; q = 0.10 gives 0.027.
+
+At published coefficients (Sultan, Farley and Lehmann's meta-analytic means, p = 0.03 and
+q = 0.38 a year, 0.0025 and 0.0317 a month) the monthly rule stays within 0.0092 of the
+continuous curve over 20 years, and the simulated curve is held to that plus 4 SE.
 """
 
 from __future__ import annotations
@@ -141,3 +145,57 @@ def test_curve_follows_continuous_bass_within_discretisation_error(diffusion):
     for p_alt, q_alt in ((P, 0.75 * Q), (P, 1.25 * Q), (0.5 * P, Q), (2.0 * P, Q)):
         alt = bass_closed_form(t, p_alt, q_alt)
         assert (np.abs(share - alt) > tol).any(), f"Bass(p={p_alt}, q={q_alt}) also fits"
+
+
+# ---------------------------------------------------------------------------------------------
+# at published coefficients: the averages of Sultan, Farley and Lehmann's meta-analysis of 213
+# Bass fits (1990, Journal of Marketing Research), p = 0.03 and q = 0.38 a year, taken monthly
+
+P_PUBLISHED, Q_PUBLISHED = 0.03 / 12, 0.38 / 12
+PUBLISHED_YEARS = 20
+# the monthly rule's largest distance from the continuous curve at these rates (computed below)
+PUBLISHED_GAP_TOL = 0.01
+
+
+@pytest.fixture(scope="module")
+def published(small_config):
+    b = f"adoption.behaviours.{BEHAVIOUR}"
+    cfg = small_config(
+        f"population.n_customers={N}", f"years={PUBLISHED_YEARS}", "seed=9", "adoption.mixing=global",
+        f"{b}.p_initial=0", f"{b}.p_ceiling=1", "warmup_years=0",
+        f"{b}.rate_innovation={P_PUBLISHED}", f"{b}.rate_imitation={Q_PUBLISHED}",
+        f"{b}.rel_sat_slope=0", f"{b}.sat_threshold=0", f"{b}.rel_incentive=1",
+        "churn.rate_other=0", "churn.rate_service_max=0", "churn.rate_price=0",
+        "referral.rate_paid_acquisition=0", "referral.rate_referral_promoter=0",
+    )
+    m = run(cfg).monthly
+    assert (m["customers"] == N).all()
+    return np.concatenate([[0.0], m[f"adopt_{BEHAVIOUR}"].to_numpy()])
+
+
+def test_published_bass_coefficients_give_the_published_curve(published):
+    from sim.analytic import bass_closed_form as public_closed_form
+    from sim.analytic import bass_discrete
+
+    share = published
+    months = len(share) - 1
+    t = np.arange(months + 1, dtype=np.float64)
+    closed = public_closed_form(t, P_PUBLISHED, Q_PUBLISHED)
+    np.testing.assert_allclose(closed, bass_closed_form(t, P_PUBLISHED, Q_PUBLISHED), rtol=1e-12)
+    f_rec, se = mean_field(P_PUBLISHED, Q_PUBLISHED, N, months)
+    np.testing.assert_allclose(bass_discrete(P_PUBLISHED, Q_PUBLISHED, months), f_rec, rtol=0, atol=1e-12)
+    gap = np.abs(f_rec - closed).max()
+    assert gap < PUBLISHED_GAP_TOL, f"discretisation gap {gap:.4f}"  # 0.0092, about month 70
+    # tolerance: the computed gap + 4 propagated binomial SE per month
+    tol = gap + N_SD * se
+    dev = np.abs(share - closed)
+    assert (dev <= tol).all(), f"months {np.flatnonzero(dev > tol).tolist()} off the published curve"
+    # half the market adopts when the closed form says, to a month and a half
+    half_bass = float(np.interp(0.5, closed, t))
+    half_sim = float(np.interp(0.5, share, t))
+    assert half_sim == pytest.approx(half_bass, abs=1.5)  # 78.6 months (6.6 years) at these rates
+    # teeth: q off by 10% or p off by 25% leaves the tolerance somewhere
+    for p_alt, q_alt in ((P_PUBLISHED, 0.9 * Q_PUBLISHED), (P_PUBLISHED, 1.1 * Q_PUBLISHED),
+                         (0.75 * P_PUBLISHED, Q_PUBLISHED), (1.25 * P_PUBLISHED, Q_PUBLISHED)):
+        alt = bass_closed_form(t, p_alt, q_alt)
+        assert (np.abs(share - alt) > tol).any(), f"Bass(p={p_alt:.5f}, q={q_alt:.5f}) also fits"
