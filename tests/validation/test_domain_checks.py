@@ -4,6 +4,10 @@
    customer-year saves 0.68 x 463,900 x $11 = $3.47M a year (simulated by 100,000 agents, each
    standing for 4.64 customers: the saving is the firm's, whatever the number of agents).
 2. Lifetime value: 15 years x 3 policies x $200 profit a year = $9,000 undiscounted.
+
+Each check holds the simulation's accounting exactly (to 1e-9) and its sampled inputs (adopters
+moved, policies held, lifetimes) to 4 standard errors of their stated values, then reproduces
+the domain's figure to its stated rounding.
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ def test_ebilling_from_16_to_84_percent_saves_about_3_47m_a_year():
     assert base.monthly["adopt_ebill"].iloc[0] == pytest.approx(0.16, abs=0.003)
     assert best.monthly["adopt_ebill"].iloc[0] == pytest.approx(0.84, abs=0.003)
     saving = -compare_runs(best.monthly, base.monthly)["incremental_cost_to_serve_by_category"]["paper_bills"]
-    expected = (0.84 - 0.16) * N_UTILITY * 11.0  # $3,469,972
-    # sampling noise: both runs share every uniform, so the extra adopters are one Binomial draw over
-    # 100,000 agents with p = 0.68 / 0.84 of the non-adopters: sd ~0.15% of agents, $7.5k at firm
-    # scale; 1% ($35k) is more than 4.5 sd
-    assert saving == pytest.approx(expected, rel=0.01)
-    assert saving == pytest.approx(3.47e6, rel=0.01)
+    moved = float(best.monthly["adopt_ebill"].iloc[0] - base.monthly["adopt_ebill"].iloc[0])
+    # the accounting, exactly: every customer moved to e-billing saves $11 a year at firm scale
+    assert saving == pytest.approx(moved * N_UTILITY * 11.0, rel=1e-9)
+    # sampling: both runs share every uniform, so the agents moved are one Binomial(100,000, 0.68)
+    # draw: sd 0.0015 of the base; tolerance 4 sd
+    assert moved == pytest.approx(0.68, abs=4 * math.sqrt(0.68 * 0.32 / 100_000))
+    # the domain's figure to its stated rounding ($3.47M, to the nearest $10k): the simulated
+    # saving per customer moved, at the domain's 68 points ($3,469,972)
+    assert round(saving / moved * 0.68, -4) == 3.47e6
 
 
 def test_insurance_lifetime_value_of_the_domain_profile_is_9000():
@@ -54,7 +61,13 @@ def test_insurance_lifetime_value_of_the_domain_profile_is_9000():
         "economics.cost_truck_roll=0", "abuse.enabled=false", *free,
     ]
     clv = run(load_config(overrides), progress=False).summary["lifetime_value_by_segment"]["multi_policy_household"]
-    # products are 1 + Poisson(2): mean 3; churn is Binomial, so lifetime and value carry noise:
-    # 40k customers x 60 months gives ~13k churners, a relative SE under 1%; allow 3%
-    assert clv["expected_lifetime_years"] == pytest.approx(15.0, rel=0.03)
-    assert clv["lifetime_value_undiscounted"] == pytest.approx(9000.0, rel=0.03)
+    policies = clv["net_value_per_month"] * 12 / 200.0  # the households' mean policies held
+    years = clv["expected_lifetime_years"]
+    # the domain's arithmetic, exactly: value = $200 a policy-year x policies x years
+    assert clv["lifetime_value_undiscounted"] == pytest.approx(200.0 * policies * years, rel=1e-9)
+    # sampling: policies are 1 + Poisson(2) per household (SE of the mean over ~46k households
+    # 0.0066); churn is Binomial over ~2.4M customer-months at 1/180 (relative SE 0.86%): 4 SE each
+    assert policies == pytest.approx(3.0, abs=4 * math.sqrt(2 / 46_000))
+    assert years == pytest.approx(15.0, rel=4 * math.sqrt((1 - 1 / 180) / (180 * 2.4e6)) * 180)
+    # and at the domain's own 3 policies and 15 years the same arithmetic gives its $9,000
+    assert round(clv["lifetime_value_undiscounted"] / (policies * years) * 3 * 15) == 9000
