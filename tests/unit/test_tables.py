@@ -58,6 +58,9 @@ def test_comparison_csv_and_xlsx_carry_the_swept_keys(swept):
     sheets = pd.read_excel(swept / "comparison.xlsx", sheet_name=None)
     assert set(sheets) == {"runs", "comparison"}
     assert len(sheets["runs"]) == 8 and len(sheets["comparison"]) == len(comp)
+    # the same tables as the CSVs, cell for cell (a missing number is an empty cell in both)
+    pd.testing.assert_frame_equal(sheets["comparison"], comp, check_dtype=False)
+    pd.testing.assert_frame_equal(sheets["runs"], pd.read_csv(swept / "runs.csv"), check_dtype=False)
 
 
 def test_a_sweep_over_a_key_gets_a_response_curve(swept, tmp_path):
