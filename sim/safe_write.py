@@ -15,6 +15,8 @@ its destination and swapped into place when complete, ``manifest.json`` last. Th
   removes those whose process is gone (and nameless old ones after a day), never a live writer's.
 * The manifest records the SHA-256 of every file and of itself, so a reader can tell a file that
   was edited, truncated or overwritten from the one cxsim wrote (:func:`verify`).
+* A command that builds one folder over a long time (an exploration) holds a lock beside it
+  (:func:`exclusive`), so a second copy of the command stops at once instead of racing the first.
 """
 
 from __future__ import annotations
@@ -120,6 +122,33 @@ def foreign_content(folder: Path) -> str | None:
         shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
         return f"it is a cxsim folder with files added that cxsim did not write ({shown})"
     return None
+
+
+@contextmanager
+def exclusive(lock_path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (a small file beside the folder it guards) for the
+    block; raise OutputError naming the holder if another process has it. The operating system
+    releases the lock when its holder exits, however it exits, so a lock is never left stale.
+    Where fcntl is missing (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on the platforms cxsim is tested on
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise OutputError(f"{what} is being written by {holder}; wait for it to finish, or stop it, "
+                              "and run this again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def check_target(folder: str | Path, what: str = "output folder") -> Path:

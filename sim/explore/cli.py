@@ -141,26 +141,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-run", action="store_true", help="run nothing: analyse what is complete on disk")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a, launcher_args = p.parse_known_args(argv)
-    from sim.explore.design import design_table
-    from sim.explore.outcomes import missing_runs
-    from sim.explore.sweep import (
-        check_pass_through,
-        log_tail,
-        planned_runs,
-        run_sweep,
-        sweep_argv,
-    )
-    from sim.safe_write import OutputError, check_target
+    from sim.explore.sweep import check_pass_through
+    from sim.safe_write import OutputError, exclusive
 
     root = Path(a.output_root).resolve()
-    try:
+    try:  # everything the command line can get wrong, before anything is written
         check_pass_through(launcher_args)
         spec = load_spec(a.spec)
         only = list(spec.analyses) if not a.only else [s.strip() for s in a.only.split(",") if s.strip()]
         for name in only:
             if name not in spec.analyses:
                 raise ExploreError(f"--only {name!r} is not allowed: one of the spec's analyses {list(spec.analyses)}")
-        out_dir = exploration_dir(spec, root)
+    except ExploreError as err:
+        print(f"cxsim-explore: {err}", file=sys.stderr)
+        return 2
+    out_dir = exploration_dir(spec, root)
+    try:
+        with exclusive(out_dir.parent / f".{spec.name}.lock", f"the exploration {out_dir}"):
+            return _explore(a, spec, only, out_dir, root, launcher_args)
+    except OutputError as err:
+        print(f"cxsim-explore: {err}", file=sys.stderr)
+        return 2
+
+
+def _explore(a, spec: ExploreSpec, only: list[str], out_dir: Path, root: Path, launcher_args: list[str]) -> int:
+    """cxsim-explore once its spec is read and its folder is this process's alone."""
+    from sim.explore.design import design_table
+    from sim.explore.outcomes import missing_runs
+    from sim.explore.sweep import log_tail, planned_runs, run_sweep, sweep_argv
+    from sim.safe_write import OutputError, check_target
+
+    try:
         check_target(out_dir, "exploration folder")
         design = design_table(spec)
         if not _check_same_spec(out_dir, spec):

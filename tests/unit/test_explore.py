@@ -281,6 +281,21 @@ def test_bad_input_on_the_command_line_stops_before_anything_is_written(tmp_path
     assert not root.exists()
 
 
+def test_a_second_copy_of_an_exploration_stops_at_once_while_the_first_runs(tmp_path, capsys):
+    from sim.safe_write import exclusive
+
+    root = tmp_path / "results"
+    spec = _spec_file(tmp_path)
+    with exclusive(root / "explorations" / ".tiny.lock", "the first copy"):  # as a running cxsim-explore holds it
+        assert explore([str(spec), "--output-root", str(root), "--no-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"the exploration {root / 'explorations' / 'tiny'} is being written by process" in err
+    assert not (root / "explorations" / "tiny").exists()  # it wrote nothing
+    # once the first has finished (or died: the system releases its lock), the command runs
+    assert explore([str(spec), "--output-root", str(root), "--no-run"]) == 1  # nothing on disk to analyse yet
+    assert "no analysis has all its runs on disk yet" in capsys.readouterr().err
+
+
 def test_the_sweep_preflight_refuses_a_future_the_model_refuses(tmp_path):
     """The futures are applied to one composition per scenario in the preflight (not composed one
     by one); a future with a value out of range must still stop the sweep before it runs."""
