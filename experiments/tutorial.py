@@ -10,8 +10,8 @@
 #
 # This tutorial is a plain Python script in Jupytext's "percent" format: run it with
 # `python experiments/tutorial.py`, or open it as a notebook in Jupyter with the jupytext extension
-# (`pip install jupytext`). The test suite runs it (`tests/unit/test_tutorial.py`, at a smaller
-# size), so every line here works with the installed cxsim.
+# (`pip install -e ".[notebook]"`). The test suite runs it as a script and as a notebook
+# (`tests/unit/test_tutorial.py`, at a smaller size), so every line here works with the installed cxsim.
 #
 # The question: does the e-billing campaign pay for itself at the utility preset's firm, and how
 # sure can we be? Sizes come from the environment so the test can shrink them.
