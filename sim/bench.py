@@ -8,7 +8,7 @@ beside a Mesa version of the model's core and Starsim's SIS model (sim.bench_ref
     cxsim-bench --sizes 50000 --years 20       # the preset's firm as `cxsim` simulates it
     cxsim-bench --sizes 100000 --years 5       # one size, 5 years
     cxsim-bench --sizes 10000 100000 --years 20 2 -- seed=3 scenario=ebilling_push
-    cxsim-bench --explore -- hydra/launcher=joblib   # a Morris screen of 8 keys x 10 trajectories (540 runs)
+    cxsim-bench --explore -- hydra/launcher=joblib   # a Morris screen of 8 keys x 10 trajectories (418 runs)
     python -m sim.bench ...                    # the same without the console script
 
 A size is ``population.n_agents``: the preset's firm (population.n_customers) simulated by that
@@ -179,6 +179,7 @@ def _explore_benchmark(spec_name: str, launcher_args: list[str]) -> int:
     from sim.explore.cli import main as explore
     from sim.explore.design import design_table
     from sim.explore.spec import ExploreError, load_spec
+    from sim.explore.sweep import runs_to_simulate
 
     try:
         spec = load_spec(spec_name)
@@ -189,11 +190,13 @@ def _explore_benchmark(spec_name: str, launcher_args: list[str]) -> int:
         print(f"cxsim-bench: --explore {spec_name} is not allowed: the spec has no Morris analysis", file=sys.stderr)
         return 2
     opts = spec.analyses["morris"]
-    futures = len(design_table(spec, ["morris"]))
-    runs = futures * len(spec.arms) * spec.seeds
+    design = design_table(spec, ["morris"])
+    futures = len(design)
+    runs = runs_to_simulate(spec, design)
     print(_machine_line())
     print(f"exploration {spec.name}: Morris screen of {len(spec.keys)} keys x {opts['trajectories']} trajectories "
-          f"= {futures} futures x {len(spec.arms)} arms x {spec.seeds} seeds = {runs} runs of {spec.agents:,} agents, "
+          f"= {futures} futures x {len(spec.arms)} arms x {spec.seeds} seeds = "
+          f"{futures * len(spec.arms) * spec.seeds} runs, {runs} to simulate, of {spec.agents:,} agents, "
           f"overrides {' '.join(spec.overrides) or 'none'}; launcher: {' '.join(launcher_args) or 'basic'}", flush=True)
     with tempfile.TemporaryDirectory(prefix="cxsim-bench-explore-") as root:
         t0 = time.perf_counter()

@@ -168,7 +168,13 @@ def _explore(a, spec: ExploreSpec, only: list[str], out_dir: Path, root: Path, l
     """cxsim-explore once its spec is read and its folder is this process's alone."""
     from sim.explore.design import design_table
     from sim.explore.outcomes import missing_runs
-    from sim.explore.sweep import log_tail, planned_runs, run_sweep, sweep_argv
+    from sim.explore.sweep import (
+        distinct_runs,
+        log_tail,
+        planned_runs,
+        run_sweep,
+        sweep_argvs,
+    )
     from sim.safe_write import OutputError, check_target
 
     try:
@@ -182,13 +188,16 @@ def _explore(a, spec: ExploreSpec, only: list[str], out_dir: Path, root: Path, l
         return 2
     chosen = [r for r in runs if r.analysis in only]
     missing = missing_runs(spec, runs, design)  # every run's checksums read once; again only after a sweep
-    n_missing = sum(len(missing.get(name, [])) for name in only)
+    to_run = distinct_runs([r for name in only for r in missing.get(name, [])])
+    distinct = distinct_runs(chosen)
     n_futures = int(design["analysis"].isin(only).sum())
+    shared = (f", {len(distinct):,} to simulate, the others sharing the run of a future with the same values "
+              f"for every key that acts in their arm") if len(distinct) < len(chosen) else ""
     print(f"cxsim-explore: {spec.name}: {n_futures} futures x {len(spec.arms)} arms x {spec.seeds} seeds = "
-          f"{len(chosen):,} runs ({len(chosen) - n_missing:,} complete on disk) -> {out_dir}", flush=True)
-    if n_missing and not a.no_run:
+          f"{len(chosen):,} runs{shared} ({len(distinct) - len(to_run):,} complete on disk) -> {out_dir}", flush=True)
+    if to_run and not a.no_run:
         log = root / "multirun" / f"explore-{spec.name}.log"
-        code = run_sweep(sweep_argv(spec, out_dir / CONFIGS, root, only, launcher_args), chosen, log,
+        code = run_sweep(sweep_argvs(spec, out_dir / CONFIGS, root, chosen, launcher_args), chosen, log,
                          progress=not a.no_progress)
         if code != 0:
             print(f"cxsim-explore: the sweep failed (exit {code}); its log {log} ends:\n{log_tail(log)}\n"

@@ -25,15 +25,18 @@ UNPAIRED = "_unpaired"
 
 
 def missing_runs(spec: ExploreSpec, runs: list[PlannedRun], design: pd.DataFrame) -> dict[str, list[PlannedRun]]:
-    """Planned runs not complete and intact on disk, or not of their future (its name and exactly
-    its values, as the run's own manifest records them), by analysis."""
+    """Planned runs not complete and intact on disk, or not of their source future (its name and
+    exactly its values, as the run's own manifest records them), by analysis."""
     from sim.results import run_problem
 
     keys = spec.keys
     values = {f: dict(zip(keys, map(float, v))) for f, v in zip(design["future"], design[keys].to_numpy())}
     out: dict[str, list[PlannedRun]] = defaultdict(list)
+    intact: dict = {}  # a shared run folder is checked once
     for r in runs:
-        if run_problem(r.run_dir) is not None or not _is_of(r, values[r.future]):
+        if r.run_dir not in intact:
+            intact[r.run_dir] = run_problem(r.run_dir) is None and _is_of(r, values[r.source])
+        if not intact[r.run_dir]:
             out[r.analysis].append(r)
     return out
 
@@ -41,7 +44,7 @@ def missing_runs(spec: ExploreSpec, runs: list[PlannedRun], design: pd.DataFrame
 def _is_of(r: PlannedRun, values: dict[str, float]) -> bool:
     m = json.loads((r.run_dir / "manifest.json").read_text())
     future = m.get("config", {}).get("future") or {}
-    return m.get("seed") == r.seed and future.get("name") == r.future and future.get("values") == values
+    return m.get("seed") == r.seed and future.get("name") == r.source and future.get("values") == values
 
 
 def _read(run_dir) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -69,13 +72,20 @@ def experiments_table(spec: ExploreSpec, design: pd.DataFrame, runs: list[Planne
         if r.analysis in analyses:
             by_future[r.future][(r.arm, r.seed)] = r
     values = design.set_index("future")
+    read: dict = {}  # a run shared by several futures is read once
+
+    def cached(run_dir):
+        if run_dir not in read:
+            read[run_dir] = _read(run_dir)
+        return read[run_dir]
+
     rows = []
     for future, cell in by_future.items():
         d = values.loc[future]
-        base = {k: _read(cell[(spec.baseline, k)].run_dir) for k in range(spec.seeds)}
+        base = {k: cached(cell[(spec.baseline, k)].run_dir) for k in range(spec.seeds)}
         for scenario in spec.scenarios:
             for seed in range(spec.seeds):
-                scen = _read(cell[(scenario, seed)].run_dir)
+                scen = cached(cell[(scenario, seed)].run_dir)
                 row = {"analysis": d["analysis"], "sample": int(d["sample"]), "future": future,
                        "scenario": scenario, "seed": seed, **{k: float(d[k]) for k in spec.keys}}
                 row.update(_outcomes(spec, scen, base[seed]))

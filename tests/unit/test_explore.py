@@ -116,6 +116,53 @@ def test_an_interrupted_exploration_resumes_and_rebuilds_the_same_indices(explor
     assert "52 runs (52 complete on disk)" in capsys.readouterr().out
 
 
+SHARED = TINY.replace("""  churn.rel_price_elasticity: {dist: uniform, low: 1.5, high: 4.5}
+analyses:
+  morris: {trajectories: 3, levels: 4}
+  robustness: {n: 4, bins: 2}""", """  churn.rel_price_elasticity: {dist: uniform, low: 1.5, high: 4.5}
+  interventions.ebilling_campaign.effects.0.value: {dist: uniform, low: 2.0, high: 10.0}
+analyses:
+  morris: {trajectories: 3, levels: 4}""")
+
+
+def test_futures_that_differ_only_in_a_programme_key_share_the_baseline_run(tmp_path, capsys):
+    # Morris: 3 trajectories x 4 futures; one step per trajectory moves only the campaign's effect,
+    # which does not act in the baseline, so that baseline future reuses the run before it (and on
+    # 4 levels, futures of different trajectories can meet on the same values too)
+    import subprocess
+    import sys
+
+    from sim.explore.sweep import planned_runs, task_overrides
+
+    assert SHARED != TINY
+    root = tmp_path / "results"
+    spec_path = _spec_file(tmp_path, SHARED, name="shared")
+    assert explore([str(spec_path), "--output-root", str(root), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    spec = load_spec(str(spec_path))
+    design = design_table(spec)
+    acting = {"baseline": spec.keys[:2], "ebilling_push": spec.keys}  # the campaign acts only where it runs
+    distinct = {arm: len(design[keys].drop_duplicates()) for arm, keys in acting.items()}
+    assert distinct["baseline"] <= 12 - 3 and distinct["baseline"] < distinct["ebilling_push"]
+    n = 2 * sum(distinct.values())
+    assert f"12 futures x 2 arms x 2 seeds = 48 runs, {n} to simulate" in out
+    on_disk = sorted(root.glob("baseline/*/seed=*")) + sorted(root.glob("ebilling_push/*/seed=*"))
+    assert len(on_disk) == n
+    table = pd.read_parquet(root / "explorations" / "shared" / "experiments.parquet")
+    assert len(table) == 12 * 2 and table["incremental_npv"].notna().all()
+    # a shared run is exactly the run its own future would have made
+    runs = planned_runs(spec, root / "explorations" / "shared" / "configs", root, design)
+    shared = [r for r in runs if r.source != r.future and r.arm == "baseline"]
+    r = shared[0]
+    own = tmp_path / "own"
+    args = [a for a in task_overrides(spec, root) if not a.startswith("output.root=")]
+    done = subprocess.run([sys.executable, "-m", "sim", "--config-dir", str(root / "explorations" / "shared" / "configs"),
+                           f"+future={r.future}", "scenario=baseline", f"seed={r.seed}", *args,
+                           f"output.run_dir={own}"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(own / "monthly.parquet"), pd.read_parquet(r.run_dir / "monthly.parquet"))
+
+
 def test_a_changed_spec_under_the_same_name_is_refused(explored, tmp_path, capsys):
     changed = _spec_file(tmp_path, TINY.replace("high: 4.5", "high: 5.0"))
     code = explore([str(changed), "--output-root", str(explored["root"]), "--no-run"])
