@@ -339,7 +339,9 @@ def main() -> None:
             print("cxsim: invalid configuration:\n  " + "\n  ".join(lines), file=sys.stderr)
         sys.exit(2)
     sys.argv += plan.extra_overrides
-    print(start_line(plan, skip_complete=not _rerun_asked()), flush=True)  # within a second, before Hydra's own
+    starting = start_line(plan, skip_complete=not _rerun_asked())
+    if starting:  # within a second, before Hydra's own first line
+        print(starting, flush=True)
     if plan.multirun and plan.run_dirs:  # read by each job (here or in a worker) for its progress line
         import os
         import time
@@ -363,11 +365,12 @@ def main() -> None:
 
 
 def start_line(plan, skip_complete: bool = True) -> str:
-    """What the command is about to do, printed before the first run starts."""
+    """What the command is about to do, printed before the first run starts ("" when it runs
+    nothing: Hydra only prints, as for --cfg job, whose output may be piped into a file)."""
     if not plan.multirun:
         cfg = plan.first
         if cfg is None:
-            return "cxsim: starting"
+            return ""
         warm = f"{cfg.warmup_years} warm-up + " if cfg.warmup_years else ""
         return (f"cxsim: running {cfg.scenario} seed={cfg.seed}: {cfg.population.agents:,} agents, "
                 f"{warm}{cfg.years} year{'s' if cfg.years != 1 else ''} -> {plan.run_dirs[0]}")

@@ -83,6 +83,14 @@ def test_zero_staff_is_fine_when_no_need_can_reach_the_phone():
     assert load_config(overrides).contact_centre.rel_staffing == 0
 
 
+def test_printing_the_config_prints_only_the_config(tmp_path):
+    # `cxsim --cfg job > config.yaml` is a config file: no progress or start line in it
+    proc = _cxsim("--cfg", "job", "years=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "seed: 0" and "cxsim:" not in proc.stdout
+    assert not list(tmp_path.iterdir())  # and it wrote nothing
+
+
 def test_help_lists_what_a_user_can_choose_not_hydras_page():
     import subprocess
     import sys
