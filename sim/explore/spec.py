@@ -89,6 +89,9 @@ class ExploreSpec:
     design_seed: int = 0
     uncertainties: list[Uncertainty] = field(default_factory=list)
     analyses: dict[str, dict[str, int]] = field(default_factory=dict)
+    # per arm, the keys that act in it (a programme's keys only where it is on); filled from the
+    # model when the spec is loaded; an arm missing here has every key act
+    acting: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def arms(self) -> list[str]:
@@ -105,7 +108,7 @@ class ExploreSpec:
     def identity(self) -> dict[str, Any]:
         """Everything that decides the futures and the runs (not the name or the file's place)."""
         d = asdict(self)
-        d.pop("name"), d.pop("path")
+        d.pop("name"), d.pop("path"), d.pop("acting")  # acting: derived from the rest and the model
         for u in d["uncertainties"]:
             u.pop("source")  # documentation: changes no number
         return d
@@ -294,6 +297,7 @@ def _check_against_model(spec: ExploreSpec) -> None:
                     reason = str(err).splitlines()[-1].strip()
                     raise ExploreError(f"{spec.path}: {where}.{side}={value!r} is not allowed: the model refuses "
                                        f"it in scenario {arm} ({reason})") from None
+    spec.acting = {arm: [k for k in spec.keys if future_applies(cfg, k)] for arm, cfg in configs.items()}
     _check_outcomes(spec, configs[spec.baseline])
 
 

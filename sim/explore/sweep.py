@@ -54,16 +54,16 @@ def task_overrides(spec: ExploreSpec, root: Path) -> list[str]:
     return [*spec.model_overrides(), *_RUN_SETTINGS, f"output.root={root}"]
 
 
-def acting_keys(spec: ExploreSpec) -> dict[str, list[str]]:
-    """Per arm, the uncertain keys that act in it: all but the programme keys of programmes it leaves off."""
-    from sim import load_config
-    from sim.params import future_applies
-
-    out = {}
+def source_futures(spec: ExploreSpec, design) -> dict[tuple[str, str], str]:
+    """(arm, future) -> the future whose run it reads: the first of its analysis with the same
+    values for every key that acts in the arm (``ExploreSpec.acting``)."""
+    source = {}
     for arm in spec.arms:
-        cfg = load_config([*spec.model_overrides(), f"scenario={arm}"])
-        out[arm] = [k for k in spec.keys if future_applies(cfg, k)]
-    return out
+        keys = spec.acting.get(arm, spec.keys)
+        first_with: dict[tuple, str] = {}
+        for analysis, future, *values in design[["analysis", "future", *keys]].itertuples(index=False):
+            source[(arm, future)] = first_with.setdefault((analysis, *values), future)
+    return source
 
 
 def sweep_argvs(spec: ExploreSpec, config_dir: Path, root: Path, runs: list[PlannedRun],
@@ -100,12 +100,7 @@ def planned_runs(spec: ExploreSpec, config_dir: Path, root: Path, design) -> lis
                                        run_mode=RunMode.RUN)
     parser = override_parser(loader)
     common = parser.parse_overrides(task_overrides(spec, root))
-    acting = acting_keys(spec)
-    source: dict[tuple[str, str], str] = {}  # (arm, future) -> the future whose run it reads
-    for arm, keys in acting.items():
-        first_with: dict[tuple, str] = {}
-        for analysis, future, *values in design[["analysis", "future", *keys]].itertuples(index=False):
-            source[(arm, future)] = first_with.setdefault((analysis, *values), future)
+    source = source_futures(spec, design)
     points: dict[str, str] = {}
     out = []
     for analysis, sample, future in design[["analysis", "sample", "future"]].itertuples(index=False):
@@ -120,10 +115,8 @@ def planned_runs(spec: ExploreSpec, config_dir: Path, root: Path, design) -> lis
 
 
 def runs_to_simulate(spec: ExploreSpec, design) -> int:
-    """How many distinct runs ``design`` needs: per arm, its futures with distinct values for the
-    keys that act there (within each analysis), times the seeds."""
-    return spec.seeds * sum(len(design[["analysis", *keys]].drop_duplicates())
-                            for keys in acting_keys(spec).values())
+    """How many distinct runs ``design`` needs: the distinct (arm, source future) pairs, times the seeds."""
+    return spec.seeds * len({(arm, src) for (arm, _), src in source_futures(spec, design).items()})
 
 
 def distinct_runs(runs: list[PlannedRun]) -> list[PlannedRun]:

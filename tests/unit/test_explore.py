@@ -142,6 +142,7 @@ def test_futures_that_differ_only_in_a_programme_key_share_the_baseline_run(tmp_
     spec = load_spec(str(spec_path))
     design = design_table(spec)
     acting = {"baseline": spec.keys[:2], "ebilling_push": spec.keys}  # the campaign acts only where it runs
+    assert spec.acting == acting
     distinct = {arm: len(design[keys].drop_duplicates()) for arm, keys in acting.items()}
     assert distinct["baseline"] <= 12 - 3 and distinct["baseline"] < distinct["ebilling_push"]
     n = 2 * sum(distinct.values())
