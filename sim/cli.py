@@ -339,7 +339,12 @@ def main() -> None:
             print("cxsim: invalid configuration:\n  " + "\n  ".join(lines), file=sys.stderr)
         sys.exit(2)
     sys.argv += plan.extra_overrides
-    starting = start_line(plan, skip_complete=not _rerun_asked())
+    from sim.sweep_progress import SweepProgress
+
+    shown = plan.first is None or plan.first.progress
+    progress = SweepProgress(plan.run_dirs, skip_complete=not _rerun_asked(),
+                             interactive=plan.multirun and shown and sys.stderr.isatty())
+    starting = start_line(plan, found=len(progress.before))
     if starting:  # within a second, before Hydra's own first line
         print(starting, flush=True)
     if plan.multirun and plan.run_dirs:  # read by each job (here or in a worker) for its progress line
@@ -353,20 +358,14 @@ def main() -> None:
         from sim.worker_reaper import reap_workers_when_gone
 
         reap_workers_when_gone()
-    if not plan.multirun:
-        _app()
-        return
-    from sim.sweep_progress import SweepProgress
-
-    shown = plan.first is None or plan.first.progress
-    with SweepProgress(plan.run_dirs, skip_complete=not _rerun_asked(),
-                       interactive=shown and sys.stderr.isatty()):
+    with progress:  # a bar only for a sweep on a terminal
         _app()
 
 
-def start_line(plan, skip_complete: bool = True) -> str:
+def start_line(plan, found: int = 0) -> str:
     """What the command is about to do, printed before the first run starts ("" when it runs
-    nothing: Hydra only prints, as for --cfg job, whose output may be piped into a file)."""
+    nothing: Hydra only prints, as for --cfg job, whose output may be piped into a file).
+    ``found``: the sweep's run folders complete on disk already, which it reuses if unchanged."""
     if not plan.multirun:
         cfg = plan.first
         if cfg is None:
@@ -377,7 +376,6 @@ def start_line(plan, skip_complete: bool = True) -> str:
     if not plan.run_dirs:
         return "cxsim: starting the sweep (its sweeper picks the runs as it goes)"
     n = len(plan.run_dirs)
-    found = sum((d / "manifest.json").exists() for d in plan.run_dirs) if skip_complete else 0
     already = f", {found} found on disk (each reused if complete and unchanged)" if found else ""
     return f"cxsim: sweep of {n} run{'s' if n != 1 else ''}{already}"
 

@@ -20,7 +20,6 @@ def rostered_agents(on_phone, p_shrinkage: float):
     return int(out) if np.ndim(out) == 0 else out
 
 
-
 def make_contact_centre(model):
     mode = model.cfg.contact_centre.mode
     if mode == "erlang_c":

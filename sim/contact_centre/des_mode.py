@@ -14,8 +14,8 @@ makes at most ``n_attempts_max`` attempts:
   queue is empty. A line open around the clock (intervals covering 24 hours, and the next day
   open too) does not close: the day's run stops at midnight and the next day's starts from its
   state, the callers still queued (who keep their arrival time, and so their wait so far) and the
-  agents still on a call; the last midnight of a month hands over to the next month. Handle times are exponential or lognormal (mean ``dur_handle_s``, CV
-  ``cv_handle``); a waiting caller hangs up after their patience (exponential, mean
+  agents still on a call; the last midnight of a month hands over to the next month. Handle
+  times are exponential or lognormal (mean ``dur_handle_s``, CV ``cv_handle``); a waiting caller hangs up after their patience (exponential, mean
   ``dur_patience_mean_s``, or ``patience: off``), never later than ``dur_max_wait_s``;
 * after an answered call the issue is resolved with ``p_first_contact_resolution``; an unresolved
   issue comes back as a *repeat* call a geometric number of open days later (mean
@@ -116,7 +116,6 @@ from sim.kernels import COMPILED, inline, kernel
 ISSUE_BITS = 20  # issue key = slot << ISSUE_BITS | i: up to ~1M first contacts per customer-month
 TWIN_SHIFT = 48  # twin t of an issue: key | t << TWIN_SHIFT (slots below 2**28, 65,535 twins per issue)
 FIRST, RETRY, REPEAT = 0, 1, 2
-SECONDS_PER_DAY = 86400.0  # open hours covering a whole day: the line never closes overnight
 _PLACE = ("when", "tod")
 _VALUES = ("ivr", "handle", "patience", "resolve", "retry", "vmap")
 _OUTCOME = ("handle", "patience", "contained", "resolved", "retry", "vmap")
@@ -627,7 +626,7 @@ class DESContactCentre:
         delay = -np.log1p(-u["when"]) * cc.dur_retry_delay_mean_min * 60.0
         # a centre that closes at night: a retry after closing lands the next morning
         hung_up = tod[idx] + patience[idx]
-        t_ret = b * H + (hung_up if self._round_the_clock else np.minimum(hung_up, H)) + delay
+        t_ret = b * H + (hung_up if self.profile.open_all_day else np.minimum(hung_up, H)) + delay
         t = np.where(is_rep, t_rep, t_ret)
         out = (iss[idx], nj, np.where(is_rep, REPEAT, RETRY).astype(np.int8), t)
         return (*out, idx) if index else out
@@ -661,11 +660,12 @@ class DESContactCentre:
 
     # --- one day ----------------------------------------------------------------------------
 
-    def _simulate_day(self, b, iss, j, kind, tod, hand_over: bool):
-        """Day ``b``'s queue; returns (interval, virtual wait) of the callers agents reached, and
-        when ``hand_over`` (the centre stays open past midnight) the state at midnight: the
-        attempts still queued (issue, attempt, kind, arrival before the next day) and when each
-        agent still on a call is free, in the next day's clock."""
+    def _simulate_day(self, b, iss, j, kind, tod, on_call: np.ndarray, hand_over: bool):
+        """Day ``b``'s queue, starting with the agents ``on_call`` (when each is free); returns
+        (interval, virtual wait) of the callers agents reached, and when ``hand_over`` (the centre
+        stays open past midnight) the state at midnight: the attempts still queued (issue,
+        attempt, kind, arrival before the next day) and when each agent still on a call is free,
+        in the next day's clock."""
         H = self.profile.day_s
         order = np.argsort(tod, kind="stable")
         iss, j, kind, tod = iss[order], j[order], kind[order], tod[order]
@@ -704,10 +704,9 @@ class DESContactCentre:
         a_vals = {k: np.concatenate([p[4][k] for p in parts]) for k in parts[0][4]}
         res = simulate_queue(a_tod, a_vals["handle"], a_vals["patience"], self.heads[b],
                              self.profile.interval_s, n_initial=n0, child=np.concatenate(child),
-                             busy_until=self._agents_on_call, stop_s=H if hand_over else math.inf)
+                             busy_until=on_call, stop_s=H if hand_over else math.inf)
         w = res.waiting
         handed = (a_iss[w], a_j[w], a_kind[w], a_tod[w] - H, res.busy_until - H) if hand_over else None
-        self._agents_on_call = np.empty(0)
         m = res.arrived
         a_iss, a_j, a_kind, a_tod = a_iss[m], a_j[m], a_kind[m], a_tod[m]
         a_vals = {k: v[m] for k, v in a_vals.items()}
@@ -849,8 +848,7 @@ class DESContactCentre:
         slots_all = np.concatenate(iss_slot)
 
         opens_next = self._open_through_midnight(cal)
-        self._round_the_clock = bool(prof.day_s >= SECONDS_PER_DAY)
-        self._agents_on_call, self._agents_carry = self._agents_carry, np.empty(0)
+        on_call, self._agents_carry = self._agents_carry, np.empty(0)  # from the last month's last midnight
         first_iss = np.arange(n_first)
         u = self._uniforms(_PLACE, first_iss, np.zeros(n_first, dtype=np.int64))
         t_first = Profile.pick_day(u["when"], cal) * prof.day_s + prof.time_of_day(u["tod"])
@@ -883,16 +881,17 @@ class DESContactCentre:
                 # open through the night: the queue passes to the next simulated day (with
                 # representative days, as if it followed), or from the month's last to the next month
                 hand_over = bool(opens_next[b] and (after is not None or opens_next[-1]))
-                interval, vwait, handed = self._simulate_day(b, iss, j, kind, tod, hand_over)
+                interval, vwait, handed = self._simulate_day(b, iss, j, kind, tod, on_call, hand_over)
                 simulated.setdefault(t, []).append((interval, vwait))
+                on_call = np.empty(0)
                 if handed is not None:
-                    *queued, on_call = handed
+                    *queued, still_on_call = handed
                     if after is not None:
                         self._buckets[after].append(tuple(queued))
-                        self._agents_on_call = on_call
+                        on_call = still_on_call
                     else:  # times before the next month's start (negative): its first day
                         self._carry_out.append(tuple(queued))
-                        self._agents_carry = on_call
+                        self._agents_carry = still_on_call
                 continue
             self._ensure_reps(reps, simulated, only=t)  # type t has run all its representative days
             self._map_days(b, iss, j, kind, tod, reps)
@@ -915,7 +914,7 @@ class DESContactCentre:
     def _open_through_midnight(self, cal) -> np.ndarray:
         """Per business day: the line is open all day and the next calendar day too (so the
         queue carries over midnight instead of draining at closing)."""
-        if self.profile.day_s < SECONDS_PER_DAY:
+        if not self.profile.open_all_day:
             return np.zeros(cal.n_open, dtype=bool)
         dom = cal.day_of_month
         next_month_opens = self.profile.rel_weekday[(DAYS_PER_MONTH * (cal.month + 1)) % 7] > 0

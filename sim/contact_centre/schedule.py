@@ -25,6 +25,7 @@ import numpy as np
 from sim.contact_centre.erlang import agents_for_service_level
 
 DAYS_PER_MONTH = 30
+SECONDS_PER_DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Profile:
         cum[-1] = 1.0
         self._cum = cum
         self.rel_weekday = np.asarray(cc.rel_weekday, dtype=np.float64)
+        # intervals covering the whole day: the line never closes at night
+        self.open_all_day = self.day_s >= SECONDS_PER_DAY
 
     def calendar(self, month: int) -> MonthCalendar:
         days = np.arange(DAYS_PER_MONTH)

@@ -45,6 +45,7 @@ class Adoption:
 
     def __init__(self, model):
         self.names = model.pop.behaviour_names
+        self._tellers: list[np.ndarray] | None = None  # cascade: last month's adopters, per behaviour
         self.refresh(model)
 
     def refresh(self, model) -> None:
@@ -181,7 +182,7 @@ class Adoption:
     def _told(self, model, act: np.ndarray) -> list[np.ndarray]:
         """Per behaviour, each slot's ties to last month's adopters still active (the cascade's F)."""
         pop = model.pop
-        tellers = getattr(self, "_tellers", None)
+        tellers = self._tellers
         if tellers is None:  # month 0: the starting adopters tell first
             tellers = [act[pop.adoption[act, b]] for b in range(len(self.names))]
         out = []

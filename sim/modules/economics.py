@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.analytic import lifetime_value, median_lifetime
 from sim.config import CHANNELS
 from sim.kernels import COMPILED, kernel
 
@@ -207,8 +208,6 @@ class Economics:
         it, and i the yearly rate. Lifetimes are those of a constant churn c: mean 1 / c months,
         median the month by which half have left (sim.analytic.median_lifetime).
         """
-        from sim.analytic import lifetime_value, median_lifetime
-
         out = {}
         annual = self.econ.cash_flow == "annual"
         for s, name in enumerate(segment_names):
@@ -223,12 +222,11 @@ class Economics:
                 "expected_lifetime_years": float(1.0 / c / 12.0) if c > 0 else float("inf"),
                 "median_lifetime_years": median_lifetime(min(c, 1.0)) / 12.0,
                 "lifetime_value_undiscounted": float(m / c) if c > 0 else float("inf"),
-                "lifetime_value": self._lifetime_value(lifetime_value, m, min(c, 1.0), annual),
+                "lifetime_value": self._lifetime_value(m, min(c, 1.0), annual),
             }
         return out
 
-
-    def _lifetime_value(self, lifetime_value, m: float, c: float, annual: bool) -> float:
+    def _lifetime_value(self, m: float, c: float, annual: bool) -> float:
         if not annual:
             return float(lifetime_value(m, 1.0 - c, self.monthly_discount, timing="arrears"))
         year_retention = (1.0 - c) ** 12
