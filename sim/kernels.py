@@ -87,6 +87,8 @@ def uniforms(key, slots, out):
 def poisson_at(u, lam, p_zero):
     """Poisson(lam) quantile of ``u`` as sim.rng.poisson_icdf computes it, for one element;
     ``p_zero`` is exp(-lam), computed by the caller (numpy's exp, as in the reference)."""
+    if u < p_zero:  # most draws: no square root for the cap
+        return 0
     p = p_zero
     cdf = p
     k = 0

@@ -243,38 +243,41 @@ def _economics_kernel(act, segment, products, is_abuser, churn_month, adopted, s
     """Economics.step_numpy's per-customer sums, one customer at a time (cost added in its order)."""
     n_channels = channel_cost.shape[0]
     n_needs = truck_cost_per_need.shape[0]
+    # the three totals in locals: stores to an output array cannot be kept in registers (numba
+    # cannot rule out that it aliases another argument); the same adds in the same order
+    revenue_total, product_cost_total, truck_total = totals[0], totals[1], totals[2]
     for i in range(act.shape[0]):
         slot = act[i]
         s = segment[slot]
         revenue = products[slot] * (seg_revenue_year[s] * price_per_month)
         product_cost = products[slot] * (seg_product_cost_year[s] / 12.0)
-        # adding 0.0 leaves a sum as it is, so terms of zero count are skipped (most customers have
-        # no contact in most channels): the same sums with a shorter chain of dependent adds
+        # Terms of zero count are added as 0.0 (exact: x + 0.0 == x for the non-negative sums
+        # here) rather than skipped: whether a customer has a contact in a channel is a coin
+        # toss the CPU cannot predict, and a mispredicted branch costs more than the add.
         cost = 0.0
         for c in range(n_channels):
             if c == phone:
-                if phone_calls_total[i] != 0:
-                    cost += phone_calls_total[i] * per_call
-            elif contacts[i, c] != 0:
+                cost += phone_calls_total[i] * per_call
+            else:
                 cost += contacts[i, c] * channel_cost[c]
                 contact_counts[c] += contacts[i, c]
         truck = 0.0
         for j in range(n_needs):
-            if truck_cost_per_need[j] != 0.0 and needs[i, j] != 0:
-                truck += needs[i, j] * truck_cost_per_need[j]
+            truck += needs[i, j] * truck_cost_per_need[j]
         cost += truck
-        if is_abuser[slot]:
-            cost += abuser_monthly_cost
-            counts[0] += 1
+        abuser = is_abuser[slot]
+        cost += abuser * abuser_monthly_cost
+        counts[0] += abuser
         for e in range(cost_behaviour.shape[0]):
-            if not adopted[slot, cost_behaviour[e]]:
-                cost += cost_monthly[e]
-                counts[1 + e] += 1
-        totals[0] += revenue
-        totals[1] += product_cost
-        totals[2] += truck
+            without = not adopted[slot, cost_behaviour[e]]
+            cost += without * cost_monthly[e]
+            counts[1 + e] += without
+        revenue_total += revenue
+        product_cost_total += product_cost
+        truck_total += truck
         seg_margin[s] += revenue - product_cost
         seg_cost[s] += cost
         seg_n[s] += 1
         if churn_month[slot] == month:
             seg_left[s] += 1
+    totals[0], totals[1], totals[2] = revenue_total, product_cost_total, truck_total

@@ -13,7 +13,7 @@ import numpy as np
 from sim.kernels import COMPILED, kernel, poisson_at, uniform_at
 from sim.rng import poisson_icdf
 
-_MAX_TABLE_BITS = 16  # behaviours acting on one need type beyond which rate_table would be too large
+_MAX_TABLE_BITS = 16  # distinct behaviours acting on needs beyond which the kernel's tables would be too large
 
 
 class Needs:
@@ -42,6 +42,17 @@ class Needs:
         # need j's are effect_behaviour[effect_start[j]:effect_start[j+1]]
         self.effect_start = np.cumsum([0] + [len(e) for e in self.effects]).astype(np.int64)
         self.effect_behaviour = np.array([b for e in self.effects for b, _ in e], dtype=np.int64)
+        # The kernel reads the behaviours that act on any need once per customer, as a bit mask,
+        # and looks up each need type's code bits for that mask (one small table) instead of
+        # walking the need's effects for every need type (a third of the stage's time).
+        self.mask_behaviour = np.unique(self.effect_behaviour).astype(np.int64)
+        bit_of = {b: k for k, b in enumerate(self.mask_behaviour)}
+        masks = np.arange(1 << len(self.mask_behaviour), dtype=np.int64)
+        self.code_bits = np.zeros((len(self.names), len(masks)), dtype=np.int64)
+        for j, effects in enumerate(self.effects):
+            for b, _ in effects:  # first effect most significant, as in rate_table
+                self.code_bits[j] = 2 * self.code_bits[j] + ((masks >> bit_of[b]) & 1)
+        self.code_shift = np.array([len(e) for e in self.effects], dtype=np.int64)
 
     def rate_factors(self, cfg) -> np.ndarray:
         """Per need type, the rate before customer multipliers: base x root causes x process failure."""
@@ -72,14 +83,14 @@ class Needs:
         return table
 
     def step(self, model, ms) -> None:
-        if not COMPILED or max((len(e) for e in self.effects), default=0) > _MAX_TABLE_BITS:
+        if not COMPILED or len(self.mask_behaviour) > _MAX_TABLE_BITS:
             return self.step_numpy(model, ms)
         cfg, pop = model.cfg, model.pop
         keys = np.array([model.streams.key(f"needs.{name}", ms.month) for name in self.names], dtype=np.uint64)
         totals = np.zeros(len(self.names), dtype=np.int64)
         lam = self.rate_table(cfg, pop)
-        _needs_kernel(ms.act, pop.segment, pop.is_abuser, pop.adoption, self.effect_start, self.effect_behaviour,
-                      lam, np.exp(-lam), keys, ms.needs, totals)
+        _needs_kernel(ms.act, pop.segment, pop.is_abuser, pop.adoption, self.mask_behaviour, self.code_bits,
+                      self.code_shift, lam, np.exp(-lam), keys, ms.needs, totals)
         for j, name in enumerate(self.names):
             ms.kpis[f"needs_{name}"] = int(totals[j])
 
@@ -103,16 +114,24 @@ class Needs:
 
 
 @kernel
-def _needs_kernel(act, segment, is_abuser, adopted, effect_start, effect_behaviour, lam, p_zero, keys, needs,
-                  totals):
+def _needs_kernel(act, segment, is_abuser, adopted, mask_behaviour, code_bits, code_shift, lam, p_zero, keys,
+                  needs, totals):
     """Needs.step_numpy one customer at a time, rates and P(0) read from Needs.rate_table."""
+    n_needs = lam.shape[0]
+    month_totals = np.zeros(n_needs, dtype=np.int64)  # local: no store to an argument per draw
     for i in range(act.shape[0]):
         slot = act[i]
         base_code = 2 * segment[slot] + (1 if is_abuser[slot] else 0)
-        for j in range(lam.shape[0]):
-            code = base_code
-            for e in range(effect_start[j], effect_start[j + 1]):
-                code = 2 * code + (1 if adopted[slot, effect_behaviour[e]] else 0)
-            count = poisson_at(uniform_at(keys[j], slot), lam[j, code], p_zero[j, code])
+        mask = 0
+        for k in range(mask_behaviour.shape[0]):
+            mask |= np.int64(adopted[slot, mask_behaviour[k]]) << k
+        for j in range(n_needs):
+            code = (base_code << code_shift[j]) | code_bits[j, mask]
+            u = uniform_at(keys[j], slot)
+            count = 0
+            if u >= p_zero[j, code]:  # most customers have no need of most types in a month
+                count = poisson_at(u, lam[j, code], p_zero[j, code])
+                month_totals[j] += count
             needs[i, j] = count
-            totals[j] += count
+    for j in range(n_needs):
+        totals[j] += month_totals[j]
