@@ -121,7 +121,7 @@ class Adoption:
         return bound * (1.0 + _BOUND_SLACK)
 
     def step(self, model, ms) -> None:
-        pop, streams = model.pop, model.streams
+        pop = model.pop
         act = ms.act
         for name in self.names:
             ms.new_adopters[name] = np.empty(0, dtype=np.int64)
@@ -138,26 +138,12 @@ class Adoption:
         sat_range = (float(np.fmin.reduce(sat)), float(np.fmax.reduce(sat)))
         # Screen first: only customers whose uniform falls below the bound on their adoption
         # probability can adopt, and only those who do not show b yet and pass the trust gate.
-        draws, screened = [], []
         told = self._told(model, act) if self.mixing == "cascade" else None
-        for b, name in enumerate(self.names):
-            f_max = float(told[b].max()) if told is not None and len(told[b]) else 1.0
-            bound = self._max_probability(b, sat_range, seg_incentive[:, b].max() if targeted else 1.0, f_max)
-            if COMPILED:
-                rows, u = np.empty(len(act), dtype=np.int64), np.empty(len(act))
-                n = _screen_kernel(act, np.uint64(streams.key(f"adoption.{name}", ms.month)), float(bound),
-                                   pop.adoption, b, sat, float(self.threshold[b]), float(self.ceiling[b]),
-                                   np.uint64(pop.eligibility_key(name)), rows, u)
-                draws.append(u[:n].copy())
-                screened.append(rows[:n].copy())
-                continue
-            u = streams.uniform(f"adoption.{name}", ms.month, act)
-            rows = np.flatnonzero(u < bound)
-            rows = rows[~pop.adoption[act[rows], b] & ~(sat[rows] < self.threshold[b])]
-            if self.ceiling[b] < 1.0:  # only the eligible can adopt (the Bass market potential)
-                rows = rows[pop.eligibility_uniform(name, act[rows]) < self.ceiling[b]]
-            draws.append(u[rows])
-            screened.append(rows)
+        bounds = np.array([self._max_probability(b, sat_range, seg_incentive[:, b].max() if targeted else 1.0,
+                                                 float(told[b].max()) if told is not None and len(told[b]) else 1.0)
+                           for b in range(len(self.names))])
+        screen = self._screen if COMPILED else self._screen_numpy
+        draws, screened = screen(model, ms, act, sat, bounds)
         # Then the exact rule on them, with every F taken before anyone adopts this month.
         asked = {b: screened[b] for b in range(len(self.names)) if self.q[b] != 0}
         if told is not None:
@@ -178,6 +164,41 @@ class Adoption:
             ms.kpis[f"new_adopt_{name}"] = int(new.size)
         if self.mixing == "cascade":
             self._tellers = [ms.new_adopters[name] for name in self.names]
+
+    def _screen(self, model, ms, act, sat, bounds) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The screen of every behaviour in one pass over the customers (the kernel path): per
+        behaviour, the draws and rows (positions in act, ascending) that pass it."""
+        pop, streams = model.pop, model.streams
+        keys = np.array([streams.key(f"adoption.{name}", ms.month) for name in self.names], dtype=np.uint64)
+        eligible_keys = np.array([pop.eligibility_key(name) for name in self.names], dtype=np.uint64)
+        finite = np.where(np.isfinite(bounds), np.clip(bounds, 0.0, 1.0), 1.0)
+        expected = float(finite.sum()) * len(act)  # no more pass, on average, than the bounds let through
+        capacity = int(expected + 8.0 * np.sqrt(expected) + 1024)
+        while True:
+            rows = np.empty(capacity, dtype=np.int64)
+            which = np.empty(capacity, dtype=np.int64)
+            u = np.empty(capacity)
+            n = _screen_kernel(act, keys, bounds, pop.adoption, sat, self.threshold, self.ceiling, eligible_keys,
+                               rows, which, u)
+            if n >= 0:
+                break
+            capacity = len(act) * len(self.names)  # more passed than 8 sd above the bound: room for all
+        rows, which, u = rows[:n], which[:n], u[:n]
+        picked = [np.flatnonzero(which == b) for b in range(len(self.names))]
+        return [u[p] for p in picked], [rows[p] for p in picked]
+
+    def _screen_numpy(self, model, ms, act, sat, bounds) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The reference _screen must match, a behaviour at a time."""
+        pop, draws, screened = model.pop, [], []
+        for b, name in enumerate(self.names):
+            u = model.streams.uniform(f"adoption.{name}", ms.month, act)
+            rows = np.flatnonzero(u < bounds[b])
+            rows = rows[~pop.adoption[act[rows], b] & ~(sat[rows] < self.threshold[b])]
+            if self.ceiling[b] < 1.0:  # only the eligible can adopt (the Bass market potential)
+                rows = rows[pop.eligibility_uniform(name, act[rows]) < self.ceiling[b]]
+            draws.append(u[rows])
+            screened.append(rows)
+        return draws, screened
 
     def _told(self, model, act: np.ndarray) -> list[np.ndarray]:
         """Per behaviour, each slot's ties to last month's adopters still active (the cascade's F)."""
@@ -201,15 +222,22 @@ class Adoption:
 
 
 @kernel
-def _screen_kernel(act, key, bound, adopted, b, sat, threshold, ceiling, eligible_key, rows, draws):
-    """The screen of Adoption.step for behaviour b in one pass: fills rows/draws, returns how many."""
+def _screen_kernel(act, keys, bounds, adopted, sat, threshold, ceiling, eligible_keys, rows, which, draws):
+    """The screen of Adoption.step for every behaviour in one pass over the customers: fills
+    (rows, which behaviour, draw) in customer order and returns how many, or -1 if they do not fit."""
     n = 0
+    capacity = rows.shape[0]
     for i in range(act.shape[0]):
-        u = uniform_at(key, act[i])
-        if u < bound and not adopted[act[i], b] and not sat[i] < threshold:
-            if ceiling < 1.0 and not uniform_at(eligible_key, act[i]) < ceiling:
-                continue
-            rows[n] = i
-            draws[n] = u
-            n += 1
+        slot = act[i]
+        for b in range(keys.shape[0]):
+            u = uniform_at(keys[b], slot)
+            if u < bounds[b] and not adopted[slot, b] and not sat[i] < threshold[b]:
+                if ceiling[b] < 1.0 and not uniform_at(eligible_keys[b], slot) < ceiling[b]:
+                    continue
+                if n == capacity:
+                    return -1
+                rows[n] = i
+                which[n] = b
+                draws[n] = u
+                n += 1
     return n

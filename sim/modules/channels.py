@@ -131,8 +131,10 @@ def _channels_kernel(act, needs, affinity, adopted, tilt, digital_sign, behaviou
             continue
         slot = act[i]
         lean = tilt * (affinity[slot] - 0.5)
+        # the signs are +1 or -1, so two exps give all five weights (x * 1.0 and x * -1.0 are exact)
+        towards, away = np.exp(lean), np.exp(-lean)
         for c in range(n_channels):
-            w[c] = np.exp(lean * digital_sign[c])
+            w[c] = towards if digital_sign[c] > 0.0 else away
         for b in behaviours_with_effect:
             if adopted[slot, b]:
                 for c in range(n_channels):
