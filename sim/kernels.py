@@ -107,7 +107,8 @@ def binomial_at(u, n, p):
     q = 1.0 - p
     if q <= 0.0:
         return n
-    pmf = q ** np.float64(n)
+    # one trial is the common case: q ** 1.0 is q exactly, without a call to pow
+    pmf = q if n == 1 else q ** np.float64(n)
     cdf = pmf
     k = 0
     while u >= cdf and k < n:
