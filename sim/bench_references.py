@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import time
 
-
 # the slice's figures: six need types, five channels and eight behaviours, as the utility preset has
 _NEED_RATES = (0.05, 0.03, 0.02, 0.03, 0.02, 0.01)
 _CHANNEL_WEIGHTS = (0.3, 0.4, 0.1, 0.1, 0.1)

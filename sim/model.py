@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 import mesa
-from mesa import DataCollector
 import numpy as np
+from mesa import DataCollector
 
 from sim.config import CHANNELS, ConfigError, RunConfig
 from sim.contact_centre import make_contact_centre
@@ -27,7 +27,6 @@ from sim.population import Population
 from sim.rng import Streams
 from sim.stages import STAGES
 from sim.stocks import record_stocks
-
 
 _SAT_BELOW_DISPOSITION = 0.35  # settled satisfaction sits this far below the disposition (measured)
 _STAY_POWER = 1.5  # see CXModel._expected_stay

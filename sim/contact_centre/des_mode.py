@@ -819,7 +819,7 @@ class DESContactCentre:
 
         # issues: this month's first contacts, their twins (the firm's other callers), then
         # attempts carried in from last month
-        rows = np.flatnonzero(ms.phone_calls)
+        rows = np.flatnonzero(ms.phone_calls != 0)
         counts = ms.phone_calls[rows].astype(np.int64)
         n_own = int(counts.sum())
         first_row = np.repeat(rows, counts)

@@ -45,7 +45,7 @@ class ErlangCContactCentre:
 
     def step(self, model, ms) -> None:
         cc, streams, month = self.cfg, model.streams, ms.month
-        rows = np.flatnonzero(ms.phone_calls)
+        rows = np.flatnonzero(ms.phone_calls != 0)
         slots = ms.act[rows]
         first = ms.phone_calls[rows]
         u_fcr = streams.uniform("contact_centre.resolution", month, slots)

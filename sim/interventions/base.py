@@ -28,7 +28,6 @@ import numpy as np
 from sim.config import InterventionConfig, RunConfig
 from sim.params import get_param, set_param
 
-
 OP_ORDER = {"set": 0, "multiply": 1, "add": 2}
 
 

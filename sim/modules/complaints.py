@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import COMPILED, kernel, uniform_at
+from sim.kernels import COMPILED, inline, kernel, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW
 
 
@@ -51,7 +51,7 @@ class Complaints:
         c, pop, streams, k = self.cfg, model.pop, model.streams, ms.kpis
         # every trigger comes with a touch, so only touched customers can complain; the chance of
         # no complaint is multiplied over every trigger the customer met this month
-        touched = np.flatnonzero(ms.touch_n)
+        touched = np.flatnonzero(ms.touch_n != 0)
         k["customers_bad_experience"] = int(np.count_nonzero(ms.experience[touched] < c.sat_bad_experience))
         if not c.enabled:
             self._report(model, k, 0, 0, 0, 0, 0)
@@ -144,6 +144,16 @@ class Complaints:
         return cause
 
 
+@inline
+def _power_of_count(x, count):
+    """x ** count for a count of 0 or more, as pow gives it."""
+    if count == 0:
+        return 1.0
+    if count == 1:
+        return x
+    return x ** np.float64(count)
+
+
 @kernel
 def _raise_kernel(touched, act, experience, phone_calls, phone_calls_total, needs, sat_bad, keep_bad, keep_unresolved,
                   keep_need, need_triggers, segment, seg_complaint, rel_complaint, key, rows):
@@ -155,11 +165,12 @@ def _raise_kernel(touched, act, experience, phone_calls, phone_calls_total, need
         p_none = 1.0
         if experience[i] < sat_bad:
             p_none *= keep_bad
-        p_none *= keep_unresolved ** np.float64(phone_calls_total[i] - phone_calls[i])
+        # x ** 0 is 1 and x ** 1 is x exactly, so the usual counts need no call to pow
+        p_none *= _power_of_count(keep_unresolved, phone_calls_total[i] - phone_calls[i])
         if need_triggers:
             keep = 1.0
             for j in range(keep_need.shape[0]):
-                keep *= keep_need[j] ** np.float64(needs[i, j])
+                keep *= _power_of_count(keep_need[j], needs[i, j])
             p_none *= keep
         slot = act[i]
         if uniform_at(key, slot) < (1.0 - p_none) * seg_complaint[segment[slot]] * rel_complaint[slot]:

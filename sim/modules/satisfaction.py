@@ -38,7 +38,7 @@ class Satisfaction:
         if not COMPILED:
             return self.step_numpy(model, ms)
         cfg, pop, act = self.cfg, model.pop, ms.act
-        rows = np.flatnonzero(ms.touch_n)
+        rows = np.flatnonzero(ms.touch_n != 0)
         noise = np.zeros(0)
         if cfg.sat_experience_noise_sd > 0:
             # the normal quantile stays scipy's (ndtri), so the noise is the reference's to the bit
@@ -57,7 +57,7 @@ class Satisfaction:
         """The reference the kernel must match."""
         cfg, pop = self.cfg, model.pop
         act = ms.act
-        rows = np.flatnonzero(ms.touch_n)
+        rows = np.flatnonzero(ms.touch_n != 0)
         slots = act[rows]
         experience = ms.touch_sum[rows] / ms.touch_n[rows]
         if self.policy_effort:

@@ -9,11 +9,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import sim.kernels
 from sim import ConfigError, load_config, run
 from sim.config import CHANNELS
 from sim.contact_centre import make_contact_centre
-import sim.kernels
-from sim.contact_centre.des_mode import DESContactCentre, simulate_queue, simulate_queue_simpy
+from sim.contact_centre.des_mode import (
+    DESContactCentre,
+    simulate_queue,
+    simulate_queue_simpy,
+)
 from sim.kpis import describe
 from sim.month_state import MonthState
 from sim.rng import Streams
