@@ -109,15 +109,14 @@ def _stocks_kernel(act, satisfaction, adopted, segment, promoter_min, detractor_
         hi = max(hi, sat)
         s = segment[slot]
         per_segment[s] += 1
-        if sat >= promoter_min:
-            promoters += 1
-            net[s] += 1
-        elif sat < detractor_below:
-            detractors += 1
-            net[s] -= 1
+        # counted without branches: promoter or not is a coin toss the CPU cannot predict
+        promoter = np.int64(sat >= promoter_min)
+        detractor = np.int64(sat < detractor_below)
+        promoters += promoter
+        detractors += detractor
+        net[s] += promoter - detractor
         for b in range(adopters.shape[0]):
-            if adopted[slot, b]:
-                adopters[b] += 1
+            adopters[b] += adopted[slot, b]
     if n == 0 or ranks.shape[0] == 0:
         return sat_sum, promoters, detractors
     per_unit = n_bins / (hi - lo) if hi > lo else 1.0  # bins are monotone in the value, whatever rounding
