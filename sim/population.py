@@ -76,6 +76,7 @@ class Population:
         self.streams = streams
         self.segment_names = list(cfg.population.segments)
         self.behaviour_names = list(cfg.adoption.behaviours)
+        self._eligibility_keys: dict[str, int] = {}
         self.refresh()
         self.n_slots = 0
         self._capacity = 0
@@ -206,11 +207,15 @@ class Population:
 
     def eligibility_uniform(self, behaviour: str, slots: np.ndarray) -> np.ndarray:
         """The customer's fixed uniform for behaviour b: eligible below p_ceiling, adopted at join below p0."""
-        return self.streams.uniform(*self._eligibility_stream(behaviour), slots)
+        return self.streams.uniform_of_key(self.eligibility_key(behaviour), slots)
 
     def eligibility_key(self, behaviour: str) -> int:
-        """The stream key of eligibility_uniform, for kernels that draw it themselves."""
-        return self.streams.key(*self._eligibility_stream(behaviour))
+        """The stream key of eligibility_uniform, for kernels that draw it themselves (the same
+        for the whole run: hashed once)."""
+        key = self._eligibility_keys.get(behaviour)
+        if key is None:
+            key = self._eligibility_keys[behaviour] = self.streams.key(*self._eligibility_stream(behaviour))
+        return key
 
     @staticmethod
     def _eligibility_stream(behaviour: str) -> tuple[str, int]:

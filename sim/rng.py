@@ -68,19 +68,27 @@ class Streams:
 
     def uniform(self, name: str, month: int, slots: np.ndarray) -> np.ndarray:
         """Uniforms in [0, 1) for ``slots``: draw for (seed, name, month, slot), whoever else asks."""
+        return self.uniform_of_key(self.key(name, month), slots)
+
+    def uniform_of_key(self, key: int, slots: np.ndarray) -> np.ndarray:
+        """``uniform`` for the stream whose key is ``key`` (for a key hashed once and kept)."""
         if kernels.COMPILED:
             slots = np.asarray(slots)
             out = np.empty(slots.shape)
-            kernels.uniforms(np.uint64(self.key(name, month)), slots.astype(np.int64, copy=False).ravel(), out.ravel())
+            kernels.uniforms(np.uint64(key), slots.astype(np.int64, copy=False).ravel(), out.ravel())
             return out
-        return self.uniform_numpy(name, month, slots)
+        return self._uniform_numpy_of_key(key, slots)
 
     def uniform_numpy(self, name: str, month: int, slots: np.ndarray) -> np.ndarray:
         """The reference ``uniform`` must match (and its definition, in numpy)."""
+        return self._uniform_numpy_of_key(self.key(name, month), slots)
+
+    @staticmethod
+    def _uniform_numpy_of_key(key: int, slots: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
             z = np.asarray(slots).astype(np.uint64)  # a fresh array: mixed in place below
             z *= _GAMMA
-            z += np.uint64(self.key(name, month))
+            z += np.uint64(key)
             z = _splitmix64(z)
             z >>= np.uint64(11)
             u = z.astype(np.float64)

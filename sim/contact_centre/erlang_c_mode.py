@@ -22,6 +22,7 @@ from sim.contact_centre.erlang import (
     erlang_c_metrics,
     wait_quantile,
 )
+from sim.kernels import COMPILED, binomials
 from sim.rng import binomial_icdf
 
 
@@ -49,7 +50,12 @@ class ErlangCContactCentre:
         slots = ms.act[rows]
         first = ms.phone_calls[rows]
         u_fcr = streams.uniform("contact_centre.resolution", month, slots)
-        unresolved = binomial_icdf(u_fcr, first, 1.0 - cc.p_first_contact_resolution)
+        p_unresolved = 1.0 - cc.p_first_contact_resolution
+        if COMPILED:
+            unresolved = np.empty(len(u_fcr), dtype=np.int32)
+            binomials(u_fcr, first, float(p_unresolved), unresolved)
+        else:
+            unresolved = binomial_icdf(u_fcr, first, p_unresolved)
         total = first + unresolved
         ms.phone_calls_total[rows] = total
         n_calls_agents = int(total.sum())

@@ -31,6 +31,8 @@ to go stale when slots, ties or behaviours change.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sim.kernels import COMPILED, kernel, uniform_at
@@ -112,8 +114,9 @@ class Adoption:
     def _max_probability(self, b: int, sat_range: tuple[float, float], rel_segment: float = 1.0,
                          f_max: float = 1.0) -> float:
         """An upper bound on this month's adoption probability of b over every customer (F <= f_max)."""
-        inc, p, q, slope = self.incentive[b] * max(rel_segment, 1.0), self.p[b], self.q[b], self.slope[b]
-        if not (inc >= 0 and np.isfinite([inc, p, q, slope]).all()):
+        inc = float(self.incentive[b]) * max(rel_segment, 1.0)
+        p, q, slope = float(self.p[b]), float(self.q[b]), float(self.slope[b])
+        if not (inc >= 0 and all(math.isfinite(x) for x in (inc, p, q, slope))):
             return np.inf  # no usable bound: screen nobody out
         base = max(p + max(q, 0.0) * f_max, 0.0)
         tilt = max(slope * (sat_range[0] - 7.0), slope * (sat_range[1] - 7.0)) if slope else 0.0
