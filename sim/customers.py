@@ -20,27 +20,27 @@ def customer_records(model) -> pd.DataFrame:
     join_month (reported months; negative for the starting base), contract (its label, when the
     config has contracts), and one bool column per behaviour (adopted at the end of the record)."""
     pop, start = model.pop, model.cfg.n_warmup_months
-    n = pop.n_slots
-    join = pop.join_month[:n].astype(np.int64)
-    churn = pop.churn_month[:n].astype(np.int64)
+    rec = pop.records()  # every customer ever, in uid order
+    join = rec["join_month"].astype(np.int64)
+    churn = rec["churn_month"].astype(np.int64)
     churned = churn >= 0
     seen = ~churned | (churn >= start)  # still here, or left during the reported months
     end = np.where(churned, churn, model.month)  # the clock month the record stops
-    tenure = pop.tenure_months[:n].astype(np.int64)
+    tenure = rec["tenure_months"].astype(np.int64)
     observed = end - np.maximum(join, start)  # months survived inside the reported window
     entry = np.maximum(tenure - observed, 0)
     reasons = np.array(list(CHURN_REASONS) + [""], dtype=object)
     frame = pd.DataFrame({
-        "segment": np.array(pop.segment_names, dtype=object)[pop.segment[:n]],
+        "segment": np.array(pop.segment_names, dtype=object)[rec["segment"]],
         "entry_tenure": entry,
         "tenure": tenure,
         "churned": churned,
-        "reason": reasons[np.where(churned, pop.churn_reason[:n], len(CHURN_REASONS))],
+        "reason": reasons[np.where(churned, rec["churn_reason"], len(CHURN_REASONS))],
         "join_month": join - start,
     })
     if pop.contract_names:
-        frame["contract"] = np.array(pop.contract_names, dtype=object)[pop.contract[:n]]
-    adopted = pop.adopted[:n]
+        frame["contract"] = np.array(pop.contract_names, dtype=object)[rec["contract"]]
+    adopted = rec["adopted"]
     for b, name in enumerate(pop.behaviour_names):
         frame[name] = adopted[:, b]
     return frame[seen].reset_index(drop=True)

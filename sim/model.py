@@ -135,6 +135,8 @@ class CXModel(mesa.Model):
         run_month = self.run_month
         if run_month == 0 and self.month > 0:
             self._settle()
+        if self.pop.wants_compacting():
+            self._compact()
         ms = MonthState(self.month, self.pop.active_slots(), len(self.needs_module.names), len(CHANNELS),
                         run_month=run_month, buffers=self._buffers)
         ms.kpis["month"] = run_month
@@ -157,6 +159,15 @@ class CXModel(mesa.Model):
         self.datacollector.collect(self)
         if self.run_month >= self.cfg.n_months:
             self.running = False
+
+    def _compact(self) -> None:
+        """Close up the rows of churned customers, between two months (nothing is in flight): the
+        population, the ties and every stage that keeps slots from one month to the next follow."""
+        new_slot = self.pop.compact()
+        self.graph.renumber(new_slot)
+        for module in self.stage_modules:
+            if hasattr(module, "renumber"):
+                module.renumber(new_slot)
 
     def _scale_to_firm(self, k: dict[str, Any]) -> None:
         """Agent sums become the firm's counts; with one agent per customer they stay integers."""

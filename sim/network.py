@@ -155,6 +155,28 @@ class TieGraph:
             self._csr = None
             self._recent = None
 
+    def renumber(self, new_slot: np.ndarray) -> None:
+        """Slots closed up (Population.compact): slot s becomes new_slot[s], and ties at a slot
+        whose new_slot is -1 go with it. The surviving ties keep their order and multiplicity."""
+        new_slot = np.asarray(new_slot)
+        if new_slot.shape != (self._n,):
+            raise ValueError(f"new_slot must have shape ({self._n},), got {new_slot.shape}")
+        n_kept = int(np.count_nonzero(new_slot >= 0))
+        m = self._m
+        stored = _stored_dtype(n_kept)
+        src, dst = new_slot[self._src[:m]], new_slot[self._dst[:m]]
+        keep = (src >= 0) & (dst >= 0)
+        kept = int(np.count_nonzero(keep))
+        # the edge arrays are reused (kept <= m), their spare capacity too
+        self._src = self._src.astype(stored, copy=False)
+        self._dst = self._dst.astype(stored, copy=False)
+        self._src[:kept] = src[keep]
+        self._dst[:kept] = dst[keep]
+        self._m, self._n = kept, n_kept
+        self._m_base = self._n_base = 0
+        self._csr = self._base = self._recent = None
+        self._base_rows = None
+
     def add_edges(self, src: np.ndarray, dst: np.ndarray) -> None:
         """Append undirected ties (src[i], dst[i]); both ends must be existing slots."""
         src = np.asarray(src)

@@ -1,8 +1,12 @@
-"""Customers as columns: one slot per customer ever, never one Python object per customer.
+"""Customers as columns: one row (a slot) per customer, never one Python object per customer.
 
-A slot is a customer's permanent index; churned customers keep theirs (inactive) so histories
-and referral ties stay valid, and new customers are appended without renumbering anyone.
-Arrays grow geometrically so appending a month's new customers is amortised O(new).
+Every customer has a permanent number, ``uid``: the k-th customer ever created has uid k in
+every scenario, and every per-customer draw is keyed by it (sim.rng), so scenarios stay paired
+however their bases differ. A slot is where the customer's row is now. New customers are
+appended; churned customers stay as inactive rows until there are enough of them to compact
+(``compact``): then their records move to a small history table (what sim.customers needs) and
+the active rows close up, in order, so a run's memory and its passes over the rows do not grow
+with the years. Arrays grow geometrically, so appending a month's new customers is amortised O(new).
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ from sim.rng import Streams, normal_icdf, poisson_icdf
 
 _CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay
 _SURVIVOR_BLOCK = 1 << 16  # customers weighed at once (any size gives the same numbers)
+# Compact when this share of the rows are churned customers (and at least _COMPACT_MIN_ROWS of them):
+# rows then stay within 4/3 of the active base, and at about 1% churn a month compaction runs every
+# two years or so. Results do not depend on either figure (tests/unit/test_compaction.py).
+COMPACT_INACTIVE_SHARE = 0.25
+COMPACT_MIN_ROWS = 4096
+# what a churned customer's record keeps once compacted (sim.customers.customer_records reads them)
+HISTORY_COLUMNS = ("uid", "segment", "join_month", "churn_month", "tenure_months", "churn_reason", "contract")
 # Digital affinity is a Beta quantile. A table per segment (2,049 knots on [0.01, 0.99], closest
 # together near the ends, where the quantile bends most) read by linear interpolation, and the
 # exact quantile for the 2% of draws in the tails where it is steepest, stay within 1e-6 of the
@@ -26,6 +37,7 @@ _AFFINITY_KNOTS = _AFFINITY_TAIL + (1 - 2 * _AFFINITY_TAIL) * np.sin(0.5 * np.pi
 
 # column name -> dtype; every column has one entry per slot
 _COLUMNS = {
+    "uid": np.int64,  # the customer's permanent number: what their draws are keyed by
     "active": np.bool_,
     "segment": np.int16,
     "is_abuser": np.bool_,
@@ -79,9 +91,12 @@ class Population:
         self._eligibility_keys: dict[str, int] = {}
         self.refresh()
         self.n_slots = 0
+        self.n_ever = 0  # customers ever created: the next customer's uid
         self._capacity = 0
         self.cols: dict[str, np.ndarray] = {k: np.empty(0, dtype=t) for k, t in _COLUMNS.items()}
         self.adopted = np.zeros((0, len(self.behaviour_names)), dtype=np.bool_)
+        # churned customers' records moved out of the rows by compact(), in chunks
+        self.history: list[dict[str, np.ndarray]] = []
 
     def refresh(self) -> None:
         """Re-read the segment figures (programmes such as a price change move them)."""
@@ -145,7 +160,7 @@ class Population:
         stay, so the starting base is drawn that way rather than as fresh joiners (who would be
         thinned by churn for a decade before the base settled).
 
-        Draws come from streams indexed by slot, so the k-th customer ever created gets the
+        Draws come from streams indexed by uid, so the k-th customer ever created gets the
         same attributes in every scenario that creates at least k customers.
         """
         start = self.n_slots
@@ -155,9 +170,12 @@ class Population:
         if n_new == 0:
             return slots
         s = self.streams
+        uids = np.arange(self.n_ever, self.n_ever + n_new, dtype=np.int64)
+        self.n_ever += n_new
+        self.cols["uid"][slots] = uids
 
         def u(name: str) -> np.ndarray:
-            return s.uniform(f"population.{name}", month, slots)
+            return s.uniform(f"population.{name}", month, uids)
 
         seg = np.searchsorted(self._seg_share_cdf, u("segment"), side="right").astype(np.int16)
         seg = np.minimum(seg, len(self.segment_names) - 1)
@@ -176,7 +194,7 @@ class Population:
         if month < 0 and stay_weight is not None:
             for lo in range(0, n_new, _SURVIVOR_BLOCK):  # in blocks: 8 candidates a customer are 128 bytes of temporaries
                 block = slice(lo, lo + _SURVIVOR_BLOCK)
-                sat[block] = self._survivors(sat[block], seg[block], slots[block], month, stay_weight)
+                sat[block] = self._survivors(sat[block], seg[block], uids[block], month, stay_weight)
         c["satisfaction"][slots] = np.clip(sat, 0.0, 10.0)
         c["sat_baseline"][slots] = c["satisfaction"][slots]
         c["expectation"][slots] = self.cfg.satisfaction.sat_expectation_initial
@@ -205,9 +223,13 @@ class Population:
             self.adopted[slots, j] = self.eligibility_uniform(name, slots) < p0
         return slots
 
+    def uniform(self, name: str, month: int, slots: np.ndarray) -> np.ndarray:
+        """The customers at ``slots``' uniforms of stream ``name`` in ``month`` (keyed by their uids)."""
+        return self.streams.uniform(name, month, self.uid[slots])
+
     def eligibility_uniform(self, behaviour: str, slots: np.ndarray) -> np.ndarray:
         """The customer's fixed uniform for behaviour b: eligible below p_ceiling, adopted at join below p0."""
-        return self.streams.uniform_of_key(self.eligibility_key(behaviour), slots)
+        return self.streams.uniform_of_key(self.eligibility_key(behaviour), self.uid[slots])
 
     def eligibility_key(self, behaviour: str) -> int:
         """The stream key of eligibility_uniform, for kernels that draw it themselves (the same
@@ -221,12 +243,12 @@ class Population:
     def _eligibility_stream(behaviour: str) -> tuple[str, int]:
         return f"population.eligible.{behaviour}", -1  # drawn once for life: the set-up month
 
-    def _survivors(self, first: np.ndarray, seg: np.ndarray, slots: np.ndarray, month: int,
+    def _survivors(self, first: np.ndarray, seg: np.ndarray, uids: np.ndarray, month: int,
                    stay_weight) -> np.ndarray:
         """Dispositions weighted by expected stay: pick one of _CANDIDATES joiner draws per customer."""
 
         def u(name: str) -> np.ndarray:
-            return self.streams.uniform(f"population.{name}", month, slots)
+            return self.streams.uniform(f"population.{name}", month, uids)
 
         cands = np.empty((len(first), _CANDIDATES), order="F")  # filled a column at a time
         cands[:, 0] = first
@@ -254,6 +276,44 @@ class Population:
         self.cols["active"][slots] = False
         self.cols["churn_month"][slots] = month
         self.cols["churn_reason"][slots] = reasons
+
+    def wants_compacting(self) -> bool:
+        """Enough rows are churned customers to be worth closing up (COMPACT_INACTIVE_SHARE)."""
+        inactive = self.n_slots - int(np.count_nonzero(self.active))
+        return inactive >= max(COMPACT_MIN_ROWS, COMPACT_INACTIVE_SHARE * self.n_slots)
+
+    def compact(self) -> np.ndarray:
+        """Move churned customers' records to ``history`` and close up the active rows in order.
+
+        Returns the renumbering: new slot of each old slot, -1 for those moved out. Order is kept,
+        so passes over the active customers meet them (and add their figures) in the same order.
+        """
+        n = self.n_slots
+        keep = self.active.copy()
+        gone = np.flatnonzero(~keep)
+        chunk = {k: self.cols[k][gone].copy() for k in HISTORY_COLUMNS}
+        chunk["adopted_bits"] = np.packbits(self.adopted[gone], axis=1)  # a byte per 8 behaviours
+        self.history.append(chunk)
+        renumber = np.full(n, -1, dtype=np.int64)
+        kept = np.flatnonzero(keep)
+        renumber[kept] = np.arange(len(kept))
+        for k, arr in self.cols.items():
+            arr[: len(kept)] = arr[kept]  # a gather, then the store: safe in place
+        self.adopted[: len(kept)] = self.adopted[kept]
+        self.n_slots = len(kept)
+        return renumber
+
+    def records(self) -> dict[str, np.ndarray]:
+        """Every customer ever created, in uid order: HISTORY_COLUMNS, ``active`` and ``adopted``
+        (their rows now and the compacted history together)."""
+        n, n_b = self.n_slots, self.adopted.shape[1]
+        past = [{**{k: h[k] for k in HISTORY_COLUMNS},
+                 "adopted": np.unpackbits(h["adopted_bits"], axis=1, count=n_b).astype(bool)} for h in self.history]
+        parts = [*past, {**{k: self.cols[k][:n] for k in HISTORY_COLUMNS}, "adopted": self.adopted[:n]}]
+        out = {k: np.concatenate([p[k] for p in parts]) for k in (*HISTORY_COLUMNS, "adopted")}
+        out["active"] = np.concatenate([np.zeros(sum(len(p["uid"]) for p in past), dtype=bool), self.active])
+        order = np.argsort(out["uid"], kind="stable")
+        return {k: v[order] for k, v in out.items()}
 
 
 @kernel

@@ -40,7 +40,7 @@ Common random numbers
 Every random quantity of attempt j of an issue (its time, IVR outcome, handle time, patience,
 resolution, retry decision, and the uniform used by the approximation below) is a counter-based
 uniform of (seed, name ``contact_centre.des.<field>.<j>``, month the issue opened, issue key),
-the issue key being ``slot * 2**20 + i`` for the customer's i-th first contact of the month. None
+the issue key being ``uid * 2**20 + i`` for the customer's i-th first contact of the month. None
 depends on the order in which SimPy processes events, on other customers, or on queue outcomes
 (an outcome decides only *whether* attempt j + 1 happens, not what it draws), so paired scenarios
 stay paired call by call.
@@ -113,8 +113,8 @@ from sim.contact_centre import rostered_agents
 from sim.contact_centre.schedule import DAYS_PER_MONTH, Profile, staffing
 from sim.kernels import COMPILED, inline, kernel
 
-ISSUE_BITS = 20  # issue key = slot << ISSUE_BITS | i: up to ~1M first contacts per customer-month
-TWIN_SHIFT = 48  # twin t of an issue: key | t << TWIN_SHIFT (slots below 2**28, 65,535 twins per issue)
+ISSUE_BITS = 20  # issue key = uid << ISSUE_BITS | i: up to ~1M first contacts per customer-month
+TWIN_SHIFT = 48  # twin t of an issue: key | t << TWIN_SHIFT (uids below 2**28, 65,535 twins per issue)
 FIRST, RETRY, REPEAT = 0, 1, 2
 _PLACE = ("when", "tod")
 _VALUES = ("ivr", "handle", "patience", "resolve", "retry", "vmap")
@@ -825,7 +825,8 @@ class DESContactCentre:
         first_row = np.repeat(rows, counts)
         idx_in_row = np.arange(n_own) - np.repeat(np.cumsum(counts) - counts, counts)
         slot = ms.act[first_row].astype(np.int64)
-        key = (slot.astype(np.uint64) << np.uint64(ISSUE_BITS)) | idx_in_row.astype(np.uint64)
+        # keyed by the customer's uid, not their slot (which compaction renumbers)
+        key = (model.pop.uid[slot].astype(np.uint64) << np.uint64(ISSUE_BITS)) | idx_in_row.astype(np.uint64)
         twin_of, twin_key = self._twins(key, month, model.customers_per_agent)
         n_first = n_own + len(twin_of)
         iss_row, iss_slot = [first_row, np.full(len(twin_of), -1, dtype=first_row.dtype)], [slot, slot[twin_of]]
@@ -911,6 +912,12 @@ class DESContactCentre:
             self._carry = None
         self._finish(ms, slots_all, cal)
 
+    def renumber(self, new_slot: np.ndarray) -> None:
+        """Slots closed up (sim.population.Population.compact): calls carried into the next month
+        follow their customers; a customer who left has slot -1 and does not call back."""
+        if self._carry is not None:
+            self._carry["slot"] = new_slot[self._carry["slot"]]
+
     def _open_through_midnight(self, cal) -> np.ndarray:
         """Per business day: the line is open all day and the next calendar day too (so the
         queue carries over midnight instead of draining at closing)."""
@@ -941,7 +948,7 @@ class DESContactCentre:
                        np.where(ab, cc.sat_experience_abandoned - pen, cc.sat_experience_ivr))
         log["experience"] = exp
         log["slot"] = slots_all[iss]
-        log["key"] = self._key[iss]  # slot << ISSUE_BITS | the customer's i-th first contact
+        log["key"] = self._key[iss]  # uid << ISSUE_BITS | the customer's i-th first contact
         log["origin"] = self._origin[iss]  # month the issue was opened
         self.last_log = log
 

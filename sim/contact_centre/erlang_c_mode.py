@@ -45,11 +45,11 @@ class ErlangCContactCentre:
         return max(1, int(math.ceil(needed * cc.rel_staffing - 1e-9)))
 
     def step(self, model, ms) -> None:
-        cc, streams, month = self.cfg, model.streams, ms.month
+        cc, month = self.cfg, ms.month
         rows = np.flatnonzero(ms.phone_calls != 0)
         slots = ms.act[rows]
         first = ms.phone_calls[rows]
-        u_fcr = streams.uniform("contact_centre.resolution", month, slots)
+        u_fcr = model.pop.uniform("contact_centre.resolution", month, slots)
         p_unresolved = 1.0 - cc.p_first_contact_resolution
         if COMPILED:
             unresolved = np.empty(len(u_fcr), dtype=np.int32)
@@ -64,7 +64,7 @@ class ErlangCContactCentre:
         arrival_rate = n_calls / (cc.dur_open_hours_month * 3600.0)
         n_agents = self.staffed_agents(arrival_rate)
         metrics = erlang_c_metrics(arrival_rate, cc.dur_handle_s, n_agents, cc.dur_answer_threshold_s)
-        u_wait = streams.uniform("contact_centre.wait", month, slots)
+        u_wait = model.pop.uniform("contact_centre.wait", month, slots)
         waits = wait_quantile(u_wait, metrics, cc.dur_max_wait_s)
 
         per_call = self.phone.sat_experience - cc.sat_wait_penalty_per_min * waits / 60.0

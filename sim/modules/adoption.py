@@ -181,7 +181,7 @@ class Adoption:
             rows = np.empty(capacity, dtype=np.int64)
             which = np.empty(capacity, dtype=np.int64)
             u = np.empty(capacity)
-            n = _screen_kernel(act, keys, bounds, pop.adoption, sat, self.threshold, self.ceiling, eligible_keys,
+            n = _screen_kernel(act, pop.uid, keys, bounds, pop.adoption, sat, self.threshold, self.ceiling, eligible_keys,
                                rows, which, u)
             if n >= 0:
                 break
@@ -194,7 +194,7 @@ class Adoption:
         """The reference _screen must match, a behaviour at a time."""
         pop, draws, screened = model.pop, [], []
         for b, name in enumerate(self.names):
-            u = model.streams.uniform(f"adoption.{name}", ms.month, act)
+            u = pop.uniform(f"adoption.{name}", ms.month, act)
             rows = np.flatnonzero(u < bounds[b])
             rows = rows[~pop.adoption[act[rows], b] & ~(sat[rows] < self.threshold[b])]
             if self.ceiling[b] < 1.0:  # only the eligible can adopt (the Bass market potential)
@@ -202,6 +202,12 @@ class Adoption:
             draws.append(u[rows])
             screened.append(rows)
         return draws, screened
+
+    def renumber(self, new_slot: np.ndarray) -> None:
+        """Slots closed up (sim.population.Population.compact): last month's adopters follow;
+        those who left since tell nobody anyway."""
+        if self._tellers is not None:
+            self._tellers = [new_slot[t][new_slot[t] >= 0] for t in self._tellers]
 
     def _told(self, model, act: np.ndarray) -> list[np.ndarray]:
         """Per behaviour, each slot's ties to last month's adopters still active (the cascade's F)."""
@@ -225,7 +231,7 @@ class Adoption:
 
 
 @kernel
-def _screen_kernel(act, keys, bounds, adopted, sat, threshold, ceiling, eligible_keys, rows, which, draws):
+def _screen_kernel(act, uid, keys, bounds, adopted, sat, threshold, ceiling, eligible_keys, rows, which, draws):
     """The screen of Adoption.step for every behaviour in one pass over the customers: fills
     (rows, which behaviour, draw) in customer order and returns how many, or -1 if they do not fit."""
     n = 0
@@ -233,9 +239,9 @@ def _screen_kernel(act, keys, bounds, adopted, sat, threshold, ceiling, eligible
     for i in range(act.shape[0]):
         slot = act[i]
         for b in range(keys.shape[0]):
-            u = uniform_at(keys[b], slot)
+            u = uniform_at(keys[b], uid[slot])
             if u < bounds[b] and not adopted[slot, b] and not sat[i] < threshold[b]:
-                if ceiling[b] < 1.0 and not uniform_at(eligible_keys[b], slot) < ceiling[b]:
+                if ceiling[b] < 1.0 and not uniform_at(eligible_keys[b], uid[slot]) < ceiling[b]:
                     continue
                 if n == capacity:
                     return -1

@@ -60,7 +60,7 @@ class Channels:
         keys = np.array([[streams.key(f"channels.{need}", month), streams.key(f"channels.{need}.ss_fail", month)]
                          for need in self.need_names], dtype=np.uint64).reshape(len(self.need_names), 2)
         totals = np.zeros(len(CHANNELS), dtype=np.int64)  # contacts per channel, summed by the kernel
-        spilled = _channels_kernel(ms.act, ms.needs, pop.digital_affinity, pop.adoption, float(self.tilt),
+        spilled = _channels_kernel(ms.act, pop.uid, ms.needs, pop.digital_affinity, pop.adoption, float(self.tilt),
                                    _DIGITAL_SIGN, self.behaviours_with_effect, self.rel_channel, self.base_weights,
                                    self.need_offset, self.p_ss_fail, self.experience, float(self.ss_fail_experience),
                                    keys, ms.contacts, ms.phone_calls, ms.phone_offset_sum, ms.touch_sum, ms.touch_n,
@@ -71,7 +71,7 @@ class Channels:
 
     def step_numpy(self, model, ms) -> None:
         """The reference the kernel must match."""
-        streams, month = model.streams, ms.month
+        month = ms.month
         rows_any = np.flatnonzero(ms.needs.sum(axis=1))
         if len(rows_any) == 0:
             return
@@ -87,7 +87,7 @@ class Channels:
             n = ms.needs[rows, j]
             w = cust_w[row_pos[rows]] * self.base_weights[j]
             cum = np.cumsum(w, axis=1)
-            u = streams.uniform(f"channels.{need}", month, slots) * cum[:, -1]
+            u = model.pop.uniform(f"channels.{need}", month, slots) * cum[:, -1]
             choice = np.zeros(len(rows), dtype=np.intp)
             for c in range(len(CHANNELS) - 1):  # the last channel takes whatever is left
                 choice += u >= cum[:, c]
@@ -95,7 +95,7 @@ class Channels:
             off = self.need_offset[j]
 
             ss = choice == SELF_SERVICE
-            u_fail = streams.uniform(f"channels.{need}.ss_fail", month, slots[ss])
+            u_fail = model.pop.uniform(f"channels.{need}.ss_fail", month, slots[ss])
             fails = binomial_icdf(u_fail, n[ss], self.p_ss_fail[j])
             spilled += int(fails.sum())
             to_phone = np.where(choice == PHONE, n, 0)
@@ -114,7 +114,7 @@ class Channels:
 
 
 @kernel
-def _channels_kernel(act, needs, affinity, adopted, tilt, digital_sign, behaviours_with_effect, rel_channel,
+def _channels_kernel(act, uid, needs, affinity, adopted, tilt, digital_sign, behaviours_with_effect, rel_channel,
                      base_weights, need_offset, p_ss_fail, experience, ss_fail_experience, keys,
                      contacts, phone_calls, phone_offset_sum, touch_sum, touch_n, totals):
     n_needs, n_channels = base_weights.shape
@@ -147,7 +147,7 @@ def _channels_kernel(act, needs, affinity, adopted, tilt, digital_sign, behaviou
             for c in range(n_channels):
                 total += w[c] * base_weights[j, c]
                 cum[c] = total
-            u = uniform_at(keys[j, 0], slot) * cum[n_channels - 1]
+            u = uniform_at(keys[j, 0], uid[slot]) * cum[n_channels - 1]
             choice = 0
             for c in range(n_channels - 1):  # the last channel takes whatever is left
                 if u >= cum[c]:
@@ -157,7 +157,7 @@ def _channels_kernel(act, needs, affinity, adopted, tilt, digital_sign, behaviou
             off = need_offset[j]
             fails = 0
             if choice == SELF_SERVICE:
-                fails = binomial_at(uniform_at(keys[j, 1], slot), n, p_ss_fail[j])
+                fails = binomial_at(uniform_at(keys[j, 1], uid[slot]), n, p_ss_fail[j])
                 spilled += fails
             to_phone = n if choice == PHONE else fails
             phone_calls[i] += to_phone

@@ -129,7 +129,7 @@ class Churn:
         per_products = np.power(c.rel_per_extra_product, np.arange(products.max(initial=1) + 1) - 1.0)
         has_contracts = bool(pop.contract_names)
         n_left = _churn_kernel(
-            act, pop.satisfaction, pop.segment, pop.products, pop.tenure_months, pop.adoption,
+            act, pop.uid, pop.satisfaction, pop.segment, pop.products, pop.tenure_months, pop.adoption,
             pop.rel_price_sensitivity, pop.recovery_failed_month, pop.contract,
             float(c.sat_service_threshold), float(max(c.sat_service_threshold, 1e-9)), float(c.rate_service_max),
             float(c.rel_service_shape), float(c.rate_price * price_level(c, self.econ)), pop.seg_price_sensitivity,
@@ -157,24 +157,24 @@ class Churn:
 
     def step_numpy(self, model, ms) -> None:
         """The reference the kernel must match."""
-        pop, streams, act = model.pop, model.streams, ms.act
+        pop, act = model.pop, ms.act
         service, price, other, barrier = self.hazards(model, act)
         raw = service + price + other
         after_failure = self.after_failed_recovery(model, act, ms.month)
         if after_failure.any():
             barrier = np.where(after_failure, barrier * self.complaints.rel_churn_failed_recovery, barrier)
         prob = -np.expm1(-raw * barrier)
-        u = streams.uniform("churn.event", ms.month, act)
+        u = pop.uniform("churn.event", ms.month, act)
         leaves = u < prob
         rows = np.flatnonzero(leaves)
-        u_reason = streams.uniform("churn.reason", ms.month, act[rows]) * raw[rows]
+        u_reason = pop.uniform("churn.reason", ms.month, act[rows]) * raw[rows]
         reason = np.where(u_reason < service[rows], 0, np.where(u_reason < service[rows] + price[rows], 1, 2))
         pop.remove(act[rows], ms.month, reason.astype(np.int8))
         self._record(ms, reason, int(np.count_nonzero(after_failure[rows])))
 
 
 @kernel
-def _churn_kernel(act, satisfaction, segment, products, tenure_months, adopted, own_price_sensitivity,
+def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adopted, own_price_sensitivity,
                   recovery_failed_month, contract, threshold, threshold_safe, rate_service_max, service_shape,
                   price_base, seg_price_sensitivity, price_sat_slope, rate_other, per_products,
                   tenure_full_years, tenure_relief, rel_churn_new, new_fade_months, barrier_behaviours,
@@ -195,7 +195,7 @@ def _churn_kernel(act, satisfaction, segment, products, tenure_months, adopted, 
     n_left = 0
     for i in range(act.shape[0]):
         slot = act[i]
-        u = uniform_at(key_event, slot)
+        u = uniform_at(key_event, uid[slot])
         sat = satisfaction[slot]
         gap = min(max((threshold - sat) / threshold_safe, 0.0), 1.0)
         # gap is in [0, 1], so gap^shape <= gap for shapes of 1 or more, and <= 1 below that
@@ -239,7 +239,7 @@ def _churn_kernel(act, satisfaction, segment, products, tenure_months, adopted, 
         if after:
             barrier = barrier * rel_failed_recovery
         if u < -np.expm1(-raw * barrier):
-            u_reason = uniform_at(key_reason, slot) * raw
+            u_reason = uniform_at(key_reason, uid[slot]) * raw
             rows[n_left] = i
             reason[n_left] = 0 if u_reason < service else (1 if u_reason < service + price else 2)
             after_failure[n_left] = after

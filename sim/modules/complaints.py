@@ -59,7 +59,7 @@ class Complaints:
         act, month = ms.act, ms.month
         if COMPILED:
             rows = np.empty(len(touched), dtype=np.int64)
-            n = _raise_kernel(touched, act, ms.experience, ms.phone_calls, ms.phone_calls_total, ms.needs,
+            n = _raise_kernel(touched, act, pop.uid, ms.experience, ms.phone_calls, ms.phone_calls_total, ms.needs,
                               float(c.sat_bad_experience), float(1.0 - c.p_complain_bad_experience),
                               float(1.0 - c.p_complain_unresolved), 1.0 - self.p_need, bool(self.p_need.any()),
                               pop.segment, pop.seg_complaint, pop.rel_complaint,
@@ -74,11 +74,11 @@ class Complaints:
                 p_none *= np.prod((1.0 - self.p_need) ** ms.needs[touched], axis=1)
             t_slots = act[touched]
             p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[t_slots]] * pop.rel_complaint[t_slots]
-            rows = touched[streams.uniform("complaints.raise", month, t_slots) < p_complain]
+            rows = touched[pop.uniform("complaints.raise", month, t_slots) < p_complain]
         slots = act[rows]
 
-        responded = streams.uniform("complaints.respond", month, slots) < c.p_respond
-        recovered = responded & (streams.uniform("complaints.recover", month, slots) < self.p_recover)
+        responded = pop.uniform("complaints.respond", month, slots) < c.p_respond
+        recovered = responded & (pop.uniform("complaints.recover", month, slots) < self.p_recover)
         sat = pop.satisfaction
         ok, failed = slots[recovered], slots[~recovered]
         before = ms.sat_start[rows[recovered]]
@@ -88,8 +88,8 @@ class Complaints:
 
         reached, won_back = self._closed_loop(model, ms, rows)
 
-        documented = streams.uniform("complaints.document", month, slots) < c.p_document
-        eliminated = documented & (streams.uniform("complaints.eliminate", month, slots) < c.p_eliminate)
+        documented = pop.uniform("complaints.document", month, slots) < c.p_document
+        eliminated = documented & (pop.uniform("complaints.eliminate", month, slots) < c.p_eliminate)
         cause = self._causes(ms.needs[rows])
         if c.root_cause_enabled and eliminated.any() and ms.n_act:
             counts = np.bincount(cause[eliminated & (cause >= 0)], minlength=len(self.need_names))
@@ -101,7 +101,7 @@ class Complaints:
                      int(responded.sum()), int(recovered.sum()), reached, won_back)
 
     def _closed_loop(self, model, ms, complained_rows: np.ndarray) -> tuple[int, int]:
-        c, pop, streams = self.cfg, model.pop, model.streams
+        c, pop = self.cfg, model.pop
         if c.p_closed_loop_reach <= 0:
             return 0, 0
         detractor = ms.touch_n > 0
@@ -109,8 +109,8 @@ class Complaints:
         detractor[complained_rows] = False
         rows = np.flatnonzero(detractor)
         slots = ms.act[rows]
-        reached = streams.uniform("complaints.closed_loop.reach", ms.month, slots) < c.p_closed_loop_reach
-        u = streams.uniform("complaints.closed_loop.recover", ms.month, slots)
+        reached = pop.uniform("complaints.closed_loop.reach", ms.month, slots) < c.p_closed_loop_reach
+        u = pop.uniform("complaints.closed_loop.recover", ms.month, slots)
         won = reached & (u < self.p_recover_closed_loop)
         sat = pop.satisfaction
         ok = slots[won]
@@ -155,7 +155,7 @@ def _power_of_count(x, count):
 
 
 @kernel
-def _raise_kernel(touched, act, experience, phone_calls, phone_calls_total, needs, sat_bad, keep_bad, keep_unresolved,
+def _raise_kernel(touched, act, uid, experience, phone_calls, phone_calls_total, needs, sat_bad, keep_bad, keep_unresolved,
                   keep_need, need_triggers, segment, seg_complaint, rel_complaint, key, rows):
     """Complaints.step's chance of complaining and its draw, one touched customer at a time
     (the reference's products in its order); fills ``rows`` with the complainers, returns how many."""
@@ -173,7 +173,7 @@ def _raise_kernel(touched, act, experience, phone_calls, phone_calls_total, need
                 keep *= _power_of_count(keep_need[j], needs[i, j])
             p_none *= keep
         slot = act[i]
-        if uniform_at(key, slot) < (1.0 - p_none) * seg_complaint[segment[slot]] * rel_complaint[slot]:
+        if uniform_at(key, uid[slot]) < (1.0 - p_none) * seg_complaint[segment[slot]] * rel_complaint[slot]:
             rows[n] = i
             n += 1
     return n

@@ -89,7 +89,7 @@ class Needs:
         keys = np.array([model.streams.key(f"needs.{name}", ms.month) for name in self.names], dtype=np.uint64)
         totals = np.zeros(len(self.names), dtype=np.int64)
         lam = self.rate_table(cfg, pop)
-        _needs_kernel(ms.act, pop.segment, pop.is_abuser, pop.adoption, self.mask_behaviour, self.code_bits,
+        _needs_kernel(ms.act, pop.uid, pop.segment, pop.is_abuser, pop.adoption, self.mask_behaviour, self.code_bits,
                       self.code_shift, lam, np.exp(-lam), keys, ms.needs, totals)
         for j, name in enumerate(self.names):
             ms.kpis[f"needs_{name}"] = int(totals[j])
@@ -105,7 +105,7 @@ class Needs:
             lam = base * factors[j]
             for b, rel in self.effects[j]:
                 lam[adopted[:, b]] *= rel
-            u = model.streams.uniform(f"needs.{name}", ms.month, act)
+            u = pop.uniform(f"needs.{name}", ms.month, act)
             # most customers draw zero (u below P(0)); invert the CDF only for the rest
             rows = np.flatnonzero(u >= np.exp(-lam))
             counts = poisson_icdf(u[rows], lam[rows])
@@ -114,7 +114,7 @@ class Needs:
 
 
 @kernel
-def _needs_kernel(act, segment, is_abuser, adopted, mask_behaviour, code_bits, code_shift, lam, p_zero, keys,
+def _needs_kernel(act, uid, segment, is_abuser, adopted, mask_behaviour, code_bits, code_shift, lam, p_zero, keys,
                   needs, totals):
     """Needs.step_numpy one customer at a time, rates and P(0) read from Needs.rate_table."""
     n_needs = lam.shape[0]
@@ -127,7 +127,7 @@ def _needs_kernel(act, segment, is_abuser, adopted, mask_behaviour, code_bits, c
             mask |= np.int64(adopted[slot, mask_behaviour[k]]) << k
         for j in range(n_needs):
             code = (base_code << code_shift[j]) | code_bits[j, mask]
-            u = uniform_at(keys[j], slot)
+            u = uniform_at(keys[j], uid[slot])
             count = 0
             if u >= p_zero[j, code]:  # most customers have no need of most types in a month
                 count = poisson_at(u, lam[j, code], p_zero[j, code])

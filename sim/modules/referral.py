@@ -35,7 +35,7 @@ class WordOfMouth:
         act = ms.act
         if COMPILED:
             speakers = np.empty(len(act), dtype=np.int64)
-            n = _speakers_kernel(act, pop.satisfaction, DETRACTOR_BELOW, float(cfg.p_detractor_speaks),
+            n = _speakers_kernel(act, pop.uid, pop.satisfaction, DETRACTOR_BELOW, float(cfg.p_detractor_speaks),
                                  np.uint64(model.streams.key("word_of_mouth.speak", ms.month)), speakers)
             heard = np.zeros(pop.n_slots, dtype=np.int64)
             model.graph.count_ties_to(speakers[:n], heard)
@@ -43,7 +43,7 @@ class WordOfMouth:
             ms.kpis["detractors_speaking"] = int(n)
             return
         detractors = act[pop.satisfaction[act] < DETRACTOR_BELOW]
-        u = model.streams.uniform("word_of_mouth.speak", ms.month, detractors)
+        u = pop.uniform("word_of_mouth.speak", ms.month, detractors)
         speaking = np.zeros(pop.n_slots, dtype=bool)
         speaking[detractors[u < cfg.p_detractor_speaks]] = True
         heard = model.graph.neighbour_sum(speaking)[act]
@@ -53,12 +53,12 @@ class WordOfMouth:
 
 
 @kernel
-def _speakers_kernel(act, satisfaction, detractor_below, p_speaks, key, speakers):
+def _speakers_kernel(act, uid, satisfaction, detractor_below, p_speaks, key, speakers):
     """Detractors whose uniform says they speak this month, in slot order; returns how many."""
     n = 0
     for i in range(act.shape[0]):
         slot = act[i]
-        if satisfaction[slot] < detractor_below and uniform_at(key, slot) < p_speaks:
+        if satisfaction[slot] < detractor_below and uniform_at(key, uid[slot]) < p_speaks:
             speakers[n] = slot
             n += 1
     return n
@@ -82,7 +82,7 @@ def _poisson_quantile(u: float, lam: float) -> float:
 
 
 @kernel
-def _referrals_kernel(act, satisfaction, promoter_min, detractor_below, rate, p_zero, key, promoters, referrals):
+def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rate, p_zero, key, promoters, referrals):
     """Promoters and their referral counts (Poisson, by inversion of their own uniform), and the
     number of detractors, in one pass; returns (promoters, detractors)."""
     n_prom = 0
@@ -92,7 +92,7 @@ def _referrals_kernel(act, satisfaction, promoter_min, detractor_below, rate, p_
         sat = satisfaction[slot]
         if sat >= promoter_min:
             promoters[n_prom] = slot
-            referrals[n_prom] = poisson_at(uniform_at(key, slot), rate, p_zero)
+            referrals[n_prom] = poisson_at(uniform_at(key, uid[slot]), rate, p_zero)
             n_prom += 1
         elif sat < detractor_below:
             n_detractors += 1
@@ -114,14 +114,14 @@ class Acquisition:
             # P(0) by numpy's exp over an array, as poisson_icdf computes it in the reference
             p_zero = float(np.exp(-np.full(1, rate))[0])
             n_prom, n_detractors = _referrals_kernel(
-                act, pop.satisfaction, PROMOTER_MIN, DETRACTOR_BELOW, rate, p_zero,
+                act, pop.uid, pop.satisfaction, PROMOTER_MIN, DETRACTOR_BELOW, rate, p_zero,
                 np.uint64(streams.key("acquisition.referral", month)), promoters, referrals)
             anchors = np.repeat(promoters[:n_prom], referrals[:n_prom])
             detractor_share = n_detractors / len(act) if len(act) else 0.0
         else:
             sat = pop.satisfaction[act]
             promoters = act[sat >= PROMOTER_MIN]
-            u_ref = streams.uniform("acquisition.referral", month, promoters)
+            u_ref = pop.uniform("acquisition.referral", month, promoters)
             referrals = poisson_icdf(u_ref, cfg.rate_referral_promoter)
             anchors = np.repeat(promoters, referrals)
             detractor_share = float(np.mean(sat < DETRACTOR_BELOW)) if len(act) else 0.0

@@ -43,7 +43,7 @@ class Satisfaction:
         if cfg.sat_experience_noise_sd > 0:
             # the normal quantile stays scipy's (ndtri), so the noise is the reference's to the bit
             u = np.empty(len(rows))
-            uniforms(np.uint64(model.streams.key("satisfaction.noise", ms.month)), act[rows], u)
+            uniforms(np.uint64(model.streams.key("satisfaction.noise", ms.month)), pop.uid[act[rows]], u)
             noise = cfg.sat_experience_noise_sd * normal_icdf(u)
         experience_sum = _satisfaction_kernel(
             act, rows, ms.touch_sum, ms.touch_n, float(self.policy_effort), noise, ms.experience,
@@ -63,7 +63,7 @@ class Satisfaction:
         if self.policy_effort:
             experience = experience - self.policy_effort
         if cfg.sat_experience_noise_sd > 0:
-            u = model.streams.uniform("satisfaction.noise", ms.month, slots)
+            u = pop.uniform("satisfaction.noise", ms.month, slots)
             experience = experience + cfg.sat_experience_noise_sd * normal_icdf(u)
         experience = np.clip(experience, 0.0, 10.0)
         ms.experience[rows] = experience

@@ -155,7 +155,9 @@ def _cfg(base, **cc):
 
 
 def _run_month(cfg, calls, month=0, seed=0, centre=None):
-    model = SimpleNamespace(cfg=cfg, streams=Streams(seed), customers_per_agent=1.0)
+    # customer i at slot i, with uid i (as before any compaction)
+    model = SimpleNamespace(cfg=cfg, streams=Streams(seed), customers_per_agent=1.0,
+                            pop=SimpleNamespace(uid=np.arange(len(calls), dtype=np.int64)))
     centre = centre or make_contact_centre(model)
     ms = MonthState(month, np.arange(len(calls), dtype=np.int64), 1, len(CHANNELS))
     ms.phone_calls[:] = calls

@@ -1,0 +1,94 @@
+"""Closing up churned customers' rows (sim.population.Population.compact) changes nothing a run reports.
+
+Compaction renumbers slots between months; draws are keyed by each customer's uid and every pass
+meets the active customers in the same order, so a run that compacts every month and one that
+never does must give identical monthly figures, summaries and customer records, in every mode
+that keeps slots from one month to the next (cascade tellers, calls carried into the next month).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim.population
+from sim import load_config, run
+from sim.model import CXModel
+from sim.population import Population
+
+SMALL = ["population.n_customers=3000", "years=3", "warmup_years=1", "seed=11", "progress=false"]
+CASES = {
+    "utility": [],
+    "cascade_word_of_mouth": ["adoption.mixing=cascade", "scenario=ebilling_push"],
+    "des_calls_carried_over": ["scenario=resolved_programme", "contact_centre.mode=des", "years=2",
+                               "population.n_customers=40000", "population.n_agents=2000"],
+    "telecom_contracts": ["population=telecom", "+contracts=telco_ibm"],
+}
+
+
+def _run(overrides, monkeypatch, every_month: bool, compiled: bool = True):
+    calls = []
+    original = Population.compact
+
+    def counted(self):
+        calls.append(self.n_slots)
+        return original(self)
+
+    with monkeypatch.context() as m:
+        if every_month:  # as soon as one row is a churned customer's
+            m.setattr(sim.population, "COMPACT_MIN_ROWS", 1)
+            m.setattr(sim.population, "COMPACT_INACTIVE_SHARE", 0.0)
+        else:
+            m.setattr(sim.population, "COMPACT_MIN_ROWS", 10**12)
+        m.setattr(Population, "compact", counted)
+        if not compiled:
+            for mod in list(sys.modules.values()):
+                if getattr(mod, "__name__", "").startswith("sim.") and getattr(mod, "COMPILED", None) is not None:
+                    m.setattr(mod, "COMPILED", False)
+        result = run(load_config([*SMALL, *overrides]), customers=True)
+    return result, len(calls)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_compacting_every_month_reports_what_never_compacting_does(case, monkeypatch):
+    never, n_never = _run(CASES[case], monkeypatch, every_month=False)
+    always, n_always = _run(CASES[case], monkeypatch, every_month=True)
+    assert n_never == 0
+    assert n_always >= 24  # it did compact, nearly every month
+    pd.testing.assert_frame_equal(always.monthly, never.monthly, check_exact=True)
+    pd.testing.assert_frame_equal(always.customers, never.customers, check_exact=True)
+    assert always.summary == never.summary
+    assert never.customers["churned"].sum() > 100  # customers did leave, and their records survived
+
+
+def test_numpy_reference_stages_compact_the_same(monkeypatch):
+    never, _ = _run(["adoption.mixing=global"], monkeypatch, every_month=False, compiled=False)
+    always, n_always = _run(["adoption.mixing=global"], monkeypatch, every_month=True, compiled=False)
+    assert n_always >= 24
+    pd.testing.assert_frame_equal(always.monthly, never.monthly, check_exact=True)
+    pd.testing.assert_frame_equal(always.customers, never.customers, check_exact=True)
+
+
+def test_rows_stay_near_the_active_base_over_a_long_run():
+    # 2,000 customers over 1 + 25 years at about 1% churn a month: some 6,000 customers ever
+    model = CXModel(load_config(["population.n_customers=2000", "years=25", "warmup_years=1",
+                                 "progress=false", "seed=3"]))
+    old_min = sim.population.COMPACT_MIN_ROWS
+    sim.population.COMPACT_MIN_ROWS = 256  # this base is small; the share rule is what is tested
+    try:
+        most = 0
+        while model.running:
+            model.step()
+            active = int(np.count_nonzero(model.pop.active))
+            most = max(most, model.pop.n_slots / active)
+    finally:
+        sim.population.COMPACT_MIN_ROWS = old_min
+    assert model.pop.n_ever > 2.5 * 2000
+    assert most <= 1 / (1 - sim.population.COMPACT_INACTIVE_SHARE) + 0.02  # a month's churn past the line
+    assert model.graph.n_slots == model.pop.n_slots
+    records = model.pop.records()
+    assert np.array_equal(records["uid"], np.arange(model.pop.n_ever))  # every customer ever, once
+    assert records["active"].sum() == np.count_nonzero(model.pop.active)
