@@ -162,16 +162,14 @@ class TieGraph:
         if new_slot.shape != (self._n,):
             raise ValueError(f"new_slot must have shape ({self._n},), got {new_slot.shape}")
         n_kept = int(np.count_nonzero(new_slot >= 0))
-        m = self._m
-        stored = _stored_dtype(n_kept)
-        src, dst = new_slot[self._src[:m]], new_slot[self._dst[:m]]
-        keep = (src >= 0) & (dst >= 0)
-        kept = int(np.count_nonzero(keep))
-        # the edge arrays are reused (kept <= m), their spare capacity too
-        self._src = self._src.astype(stored, copy=False)
-        self._dst = self._dst.astype(stored, copy=False)
-        self._src[:kept] = src[keep]
-        self._dst[:kept] = dst[keep]
+        if kernels.COMPILED:  # in place, in one pass: no temporaries the size of the graph
+            kept = _renumber_kernel(self._src, self._dst, self._m, new_slot.astype(np.int64, copy=False))
+        else:
+            src, dst = new_slot[self._src[: self._m]], new_slot[self._dst[: self._m]]
+            keep = (src >= 0) & (dst >= 0)
+            kept = int(np.count_nonzero(keep))
+            self._src[:kept] = src[keep]  # kept <= m: the arrays and their spare capacity are reused
+            self._dst[:kept] = dst[keep]
         self._m, self._n = kept, n_kept
         self._m_base = self._n_base = 0
         self._csr = self._base = self._recent = None
@@ -369,6 +367,19 @@ class TieGraph:
             return np.empty(0, dtype=_INDEX), np.empty(0, dtype=_INDEX), np.empty(0, dtype=np.int32)
         return (np.concatenate(pos), np.concatenate(other, dtype=_INDEX, casting="same_kind"),
                 np.concatenate(mult))
+
+
+@kernel
+def _renumber_kernel(src, dst, m, new_slot):
+    """TieGraph.renumber's edges in place: each kept tie written over the first free place."""
+    kept = 0
+    for e in range(m):
+        a, b = new_slot[src[e]], new_slot[dst[e]]
+        if a >= 0 and b >= 0:
+            src[kept] = a
+            dst[kept] = b
+            kept += 1
+    return kept
 
 
 @kernel
