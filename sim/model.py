@@ -160,6 +160,11 @@ class CXModel(mesa.Model):
         if self.run_month >= self.cfg.n_months:
             self.running = False
 
+    def scratch(self, name: str, n: int, dtype, fill) -> np.ndarray:
+        """An array of ``n`` set to ``fill``, reused from month to month (sim.month_state.MonthBuffers):
+        valid until the next request for ``name``."""
+        return self._buffers.take(name, (n,), dtype, fill)
+
     def _compact(self) -> None:
         """Close up the rows of churned customers, between two months (nothing is in flight): the
         population, the ties and every stage that keeps slots from one month to the next follow."""

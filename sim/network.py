@@ -125,6 +125,8 @@ class TieGraph:
         # the base as row pointers and columns (what the kernels read: one entry per tie direction,
         # so no weights), and as a scipy matrix, built from them only when a numpy path asks
         self._base_rows: tuple[np.ndarray, np.ndarray] | None = None
+        self._spare_rows: tuple[np.ndarray, np.ndarray] | None = None  # what _base_rows is written into
+        self._scratch_arrays: dict[str, np.ndarray] = {}
         self._base: sp.csr_matrix | None = None
         self._recent: sp.csr_matrix | None = None
         self.add_edges(src, dst)
@@ -200,7 +202,8 @@ class TieGraph:
             # Grow geometrically: ties arrive every month, and re-copying every edge each time
             # would make a run quadratic in its edge count. By a quarter, not double: a month
             # adds well under 1% of the ties, and doubling left half the arrays unused at peak.
-            cap = max(m_new, int(1.25 * self._src.size), 1024)
+            # (headroom from the first fill: the first month's ties need no copy of the graph)
+            cap = max(int(1.25 * m_new), int(1.25 * self._src.size), 1024)
             grown_src = np.empty(cap, dtype=stored)
             grown_dst = np.empty(cap, dtype=stored)
             grown_src[: self._m] = self._src[: self._m]
@@ -234,6 +237,20 @@ class TieGraph:
         _csr_kernel(self._src[lo:hi], self._dst[lo:hi], indptr, indices)
         return indptr, indices
 
+    def _rows_into_spare(self, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """_rows_of(0, m, n) written into arrays kept from the last refold (grown by a quarter when
+        short): memory already touched is refilled, where fresh arrays would page-fault on every
+        refold (two thirds of its cost at a million customers)."""
+        index = _stored_dtype(max(n, 2 * m))
+        spare = self._spare_rows
+        if spare is None or spare[0].dtype != index or spare[0].size < n + 1 or spare[1].size < 2 * m:
+            spare = (np.empty(int(1.25 * (n + 1)) + 1024, dtype=index), np.empty(int(2.5 * m) + 1024, dtype=index))
+            self._spare_rows = spare
+        indptr, indices = spare[0][: n + 1], spare[1][: 2 * m]
+        indptr.fill(0)
+        _csr_kernel(self._src[:m], self._dst[:m], indptr, indices)
+        return indptr, indices
+
     def adjacency(self) -> sp.csr_matrix:
         """Symmetric n_slots x n_slots float64 CSR matrix; repeated ties are summed."""
         if self._csr is None:
@@ -246,7 +263,7 @@ class TieGraph:
             self._m_base, self._n_base = self._m, self._n
             self._base = self._base_rows = None  # freed first: old and new never coexist at peak
             if kernels.COMPILED:
-                self._base_rows = self._rows_of(0, self._m, self._n)
+                self._base_rows = self._rows_into_spare(self._m, self._n)
             else:
                 # float32 counts are exact up to 2**24 ties and halve the memory traffic
                 self._base = self._csr_of(0, self._m, self._n, np.float32)
@@ -297,11 +314,14 @@ class TieGraph:
         of n_slots, read straight from the base matrix's rows and the recent edges in one pass.
         """
         self._refresh_base()
-        chosen = np.zeros(self._n, dtype=np.bool_)
+        chosen = self._scratch("chosen", np.bool_, False)
         chosen[slots] = True
         indptr, indices = self._base_rows
-        _count_ties_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, indptr, indices,
-                           self._src[self._m_base : self._m], self._dst[self._m_base : self._m], chosen, counts)
+        try:
+            _count_ties_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, indptr, indices,
+                               self._src[self._m_base : self._m], self._dst[self._m_base : self._m], chosen, counts)
+        finally:
+            chosen[slots] = False  # as it was: the next query sets only its own slots
 
     def live_tie_counts(self, slots: np.ndarray, live: np.ndarray, shows: np.ndarray, columns: np.ndarray,
                         wants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -309,15 +329,28 @@ class TieGraph:
         (``shows[:, columns[j]]``, where ``wants[i, j]``) its live ties to slots showing it; with
         multiplicity, as int64. What ties_of and bincount give, in one pass over those ties."""
         self._refresh_base()
-        where = np.full(self._n, -1, dtype=np.int64)
+        where = self._scratch("where", np.int64, -1)
         where[slots] = np.arange(len(slots))
         n_ties = np.zeros(len(slots), dtype=np.int64)
         n_shows = np.zeros((len(slots), len(columns)), dtype=np.int64)
         indptr, indices = self._base_rows
-        _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, indptr, indices,
-                                self._src[self._m_base : self._m], self._dst[self._m_base : self._m], where, live,
-                                shows, np.asarray(columns, dtype=np.int64), wants, n_ties, n_shows)
+        try:
+            _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, indptr, indices,
+                                    self._src[self._m_base : self._m], self._dst[self._m_base : self._m], where,
+                                    live, shows, np.asarray(columns, dtype=np.int64), wants, n_ties, n_shows)
+        finally:
+            where[slots] = -1  # as it was
         return n_ties, n_shows
+
+    def _scratch(self, name: str, dtype, value) -> np.ndarray:
+        """An array of n_slots holding ``value`` everywhere, kept between queries: a query sets the
+        entries it needs and puts them back, so a month's queries cost O(their slots), not a fresh
+        n_slots array each (which page-faults on every touch, 8 MB a query at a million customers)."""
+        buf = self._scratch_arrays.get(name)
+        if buf is None or buf.size < self._n:
+            buf = np.full(int(1.25 * self._n) + 1024, value, dtype=dtype)
+            self._scratch_arrays[name] = buf
+        return buf[: self._n]
 
     def degree(self) -> np.ndarray:
         """Ties per slot (int64), counting repeated ties with multiplicity."""

@@ -141,7 +141,9 @@ class Population:
     def _grow(self, n_needed: int) -> None:
         if n_needed <= self._capacity:
             return
-        cap = max(n_needed, int(self._capacity * 1.25) + 1024)  # a month adds ~1%: a quarter lasts years
+        # a month adds ~1%: a quarter lasts years (from the first fill: the first month's joiners
+        # need no copy of every column)
+        cap = max(int(1.25 * n_needed), int(self._capacity * 1.25) + 1024)
         for k, arr in self.cols.items():
             new = np.zeros(cap, dtype=arr.dtype)
             new[: self.n_slots] = arr[: self.n_slots]
