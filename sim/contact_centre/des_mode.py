@@ -504,18 +504,24 @@ class _RepresentativeDays:
 
     def __init__(self, interval: np.ndarray, vwait: np.ndarray, n_intervals: int):
         self.pooled = np.sort(vwait)
-        self.by_interval = [np.sort(vwait[interval == i]) for i in range(n_intervals)]
+        # every interval's waits sorted, one after another: interval i's are
+        # by_interval[start[i]:start[i] + count[i]]
+        interval = np.asarray(interval, dtype=np.int64)
+        self.by_interval = vwait[np.lexsort((vwait, interval))]
+        self.count = np.bincount(interval, minlength=n_intervals)
+        self.start = np.cumsum(self.count) - self.count
 
     def sample(self, interval: np.ndarray, u: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(u))
+        """The wait at quantile u of the call's own interval on the simulated days (or of all their
+        calls, for an interval in which nobody called)."""
         if len(self.pooled) == 0:
-            return out  # nobody queued on the representative day: assume no wait
-        for i in np.unique(interval):
-            m = interval == i
-            pool = self.by_interval[i] if len(self.by_interval[i]) else self.pooled
-            k = np.minimum((u[m] * len(pool)).astype(np.int64), len(pool) - 1)
-            out[m] = pool[k]
-        return out
+            return np.zeros(len(u))  # nobody queued on the representative day: assume no wait
+        count = self.count[interval]
+        own = count > 0
+        length = np.where(own, count, len(self.pooled))
+        k = np.minimum((u * length).astype(np.int64), length - 1)
+        return np.where(own, self.by_interval[np.where(own, self.start[interval] + k, 0)],
+                        self.pooled[np.where(own, 0, k)])
 
 
 class DESContactCentre:
@@ -552,7 +558,7 @@ class DESContactCentre:
         cc = self.cfg
         n = len(self._key)
         u = {f: np.empty(n) for f in _PLACE + _VALUES}
-        for o in np.unique(self._origin):
+        for o in self._origins:
             m = self._origin == o
             whole = bool(m.all())
             keys = self._key if whole else self._key[m]
@@ -586,7 +592,8 @@ class DESContactCentre:
 
     def _gather(self, fields, iss: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
         """Quantities ``fields`` of attempt j[k] of issue iss[k]."""
-        levels = np.unique(j)
+        # the attempts present, ascending (np.unique's answer, counted instead of sorted)
+        levels = np.flatnonzero(np.bincount(j)) if len(j) else j
         if len(levels) == 1:
             lv = self._level(int(levels[0]))
             return {f: lv[f][iss] for f in fields}
@@ -846,6 +853,9 @@ class DESContactCentre:
         self._row = np.concatenate(iss_row)
         self._key = np.concatenate(iss_key)
         self._origin = np.concatenate(iss_origin)
+        # the months issues were opened in: this one, and those of calls carried in (sorted, as
+        # np.unique gives them, without sorting every issue)
+        self._origins = np.unique(np.concatenate([self._origin[n_first:], [month] if n_first else []]).astype(np.int64))
         slots_all = np.concatenate(iss_slot)
 
         opens_next = self._open_through_midnight(cal)
