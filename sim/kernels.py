@@ -44,19 +44,70 @@ except ImportError:  # pragma: no cover - numba is a dependency; this is for odd
 COMPILED = numba is not None
 
 
+def _stamped_cache():
+    """numba's on-disk cache, its entries keyed also by this file's contents.
+
+    numba checks a cached kernel against its own source file only, so a kernel in
+    sim/modules/needs.py would keep the machine code of an old ``poisson_at`` after this file
+    changed (seen here: a stale kernel after editing a helper). Every kernel inlines helpers from
+    this file, so its stamp joins theirs. None where numba's cache classes are not as expected
+    (then numba's own cache is used)."""
+    try:
+        import hashlib
+
+        from numba.core.caching import (
+            CompileResultCacheImpl,
+            FunctionCache,
+            InTreeCacheLocator,
+            UserWideCacheLocator,
+        )
+
+        with open(__file__, "rb") as source:
+            helpers = hashlib.sha256(source.read()).hexdigest()
+
+        def stamped(locator):
+            class Stamped(locator):
+                def get_source_stamp(self):
+                    return super().get_source_stamp(), helpers
+            return Stamped
+
+        class Impl(CompileResultCacheImpl):
+            _locator_classes = [stamped(InTreeCacheLocator), stamped(UserWideCacheLocator)]
+
+        class Cache(FunctionCache):
+            _impl_class = Impl
+
+        return Cache, helpers
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - another numba's internals
+        return None, None
+
+
+_CACHE, HELPERS_DIGEST = _stamped_cache() if numba is not None else (None, None)
+
+
+def _compiled(fn, **options):
+    dispatcher = numba.njit(cache=True, fastmath=False, error_model="numpy", **options)(fn)
+    if _CACHE is not None:
+        try:
+            dispatcher._cache = _CACHE(fn)  # what Dispatcher.enable_caching sets, stamped
+        except RuntimeError:  # no writable cache location: numba's own choice stands
+            pass
+    return dispatcher
+
+
 def kernel(fn):
     """Compile ``fn`` (cached on disk); without numba, ``fn`` stays Python and is never called on
     the hot path (stages use their numpy reference when COMPILED is False)."""
     if numba is None:
         return fn
-    return numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(fn)
+    return _compiled(fn, nogil=True)
 
 
 def inline(fn):
     """A helper that kernels call: compiled and inlined into them."""
     if numba is None:
         return fn
-    return numba.njit(cache=True, inline="always", fastmath=False, error_model="numpy")(fn)
+    return _compiled(fn, inline="always")
 
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)

@@ -123,3 +123,15 @@ def test_paid_acquisition_quantile_is_scipys_poisson_ppf():
     for _ in range(5_000):
         u, lam = rng.random(), float(rng.choice([rng.uniform(0, 5), rng.uniform(5, 500), rng.uniform(500, 5e4)]))
         assert _poisson_quantile(u, lam) == poisson.ppf(u, lam)
+
+
+def test_kernel_caches_are_keyed_by_the_shared_helpers_too():
+    # a cached kernel elsewhere must not outlive a change to the helpers it inlines (poisson_at...)
+    from sim.modules.needs import _needs_kernel
+
+    stamp = _needs_kernel._cache._impl.locator.get_source_stamp()
+    assert sim.kernels.HELPERS_DIGEST is not None and stamp[1] == sim.kernels.HELPERS_DIGEST
+    with open(sim.kernels.__file__, "rb") as source:
+        import hashlib
+
+        assert hashlib.sha256(source.read()).hexdigest() == sim.kernels.HELPERS_DIGEST
