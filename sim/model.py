@@ -76,8 +76,7 @@ class CXModel(mesa.Model):
             k: (lambda m, k=k: m.records[-1][k] if m.records else None) for k in MESA_REPORTERS})
         self.programmes = Programmes(cfg)
         self.streams = Streams(cfg.seed)
-        self._buffers = MonthBuffers()
-        self.pop = Population(cfg, self.streams, self._buffers)
+        self.pop = Population(cfg, self.streams)
         n = cfg.population.agents
         self.customers_per_agent = cfg.population.customers_per_agent
         self.pop.add(n, month=-1, stay_weight=self._expected_stay)
@@ -105,6 +104,7 @@ class CXModel(mesa.Model):
         self.economics = modules["economics"]
         self.month = 0  # the clock, counting warm-up months; reported month = month - warm-up
         self.records: list[dict[str, Any]] = []
+        self._buffers = MonthBuffers()
         self._agent_sums: list[str] | None = None  # the columns _scale_to_firm multiplies
         if cfg.n_warmup_months == 0:
             self._settle()
@@ -137,12 +137,12 @@ class CXModel(mesa.Model):
             self._settle()
         if self.pop.wants_compacting():
             self._compact()
-        ms = MonthState(self.month, self.pop.active_slots("active.month"), len(self.needs_module.names),
-                        len(CHANNELS), run_month=run_month, buffers=self._buffers)
+        ms = MonthState(self.month, self.pop.active_slots(), len(self.needs_module.names), len(CHANNELS),
+                        run_month=run_month, buffers=self._buffers)
         ms.kpis["month"] = run_month
         ms.kpis["year"] = run_month // 12 + 1
         ms.kpis["customers_start"] = ms.n_act
-        np.take(self.pop.satisfaction, ms.act, out=ms.sat_start)
+        ms.sat_start[:] = self.pop.satisfaction[ms.act]
         if self.programmes.apply(self.cfg, run_month):
             self.pop.refresh()
             for module in self.stage_modules:
@@ -159,6 +159,11 @@ class CXModel(mesa.Model):
         self.datacollector.collect(self)
         if self.run_month >= self.cfg.n_months:
             self.running = False
+
+    def scratch(self, name: str, n: int, dtype, fill) -> np.ndarray:
+        """An array of ``n`` set to ``fill``, reused from month to month (sim.month_state.MonthBuffers):
+        valid until the next request for ``name``."""
+        return self._buffers.take(name, (n,), dtype, fill)
 
     def _compact(self) -> None:
         """Close up the rows of churned customers, between two months (nothing is in flight): the

@@ -15,16 +15,14 @@ class MonthBuffers:
         self._store: dict[str, np.ndarray] = {}
 
     def take(self, name: str, shape: tuple[int, ...], dtype, fill, order: str = "C") -> np.ndarray:
-        """A contiguous array of ``shape`` filled with ``fill`` (left as it was when ``fill`` is None,
-        for an array the caller writes before reading), valid until the next take of ``name``."""
+        """A contiguous array of ``shape`` filled with ``fill``, valid until the next take of ``name``."""
         size = int(np.prod(shape))
         buf = self._store.get(name)
         if buf is None or buf.size < size or buf.dtype != np.dtype(dtype):
             buf = np.empty(int(1.05 * size), dtype=dtype)  # room for a base growing a little
             self._store[name] = buf
         out = buf[:size].reshape(shape, order=order)
-        if fill is not None:
-            out.fill(fill)
+        out.fill(fill)
         return out
 
 

@@ -16,7 +16,6 @@ from scipy.special import betaincinv
 
 from sim.config import CHURN_REASONS, RunConfig  # noqa: F401  (CHURN_REASONS: read from here too)
 from sim.kernels import COMPILED, kernel
-from sim.month_state import MonthBuffers
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
 _CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay
@@ -84,11 +83,9 @@ def affinity_table(mean: float) -> np.ndarray:
 class Population:
     """Columnar customer state plus the draws that create customers."""
 
-    def __init__(self, cfg: RunConfig, streams: Streams, buffers: MonthBuffers | None = None):
+    def __init__(self, cfg: RunConfig, streams: Streams):
         self.cfg = cfg
         self.streams = streams
-        # where a month's arrays over the customers come from (reused: fresh ones page-fault)
-        self.buffers = buffers or MonthBuffers()
         self.segment_names = list(cfg.population.segments)
         self.behaviour_names = list(cfg.adoption.behaviours)
         self._eligibility_keys: dict[str, int] = {}
@@ -138,17 +135,8 @@ class Population:
         """(n_slots, n_behaviours) bool: behaviours each customer shows."""
         return self.adopted[: self.n_slots]
 
-    def active_slots(self, buffer: str | None = None) -> np.ndarray:
-        """The active customers' slots, ascending; written into the reused array ``buffer`` when
-        named (valid until that name is asked for again), else a fresh one."""
-        if buffer is None or not COMPILED:
-            return np.flatnonzero(self.active)
-        out = self.buffers.take(buffer, (self.n_slots,), np.int64, None)
-        return out[: _slots_where(self.active, out)]
-
-    def take(self, name: str, n: int, dtype, fill=None) -> np.ndarray:
-        """A reused array of ``n`` for a stage's month (sim.month_state.MonthBuffers.take)."""
-        return self.buffers.take(name, (n,), dtype, fill)
+    def active_slots(self) -> np.ndarray:
+        return np.flatnonzero(self.active)
 
     def _grow(self, n_needed: int) -> None:
         if n_needed <= self._capacity:
@@ -348,16 +336,6 @@ def _pick_kernel(cands, weights, u_pick):
                 pick += 1
         out[i] = cands[i, min(pick, last)]
     return out
-
-
-@kernel
-def _slots_where(flags, out):
-    """np.flatnonzero(flags) written into ``out`` (as long as flags); returns how many."""
-    n = 0
-    for i in range(flags.shape[0]):
-        out[n] = i
-        n += flags[i]  # no branch: whether a customer is active is unpredictable where many left
-    return n
 
 
 @kernel

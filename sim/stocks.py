@@ -18,7 +18,7 @@ def record_stocks(pop, k: dict[str, Any]) -> None:
     """Write the month's stocks into ``k`` (sim.kpis documents each)."""
     if not COMPILED:
         return record_stocks_numpy(pop, k)
-    act = pop.active_slots("active.stocks")
+    act = pop.active_slots()
     n, n_seg, n_beh = len(act), len(pop.segment_names), len(pop.behaviour_names)
     adopters = np.zeros(n_beh, dtype=np.int64)
     per_segment = np.zeros(n_seg, dtype=np.int64)
@@ -27,7 +27,7 @@ def record_stocks(pop, k: dict[str, Any]) -> None:
     picked = np.zeros(len(ranks))
     sat_sum, promoters, detractors = _stocks_kernel(act, pop.satisfaction, pop.adoption, pop.segment,
                                                     PROMOTER_MIN, DETRACTOR_BELOW, adopters, per_segment,
-                                                    net, ranks, picked, _BINS, pop.take("stocks.bins", n, np.int16))
+                                                    net, ranks, picked, _BINS)
     k["customers"] = n
     if n:
         at = dict(zip(ranks.tolist(), picked.tolist(), strict=True))
@@ -93,7 +93,7 @@ def record_stocks_numpy(pop, k: dict[str, Any]) -> None:
 
 @kernel
 def _stocks_kernel(act, satisfaction, adopted, segment, promoter_min, detractor_below, adopters, per_segment,
-                   net, ranks, picked, n_bins, bin_of):
+                   net, ranks, picked, n_bins):
     """One pass for the counts and sums, a histogram pass and a small sort for the order statistics
     at ``ranks`` (ascending): exact, without sorting every customer."""
     n = act.shape[0]
@@ -123,6 +123,7 @@ def _stocks_kernel(act, satisfaction, adopted, segment, promoter_min, detractor_
     counts = np.zeros(n_bins + 1, dtype=np.int64)
     bin_lo = np.full(n_bins + 1, np.inf)
     bin_hi = np.full(n_bins + 1, -np.inf)
+    bin_of = np.empty(n, dtype=np.int16)
     for i in range(n):
         sat = satisfaction[act[i]]
         bin_ = min(int((sat - lo) * per_unit), n_bins)

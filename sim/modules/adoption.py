@@ -133,7 +133,7 @@ class Adoption:
         # figure (expectations, satisfaction, tenure) and leaves the behaviour mix as stated
         if len(self.names) == 0 or len(act) == 0 or ms.run_month < 0:
             return
-        sat = np.take(pop.satisfaction, act, out=pop.take("adoption.satisfaction", len(act), np.float64))
+        sat = pop.satisfaction[act]
         # segment-targeted campaigns: an incentive multiplier per (segment, behaviour)
         targeted = model.programmes.targeted
         seg_incentive = model.programmes.segment_incentive

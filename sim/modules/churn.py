@@ -122,12 +122,11 @@ class Churn:
             return self.step_numpy(model, ms)
         c, pop, streams, act = self.cfg, model.pop, model.streams, ms.act
         n = len(act)
-        rows = pop.take("churn.rows", n, np.int64)
-        reason = pop.take("churn.reason", n, np.int8)
-        after_failure = pop.take("churn.after_failure", n, np.bool_)
-        # a factor per product count up to the largest any row holds (rows of churned customers
-        # only lengthen the table: the entries read are the same)
-        per_products = np.power(c.rel_per_extra_product, np.arange(pop.products.max(initial=1) + 1) - 1.0)
+        rows = np.empty(n, dtype=np.int64)
+        reason = np.empty(n, dtype=np.int8)
+        after_failure = np.empty(n, dtype=np.bool_)
+        products = pop.products[act]
+        per_products = np.power(c.rel_per_extra_product, np.arange(products.max(initial=1) + 1) - 1.0)
         has_contracts = bool(pop.contract_names)
         n_left = _churn_kernel(
             act, pop.uid, pop.satisfaction, pop.segment, pop.products, pop.tenure_months, pop.adoption,
@@ -144,7 +143,7 @@ class Churn:
             float(self.complaints.rel_churn_failed_recovery),
             np.uint64(streams.key("churn.event", ms.month)), np.uint64(streams.key("churn.reason", ms.month)),
             rows, reason, after_failure)
-        rows, reason, after_failure = rows[:n_left].copy(), reason[:n_left].copy(), after_failure[:n_left].copy()
+        rows, reason, after_failure = rows[:n_left], reason[:n_left], after_failure[:n_left]
         pop.remove(act[rows], ms.month, reason)
         self._record(ms, reason, int(np.count_nonzero(after_failure)))
 

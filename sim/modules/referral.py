@@ -34,10 +34,10 @@ class WordOfMouth:
             return
         act = ms.act
         if COMPILED:
-            speakers = pop.take("word_of_mouth.speakers", len(act), np.int64)
+            speakers = np.empty(len(act), dtype=np.int64)
             n = _speakers_kernel(act, pop.uid, pop.satisfaction, DETRACTOR_BELOW, float(cfg.p_detractor_speaks),
                                  np.uint64(model.streams.key("word_of_mouth.speak", ms.month)), speakers)
-            heard = pop.take("word_of_mouth.heard", pop.n_slots, np.int64, 0)
+            heard = model.scratch("word_of_mouth.heard", pop.n_slots, np.int64, 0)
             model.graph.count_ties_to(speakers[:n], heard)
             _hear_kernel(act, heard, pop.satisfaction, float(cfg.sat_word_of_mouth_impact))
             ms.kpis["detractors_speaking"] = int(n)
@@ -107,10 +107,9 @@ class Acquisition:
 
     def step(self, model, ms) -> None:
         cfg, pop, streams, month = self.cfg, model.pop, model.streams, ms.month
-        act = pop.active_slots("active.acquisition")
+        act = pop.active_slots()
         if COMPILED:
-            promoters = pop.take("acquisition.promoters", len(act), np.int64)
-            referrals = pop.take("acquisition.referrals", len(act), np.int64)
+            promoters, referrals = np.empty(len(act), dtype=np.int64), np.empty(len(act), dtype=np.int64)
             rate = float(cfg.rate_referral_promoter)
             # P(0) by numpy's exp over an array, as poisson_icdf computes it in the reference
             p_zero = float(np.exp(-np.full(1, rate))[0])

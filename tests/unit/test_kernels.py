@@ -89,11 +89,8 @@ class _Customers:
         self.segment_names = ["a", "b", "c"]
         self.behaviour_names = ["x", "y"]
 
-    def active_slots(self, buffer: str | None = None) -> np.ndarray:
+    def active_slots(self) -> np.ndarray:
         return np.flatnonzero(self.active)
-
-    def take(self, name: str, n: int, dtype, fill=None) -> np.ndarray:
-        return np.empty(n, dtype=dtype)
 
 
 @pytest.mark.parametrize("values", ["continuous", "ties", "one", "two", "none", "constant"])
