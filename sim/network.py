@@ -229,26 +229,22 @@ class TieGraph:
         indptr, indices = self._rows_of(lo, hi, n)
         return sp.csr_matrix((np.ones(2 * m, dtype=dtype), indices, indptr), shape=(n, n))
 
-    def _rows_of(self, lo: int, hi: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row pointers and columns of edges lo..hi in both directions, by a counting-sort kernel."""
-        index = _stored_dtype(max(n, 2 * (hi - lo)))
-        indptr = np.zeros(n + 1, dtype=index)
-        indices = np.empty(2 * (hi - lo), dtype=index)
-        _csr_kernel(self._src[lo:hi], self._dst[lo:hi], indptr, indices)
-        return indptr, indices
+    def _rows_of(self, lo: int, hi: int, n: int, reuse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Row pointers and columns of edges lo..hi in both directions, by a counting-sort kernel.
 
-    def _rows_into_spare(self, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """_rows_of(0, m, n) written into arrays kept from the last refold (grown by a quarter when
-        short): memory already touched is refilled, where fresh arrays would page-fault on every
-        refold (two thirds of its cost at a million customers)."""
-        index = _stored_dtype(max(n, 2 * m))
+        ``reuse`` writes them into the arrays of the last refold (grown by a quarter when short),
+        refilling memory already touched instead of fresh arrays that page-fault on first touch."""
+        index = _stored_dtype(max(n, 2 * (hi - lo)))
         spare = self._spare_rows
-        if spare is None or spare[0].dtype != index or spare[0].size < n + 1 or spare[1].size < 2 * m:
-            spare = (np.empty(int(1.25 * (n + 1)) + 1024, dtype=index), np.empty(int(2.5 * m) + 1024, dtype=index))
-            self._spare_rows = spare
-        indptr, indices = spare[0][: n + 1], spare[1][: 2 * m]
+        if not reuse or spare is None or spare[0].dtype != index or spare[0].size < n + 1 \
+                or spare[1].size < 2 * (hi - lo):
+            grow = 1.25 if reuse else 1.0
+            spare = (np.empty(int(grow * (n + 1)), dtype=index), np.empty(int(grow * 2 * (hi - lo)), dtype=index))
+            if reuse:
+                self._spare_rows = spare
+        indptr, indices = spare[0][: n + 1], spare[1][: 2 * (hi - lo)]
         indptr.fill(0)
-        _csr_kernel(self._src[:m], self._dst[:m], indptr, indices)
+        _csr_kernel(self._src[lo:hi], self._dst[lo:hi], indptr, indices)
         return indptr, indices
 
     def adjacency(self) -> sp.csr_matrix:
@@ -263,7 +259,7 @@ class TieGraph:
             self._m_base, self._n_base = self._m, self._n
             self._base = self._base_rows = None  # freed first: old and new never coexist at peak
             if kernels.COMPILED:
-                self._base_rows = self._rows_into_spare(self._m, self._n)
+                self._base_rows = self._rows_of(0, self._m, self._n, reuse=True)
             else:
                 # float32 counts are exact up to 2**24 ties and halve the memory traffic
                 self._base = self._csr_of(0, self._m, self._n, np.float32)

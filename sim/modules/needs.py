@@ -38,14 +38,10 @@ class Needs:
              if need in beh.rel_need and beh.rel_need[need] != 1.0]
             for need in self.names
         ]
-        # the behaviours of that list flattened for the kernel (their multipliers are in rate_table):
-        # need j's are effect_behaviour[effect_start[j]:effect_start[j+1]]
-        self.effect_start = np.cumsum([0] + [len(e) for e in self.effects]).astype(np.int64)
-        self.effect_behaviour = np.array([b for e in self.effects for b, _ in e], dtype=np.int64)
         # The kernel reads the behaviours that act on any need once per customer, as a bit mask,
         # and looks up each need type's code bits for that mask (one small table) instead of
         # walking the need's effects for every need type (a third of the stage's time).
-        self.mask_behaviour = np.unique(self.effect_behaviour).astype(np.int64)
+        self.mask_behaviour = np.array(sorted({b for e in self.effects for b, _ in e}), dtype=np.int64)
         bit_of = {b: k for k, b in enumerate(self.mask_behaviour)}
         masks = np.arange(1 << len(self.mask_behaviour), dtype=np.int64)
         self.code_bits = np.zeros((len(self.names), len(masks)), dtype=np.int64)
@@ -127,11 +123,8 @@ def _needs_kernel(act, uid, segment, is_abuser, adopted, mask_behaviour, code_bi
             mask |= np.int64(adopted[slot, mask_behaviour[k]]) << k
         for j in range(n_needs):
             code = (base_code << code_shift[j]) | code_bits[j, mask]
-            u = uniform_at(keys[j], uid[slot])
-            count = 0
-            if u >= p_zero[j, code]:  # most customers have no need of most types in a month
-                count = poisson_at(u, lam[j, code], p_zero[j, code])
-                month_totals[j] += count
+            count = poisson_at(uniform_at(keys[j], uid[slot]), lam[j, code], p_zero[j, code])
+            month_totals[j] += count
             needs[i, j] = count
     for j in range(n_needs):
         totals[j] += month_totals[j]
