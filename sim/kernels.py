@@ -127,6 +127,33 @@ def uniform_at(key, slot):
     return np.float64(z >> _S11) * _TO_UNIT
 
 
+def _scipy_ndtri():
+    """scipy's normal quantile (ndtri, from scipy.special.cython_special) as a function kernels
+    call, so they draw normals with sim.rng.normal_icdf's numbers to the bit. It is linked by
+    name, not by address, which keeps the kernels that use it in numba's disk cache. None where
+    scipy does not export it (those stages then run their numpy reference)."""
+    try:
+        import llvmlite.binding
+        from numba import types
+        from numba.extending import get_cython_function_address
+
+        address = get_cython_function_address("scipy.special.cython_special", "ndtri")
+    except (ImportError, ValueError, AttributeError):  # pragma: no cover - another scipy's internals
+        return None
+    llvmlite.binding.add_symbol("cxsim_scipy_ndtri", address)
+    return types.ExternalFunction("cxsim_scipy_ndtri", types.float64(types.float64))
+
+
+_NDTRI = _scipy_ndtri() if numba is not None else None
+NDTRI_COMPILED = _NDTRI is not None
+
+
+@inline
+def normal_at(u):
+    """sim.rng.normal_icdf for one element (u clipped away from 0 and 1 the same way)."""
+    return _NDTRI(min(max(u, 1e-12), 1.0 - 1e-12))
+
+
 @kernel
 def uniforms(key, slots, out):
     """Fill ``out`` with the stream's uniforms for ``slots`` (the kernel twin of Streams.uniform)."""

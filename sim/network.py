@@ -35,6 +35,7 @@ _SPARSE_SHARE = 0.125
 # base it is rebuilt with them. A rebuild is a counting sort (about 30 ms at 4M ties), a scan of
 # the recent ties costs every month, so a tenth balances the two at a million customers.
 _REFOLD_SHARE = 0.1
+_DRAW_BLOCK = 1 << 18  # lattice edges whose rewiring uniforms are drawn at once
 
 
 def _stored_dtype(n: int) -> type:
@@ -83,11 +84,23 @@ def watts_strogatz_edges(
     half = k // 2
     # Cap the offsets so a small ring does not reach the same neighbour from both sides.
     n_off = min(half, (n - 1) // 2) if n > 0 else 0
+    antipodes = n >= 2 and n % 2 == 0 and half >= n // 2
+    if kernels.COMPILED:
+        m = n * n_off + (n // 2 if antipodes else 0)
+        # the reference's draws in its order: a uniform per lattice edge, then the rewired ends
+        rewire = np.empty(m, dtype=np.bool_)
+        for lo in range(0, m, _DRAW_BLOCK):  # in blocks: the same numbers without m doubles at once
+            rewire[lo : lo + _DRAW_BLOCK] = rng.random(min(_DRAW_BLOCK, m - lo)) < p
+        far = rng.integers(0, n, size=int(np.count_nonzero(rewire)), dtype=_INDEX)
+        stored = _stored_dtype(n)
+        src, dst = np.empty(m, dtype=stored), np.empty(m, dtype=stored)
+        kept = _ring_kernel(n, n_off, antipodes, rewire, far, src, dst)
+        return src[:kept], dst[:kept]
     nodes = np.arange(n, dtype=_INDEX)
     src = np.tile(nodes, n_off)
     dst = src + np.repeat(np.arange(1, n_off + 1, dtype=_INDEX), n)
     dst[dst >= n] -= n
-    if n >= 2 and n % 2 == 0 and half >= n // 2:
+    if antipodes:
         # Offset n/2 pairs each node with its antipode; take each such pair once.
         src = np.concatenate([src, nodes[: n // 2]])
         dst = np.concatenate([dst, nodes[: n // 2] + n // 2])
@@ -191,12 +204,14 @@ class TieGraph:
             raise ValueError(
                 f"src and dst must be integer slot indices, got {src.dtype} and {dst.dtype}"
             )
-        lo, hi = min(src.min(), dst.min()), max(src.max(), dst.max())
-        if lo < 0 or hi >= self._n:
-            raise ValueError(f"edge ends must be slots in [0, {self._n}), got range [{lo}, {hi}]")
-        keep = src != dst
-        src, dst = src[keep], dst[keep]
-        m_new = self._m + src.size
+        compiled = kernels.COMPILED and _within(src, dst, self._n)
+        if not compiled:
+            lo, hi = min(src.min(), dst.min()), max(src.max(), dst.max())
+            if lo < 0 or hi >= self._n:
+                raise ValueError(f"edge ends must be slots in [0, {self._n}), got range [{lo}, {hi}]")
+            keep = src != dst
+            src, dst = src[keep], dst[keep]
+        m_new = self._m + src.size  # with self-ties still in, when compiled: an upper bound
         stored = _stored_dtype(self._n)
         if m_new > self._src.size or self._src.dtype != stored:
             # Grow geometrically: ties arrive every month, and re-copying every edge each time
@@ -209,8 +224,11 @@ class TieGraph:
             grown_src[: self._m] = self._src[: self._m]
             grown_dst[: self._m] = self._dst[: self._m]
             self._src, self._dst = grown_src, grown_dst
-        self._src[self._m : m_new] = src
-        self._dst[self._m : m_new] = dst
+        if compiled:  # self-ties dropped as the edges are copied in: one pass, no mask
+            m_new = _append_kernel(src, dst, self._src, self._dst, self._m)
+        else:
+            self._src[self._m : m_new] = src
+            self._dst[self._m : m_new] = dst
         self._m = m_new
         if src.size:
             self._csr = None
@@ -396,6 +414,59 @@ class TieGraph:
             return np.empty(0, dtype=_INDEX), np.empty(0, dtype=_INDEX), np.empty(0, dtype=np.int32)
         return (np.concatenate(pos), np.concatenate(other, dtype=_INDEX, casting="same_kind"),
                 np.concatenate(mult))
+
+
+def _within(src: np.ndarray, dst: np.ndarray, n: int) -> bool:
+    """Every tie's ends are slots in [0, n)."""
+    return bool(_within_kernel(src, dst, n))
+
+
+@kernel
+def _within_kernel(src, dst, n):
+    for e in range(src.shape[0]):
+        if src[e] < 0 or src[e] >= n or dst[e] < 0 or dst[e] >= n:
+            return False
+    return True
+
+
+@kernel
+def _append_kernel(src, dst, stored_src, stored_dst, m):
+    """Ties (src, dst) written after the first m stored ones, self-ties dropped; the new count."""
+    for e in range(src.shape[0]):
+        if src[e] != dst[e]:
+            stored_src[m] = src[e]
+            stored_dst[m] = dst[e]
+            m += 1
+    return m
+
+
+@kernel
+def _ring_kernel(n, n_off, antipodes, rewire, far, src, dst):
+    """watts_strogatz_edges's lattice, rewired ends and dropped self-loops in one pass (the
+    reference's edge order: offset by offset, node by node, then the antipodes); returns the
+    edges kept."""
+    kept = 0
+    e = 0
+    n_far = 0
+    n_pairs = n * n_off + (n // 2 if antipodes else 0)
+    while e < n_pairs:
+        if e < n * n_off:
+            a = e % n
+            b = a + e // n + 1
+            if b >= n:
+                b -= n
+        else:
+            a = e - n * n_off
+            b = a + n // 2
+        if rewire[e]:
+            b = far[n_far]
+            n_far += 1
+        if a != b:
+            src[kept] = a
+            dst[kept] = b
+            kept += 1
+        e += 1
+    return kept
 
 
 @kernel

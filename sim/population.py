@@ -14,12 +14,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaincinv
 
+from sim import kernels
 from sim.config import CHURN_REASONS, RunConfig  # noqa: F401  (CHURN_REASONS: read from here too)
-from sim.kernels import COMPILED, kernel
+from sim.kernels import COMPILED, inline, kernel, normal_at, poisson_at, uniform_at
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
-_CANDIDATES = 8  # joiner draws per starting customer when weighting dispositions by expected stay
-_SURVIVOR_BLOCK = 1 << 16  # customers weighed at once (any size gives the same numbers)
+# The starting base's dispositions: a segment's normal weighted by expected stay, tabulated in this
+# many cells of equal probability under the normal (a piecewise-constant density in that scale, so
+# the weight's change across a cell, under 0.2% at presets, is the only approximation)
+_STAY_CELLS = 4096
+# the streams _draw_kernel reads, in the order of its ``keys`` (each population.<name>)
+_TRAITS = ("sat_sensitivity", "price_sensitivity", "complaint")
+_DRAWN = ("segment", "abuser", "products", "affinity", "satisfaction", *(f"trait.{t}" for t in _TRAITS),
+          "tenure", "contract")
 # Compact when this share of the rows are churned customers (and at least _COMPACT_MIN_ROWS of them):
 # rows then stay within 4/3 of the active base, and at about 1% churn a month compaction runs every
 # two years or so. Results do not depend on either figure (tests/unit/test_compaction.py).
@@ -80,6 +87,21 @@ def affinity_table(mean: float) -> np.ndarray:
     return betaincinv(4 * mean, 4 * (1 - mean), _AFFINITY_KNOTS)
 
 
+def _guide(table: np.ndarray) -> tuple[np.ndarray, float]:
+    """A guide to an ascending ``table``: for each of twice its length in equal buckets from
+    table[0] to table[-1], the last index at or below the bucket's start, and buckets per unit.
+    With it _last_at_or_below finds an index in a step or two; a binary search's unpredictable
+    branches cost 50-60 ns a customer here."""
+    n_buckets = 2 * len(table)
+    span = float(table[-1] - table[0])
+    scale = n_buckets / span if span > 0 else 0.0
+    starts = table[0] + np.arange(n_buckets) * (span / n_buckets)
+    return (np.searchsorted(table, starts, side="right") - 1).astype(np.int32), scale
+
+
+_KNOTS_GUIDE = _guide(_AFFINITY_KNOTS)
+
+
 class Population:
     """Columnar customer state plus the draws that create customers."""
 
@@ -110,6 +132,9 @@ class Population:
         self.seg_need_rate = np.array([s.rel_need_rate for s in segs])
         self.seg_affinity = np.array([s.digital_affinity for s in segs])
         self._affinity_tables = [affinity_table(a) for a in self.seg_affinity]
+        self._affinity_tables_2d = np.array(self._affinity_tables)
+        # np.interp's slopes, so the kernel interpolates with the reference's arithmetic
+        self._affinity_slopes = np.diff(self._affinity_tables_2d, axis=1) / np.diff(_AFFINITY_KNOTS)
         self.seg_sat_mean = np.array([s.sat_mean for s in segs])
         self.seg_sat_sd = np.array([s.sat_sd for s in segs])
         self.seg_tenure_years = np.array([s.dur_tenure_mean_years for s in segs])
@@ -120,8 +145,7 @@ class Population:
         self.contract_term = np.array([ct.dur_term_months for ct in cts], dtype=np.int64)
         self.contract_rel_in_term = np.array([ct.rel_churn_in_term for ct in cts])
         self.contract_rel_at_renewal = np.array([ct.rel_churn_at_renewal for ct in cts])
-        self.seg_cv = {k: np.array([getattr(s, f"cv_{k}") for s in segs])
-                       for k in ("sat_sensitivity", "price_sensitivity", "complaint")}
+        self.seg_cv = {k: np.array([getattr(s, f"cv_{k}") for s in segs]) for k in _TRAITS}
 
     def __getattr__(self, name: str) -> np.ndarray:
         # columns read as attributes (pop.satisfaction) but are views of the first n_slots rows
@@ -171,59 +195,114 @@ class Population:
         slots = np.arange(start, self.n_slots)
         if n_new == 0:
             return slots
-        s = self.streams
         uids = np.arange(self.n_ever, self.n_ever + n_new, dtype=np.int64)
         self.n_ever += n_new
-        self.cols["uid"][slots] = uids
+        rows = slice(start, self.n_slots)
+        c = self.cols
+        c["uid"][rows] = uids
+        c["active"][rows] = True
+        c["referred"][rows] = False if referred is None else referred
+        c["expectation"][rows] = self.cfg.satisfaction.sat_expectation_initial
+        c["join_month"][rows] = month
+        c["churn_month"][rows] = -1
+        c["churn_reason"][rows] = -1
+        c["recovery_failed_month"][rows] = -1
+        behaviours = self.cfg.adoption.behaviours
+        # one uniform decides both: shows it at joining below p0, can ever show it below the
+        # ceiling, so adopters are always among the eligible (p0 <= p_ceiling)
+        p0 = np.array([b.p_initial if month < 0 or b.p_join is None else b.p_join
+                       for b in (behaviours[name] for name in self.behaviour_names)], dtype=np.float64)
+        stay = self._stay_table(stay_weight) if month < 0 and stay_weight is not None else None
+        if COMPILED and kernels.NDTRI_COMPILED:
+            self._draw_compiled(rows, uids, month, stay, p0)
+        else:
+            self._draw_numpy(rows, uids, month, stay, p0)
+        return slots
+
+    def _draw_numpy(self, rows: slice, uids: np.ndarray, month: int, stay, p0: np.ndarray) -> None:
+        """The new customers' drawn attributes (the reference _draw_compiled must match)."""
+        s, c = self.streams, self.cols
 
         def u(name: str) -> np.ndarray:
             return s.uniform(f"population.{name}", month, uids)
 
         seg = np.searchsorted(self._seg_share_cdf, u("segment"), side="right").astype(np.int16)
         seg = np.minimum(seg, len(self.segment_names) - 1)
-        c = self.cols
-        c["active"][slots] = True
-        c["segment"][slots] = seg
-        c["is_abuser"][slots] = u("abuser") < self.cfg.population.p_abuser
-        c["referred"][slots] = False if referred is None else referred
-        c["products"][slots] = 1 + poisson_icdf(u("products"), self.seg_products_mean[seg] - 1.0)
+        c["segment"][rows] = seg
+        c["is_abuser"][rows] = u("abuser") < self.cfg.population.p_abuser
+        c["products"][rows] = 1 + poisson_icdf(u("products"), self.seg_products_mean[seg] - 1.0)
         u_affinity = u("affinity")
-        affinity = c["digital_affinity"]
+        affinity = c["digital_affinity"][rows]
         for k, table in enumerate(self._affinity_tables):
             mine = np.flatnonzero(seg == k)
-            affinity[slots[mine]] = affinity_quantile(self.seg_affinity[k], u_affinity[mine], table)
-        sat = self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * normal_icdf(u("satisfaction"))
-        if month < 0 and stay_weight is not None:
-            for lo in range(0, n_new, _SURVIVOR_BLOCK):  # in blocks: 8 candidates a customer are 128 bytes of temporaries
-                block = slice(lo, lo + _SURVIVOR_BLOCK)
-                sat[block] = self._survivors(sat[block], seg[block], uids[block], month, stay_weight)
-        c["satisfaction"][slots] = np.clip(sat, 0.0, 10.0)
-        c["sat_baseline"][slots] = c["satisfaction"][slots]
-        c["expectation"][slots] = self.cfg.satisfaction.sat_expectation_initial
-        c["join_month"][slots] = month
-        c["churn_month"][slots] = -1
-        c["churn_reason"][slots] = -1
-        c["recovery_failed_month"][slots] = -1
+            affinity[mine] = affinity_quantile(self.seg_affinity[k], u_affinity[mine], table)
+        if stay is not None:
+            z = self._settled_normal(u("satisfaction"), seg, *stay)
+        else:
+            z = normal_icdf(u("satisfaction"))
+        c["satisfaction"][rows] = np.clip(self.seg_sat_mean[seg] + self.seg_sat_sd[seg] * z, 0.0, 10.0)
+        c["sat_baseline"][rows] = c["satisfaction"][rows]
         if self._contract_cdf is not None:  # drawn only when contracts exist: other runs keep their numbers
             ct = np.searchsorted(self._contract_cdf, u("contract"), side="right")
-            c["contract"][slots] = np.minimum(ct, len(self.contract_names) - 1)
+            c["contract"][rows] = np.minimum(ct, len(self.contract_names) - 1)
         for trait, cv in self.seg_cv.items():
             # lognormal with mean 1 and the segment's coefficient of variation (1 when cv = 0)
             s2 = np.log1p(cv[seg] ** 2)
-            c[f"rel_{trait}"][slots] = np.exp(np.sqrt(s2) * normal_icdf(u(f"trait.{trait}")) - 0.5 * s2)
+            c[f"rel_{trait}"][rows] = np.exp(np.sqrt(s2) * normal_icdf(u(f"trait.{trait}")) - 0.5 * s2)
         if month < 0:
             years = -np.log1p(-u("tenure")) * self.seg_tenure_years[seg]
-            c["tenure_months"][slots] = (12 * years).astype(np.int32)
+            c["tenure_months"][rows] = (12 * years).astype(np.int32)
         else:
-            c["tenure_months"][slots] = 0
-        behaviours = self.cfg.adoption.behaviours
+            c["tenure_months"][rows] = 0
         for j, name in enumerate(self.behaviour_names):
-            b = behaviours[name]
-            p0 = b.p_initial if month < 0 or b.p_join is None else b.p_join
-            # one uniform decides both: shows it at joining below p0, can ever show it below the
-            # ceiling, so adopters are always among the eligible (p0 <= p_ceiling)
-            self.adopted[slots, j] = self.eligibility_uniform(name, slots) < p0
-        return slots
+            self.adopted[rows, j] = s.uniform_of_key(self.eligibility_key(name), uids) < p0[j]
+
+    def _draw_compiled(self, rows: slice, uids: np.ndarray, month: int, stay, p0: np.ndarray) -> None:
+        """_draw_numpy in one pass per customer (_draw_kernel), the Beta tails left to scipy."""
+        s, c = self.streams, self.cols
+        keys = np.array([s.key(f"population.{name}", month) for name in _DRAWN], dtype=np.uint64)
+        lam = self.seg_products_mean - 1.0
+        s2 = {trait: np.log1p(cv ** 2) for trait, cv in self.seg_cv.items()}
+        traits = np.array([[np.sqrt(s2[t]), 0.5 * s2[t]] for t in _TRAITS])  # (trait, sd | half variance, segment)
+        has_contracts = self._contract_cdf is not None
+        stay_cdf, stay_w = stay if stay is not None else (np.zeros((1, 2)), np.ones((1, 1)))
+        stay_guides = [_guide(row) for row in stay_cdf]
+        stay_guide = np.array([g for g, _ in stay_guides])
+        stay_scale = np.array([scale for _, scale in stay_guides])
+        tails = np.empty(rows.stop - rows.start, dtype=np.int64)
+        n_tails = _draw_kernel(
+            uids, keys, self._seg_share_cdf, lam, np.exp(-lam), float(self.cfg.population.p_abuser),
+            _AFFINITY_KNOTS, *_KNOTS_GUIDE, self._affinity_tables_2d, self._affinity_slopes, _AFFINITY_TAIL,
+            self.seg_sat_mean, self.seg_sat_sd, stay is not None, stay_cdf, stay_w, stay_guide, stay_scale, traits,
+            month < 0, self.seg_tenure_years, has_contracts,
+            self._contract_cdf if has_contracts else np.ones(1),
+            np.array([self.eligibility_key(name) for name in self.behaviour_names], dtype=np.uint64), p0,
+            c["segment"][rows], c["is_abuser"][rows], c["products"][rows], c["digital_affinity"][rows],
+            c["satisfaction"][rows], c["sat_baseline"][rows], c["rel_sat_sensitivity"][rows],
+            c["rel_price_sensitivity"][rows], c["rel_complaint"][rows], c["tenure_months"][rows],
+            c["contract"][rows], self.adopted[rows], tails)
+        if n_tails:  # the 2% of affinity draws where the quantile is steepest: exact
+            tails = tails[:n_tails]
+            u_tails = s.uniform("population.affinity", month, uids[tails])
+            seg = c["segment"][rows][tails]
+            affinity = c["digital_affinity"][rows]
+            for k, mean in enumerate(self.seg_affinity):
+                mine = np.flatnonzero(seg == k)
+                affinity[tails[mine]] = betaincinv(4 * mean, 4 * (1 - mean), u_tails[mine])
+
+    def _stay_table(self, stay_weight) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment, the expected-stay weight of each of _STAY_CELLS cells of equal probability
+        under the segment's normal, and their running sum (a row per segment)."""
+        cells = _STAY_CELLS
+        z_mid = normal_icdf((np.arange(cells) + 0.5) / cells)
+        n_seg = len(self.segment_names)
+        w = np.empty((n_seg, cells))
+        for k in range(n_seg):
+            disposition = np.clip(self.seg_sat_mean[k] + self.seg_sat_sd[k] * z_mid, 0.0, 10.0)
+            w[k] = stay_weight(disposition[:, None], np.full(cells, k, dtype=np.int16))[:, 0]
+        cdf = np.zeros((n_seg, cells + 1))
+        np.cumsum(w, axis=1, out=cdf[:, 1:])
+        return cdf, w
 
     def uniform(self, name: str, month: int, slots: np.ndarray) -> np.ndarray:
         """The customers at ``slots``' uniforms of stream ``name`` in ``month`` (keyed by their uids)."""
@@ -245,26 +324,24 @@ class Population:
     def _eligibility_stream(behaviour: str) -> tuple[str, int]:
         return f"population.eligible.{behaviour}", -1  # drawn once for life: the set-up month
 
-    def _survivors(self, first: np.ndarray, seg: np.ndarray, uids: np.ndarray, month: int,
-                   stay_weight) -> np.ndarray:
-        """Dispositions weighted by expected stay: pick one of _CANDIDATES joiner draws per customer."""
+    @staticmethod
+    def _settled_normal(u: np.ndarray, seg: np.ndarray, cdf: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Standard normal scores of dispositions drawn in proportion to joiners x expected stay.
 
-        def u(name: str) -> np.ndarray:
-            return self.streams.uniform(f"population.{name}", month, uids)
-
-        cands = np.empty((len(first), _CANDIDATES), order="F")  # filled a column at a time
-        cands[:, 0] = first
-        mean, sd = self.seg_sat_mean[seg], self.seg_sat_sd[seg]
-        for k in range(1, _CANDIDATES):
-            cands[:, k] = mean + sd * normal_icdf(u(f"satisfaction.{k}"))
-        np.clip(cands, 0.0, 10.0, out=cands)
-        w = stay_weight(cands, seg)
-        u_pick = u("satisfaction.pick")
-        if COMPILED:
-            return _pick_kernel(cands, w, u_pick)
-        cum = np.cumsum(w, axis=1)
-        pick = np.minimum((u_pick[:, None] * cum[:, -1:] >= cum).sum(axis=1), _CANDIDATES - 1)
-        return cands[np.arange(len(first)), pick]
+        A joiner's disposition is mean + sd x z with z standard normal; the settled base holds it
+        with density phi(z) x stay weight, drawn here by inverting that distribution's CDF at one
+        uniform a customer. In the scale q = Phi(z) the density is the weight itself, held
+        constant over each of _STAY_CELLS cells (_stay_table's ``w``, ``cdf`` its running sum).
+        """
+        cells = w.shape[1]
+        q = np.empty(len(u))
+        for k in range(w.shape[0]):
+            mine = np.flatnonzero(seg == k)
+            target = u[mine] * cdf[k, -1]
+            cell = np.minimum(np.searchsorted(cdf[k], target, side="right") - 1, cells - 1)
+            within = np.clip((target - cdf[k, cell]) / w[k, cell], 0.0, 1.0)
+            q[mine] = (cell + within) / cells
+        return normal_icdf(q)
 
     def age(self, act: np.ndarray) -> None:
         """A month older: tenure + 1 for those of ``act`` still active."""
@@ -319,27 +396,81 @@ class Population:
 
 
 @kernel
-def _pick_kernel(cands, weights, u_pick):
-    """Population._survivors's pick, row by row: the candidate where u x total weight falls."""
-    out = np.empty(cands.shape[0])
-    last = cands.shape[1] - 1
-    for i in range(cands.shape[0]):
-        total = 0.0
-        for k in range(cands.shape[1]):
-            total += weights[i, k]
-        target = u_pick[i] * total
-        cum = 0.0
-        pick = 0
-        for k in range(cands.shape[1]):
-            cum += weights[i, k]
-            if target >= cum:
-                pick += 1
-        out[i] = cands[i, min(pick, last)]
-    return out
-
-
-@kernel
 def _age_kernel(act, active, tenure_months):
     for slot in act:
         if active[slot]:
             tenure_months[slot] += 1
+
+
+@inline
+def _last_at_or_below(table, guide, scale, x):
+    """The last index j with table[j] <= x (table ascending, table[0] <= x): searchsorted's
+    side="right" minus one, from the guide's bucket (exact whatever the guide's rounding)."""
+    b = min(max(int((x - table[0]) * scale), 0), guide.shape[0] - 1)
+    j = guide[b]
+    while j + 1 < table.shape[0] and table[j + 1] <= x:
+        j += 1
+    while j > 0 and table[j] > x:
+        j -= 1
+    return j
+
+
+@kernel
+def _draw_kernel(uid, keys, seg_cdf, products_lam, products_p0, p_abuser, knots, knots_guide, knots_scale,
+                 affinity_table, affinity_slope, affinity_tail, sat_mean, sat_sd, settled, stay_cdf, stay_w,
+                 stay_guide, stay_scale, traits, starting, tenure_years,
+                 has_contracts, contract_cdf, eligibility_keys, p0, segment, is_abuser, products, affinity,
+                 satisfaction, sat_baseline, rel_sat, rel_price, rel_complaint, tenure_months, contract, adopted,
+                 tails):
+    """Population._draw_numpy, a customer at a time; returns how many affinity draws fell in the
+    Beta's tails (their rows in ``tails``, for the caller's exact quantile)."""
+    n_seg = seg_cdf.shape[0]
+    cells = stay_w.shape[1]
+    last_knot = knots.shape[0] - 1
+    n_tails = 0
+    for i in range(uid.shape[0]):
+        who = uid[i]
+        u = uniform_at(keys[0], who)
+        k = 0
+        while k < n_seg and seg_cdf[k] <= u:
+            k += 1
+        k = min(k, n_seg - 1)
+        segment[i] = k
+        is_abuser[i] = uniform_at(keys[1], who) < p_abuser
+        products[i] = 1 + poisson_at(uniform_at(keys[2], who), products_lam[k], products_p0[k])
+        u = uniform_at(keys[3], who)
+        if u < affinity_tail or u > 1.0 - affinity_tail:
+            tails[n_tails] = i
+            n_tails += 1
+        elif u >= knots[last_knot]:
+            affinity[i] = affinity_table[k, last_knot]
+        else:
+            j = _last_at_or_below(knots, knots_guide, knots_scale, u)
+            affinity[i] = affinity_table[k, j] if u == knots[j] else \
+                affinity_slope[k, j] * (u - knots[j]) + affinity_table[k, j]
+        u = uniform_at(keys[4], who)
+        if settled:
+            target = u * stay_cdf[k, cells]
+            cell = min(_last_at_or_below(stay_cdf[k], stay_guide[k], stay_scale[k], target), cells - 1)
+            within = min(max((target - stay_cdf[k, cell]) / stay_w[k, cell], 0.0), 1.0)
+            u = (cell + within) / cells
+        sat = min(max(sat_mean[k] + sat_sd[k] * normal_at(u), 0.0), 10.0)
+        satisfaction[i] = sat
+        sat_baseline[i] = sat
+        rel_sat[i] = np.exp(traits[0, 0, k] * normal_at(uniform_at(keys[5], who)) - traits[0, 1, k])
+        rel_price[i] = np.exp(traits[1, 0, k] * normal_at(uniform_at(keys[6], who)) - traits[1, 1, k])
+        rel_complaint[i] = np.exp(traits[2, 0, k] * normal_at(uniform_at(keys[7], who)) - traits[2, 1, k])
+        if starting:
+            years = -np.log1p(-uniform_at(keys[8], who)) * tenure_years[k]
+            tenure_months[i] = np.int32(12 * years)
+        else:
+            tenure_months[i] = 0
+        if has_contracts:
+            u = uniform_at(keys[9], who)
+            ct = 0
+            while ct < contract_cdf.shape[0] and contract_cdf[ct] <= u:
+                ct += 1
+            contract[i] = min(ct, contract_cdf.shape[0] - 1)
+        for b in range(p0.shape[0]):
+            adopted[i, b] = uniform_at(eligibility_keys[b], who) < p0[b]
+    return n_tails

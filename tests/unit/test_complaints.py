@@ -34,7 +34,9 @@ def test_better_resolved_handling_recovers_more_and_keeps_customers():
     good = _run(*(f"complaints.p_{s}=0.95" for s in ("empathise", "seek_solution", "listen", "verify")))
     assert _total(good, "recoveries_succeeded") > 2 * _total(poor, "recoveries_succeeded")
     assert _total(good, "new_churn_after_failed_recovery") < _total(poor, "new_churn_after_failed_recovery")
-    assert good.monthly["sat_mean"].iloc[-1] > poor.monthly["sat_mean"].iloc[-1]
+    # satisfaction averaged over the run: the effect is a few thousandths of a point, within one
+    # month's noise at 4,000 customers (seeds 21-23: +0.002 to +0.006 over the run)
+    assert good.monthly["sat_mean"].mean() > poor.monthly["sat_mean"].mean()
 
 
 def test_faster_response_recovers_more():

@@ -16,7 +16,7 @@ import pytest
 import sim.kernels
 from sim import load_config, run
 from sim.kernels import uniform_at, uniforms
-from sim.rng import Streams, binomial_icdf, poisson_icdf
+from sim.rng import Streams, binomial_icdf, normal_icdf, poisson_icdf
 from sim.stocks import record_stocks, record_stocks_numpy
 
 pytestmark = pytest.mark.skipif(not sim.kernels.COMPILED, reason="numba is not installed")
@@ -75,6 +75,20 @@ def test_kernel_quantiles_match_the_vectorised_ones():
     assert np.array_equal(binomial, binomial_icdf(u, n, p))
     one = Streams(9)
     assert uniform_at(np.uint64(one.key("x", 2)), 123) == one.uniform_numpy("x", 2, np.array([123]))[0]
+    edges = np.concatenate([u, [0.0, 1e-300, 1e-12, 0.5, 1 - 1e-12, 1.0]])
+    assert np.array_equal([sim.kernels.normal_at(x) for x in edges], normal_icdf(edges))  # scipy's, to the bit
+
+
+@pytest.mark.parametrize(("n", "degree", "clustering"), [(1, 2, 0.0), (4, 2, 0.0), (8, 8, 0.0), (9, 4, 0.5),
+                                                          (10, 8, 0.2), (1000, 8, 0.3), (300_001, 10, 0.6)])
+def test_ring_kernel_builds_the_reference_watts_strogatz_graph(n, degree, clustering, monkeypatch):
+    import sim.network
+
+    built = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(sim.kernels, "COMPILED", compiled)
+        built[compiled] = sim.network.watts_strogatz_edges(n, degree, clustering, np.random.default_rng(n))
+    assert np.array_equal(built[True][0], built[False][0]) and np.array_equal(built[True][1], built[False][1])
 
 
 class _Customers:
