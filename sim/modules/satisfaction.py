@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import COMPILED, kernel, uniforms
+from sim.kernels import COMPILED, NDTRI_COMPILED, kernel, normal_at, uniform_at
 from sim.rng import normal_icdf
 
 # NPS classes on the recommend scale: 9-10 promoter, 7-8 passive, 0-6 detractor
@@ -35,18 +35,13 @@ class Satisfaction:
         self.policy_effort = abuse.p_strictness * abuse.sat_effort_full_strictness if abuse.enabled else 0.0
 
     def step(self, model, ms) -> None:
-        if not COMPILED:
+        if not (COMPILED and NDTRI_COMPILED):
             return self.step_numpy(model, ms)
         cfg, pop, act = self.cfg, model.pop, ms.act
         rows = np.flatnonzero(ms.touch_n != 0)
-        noise = np.zeros(0)
-        if cfg.sat_experience_noise_sd > 0:
-            # the normal quantile stays scipy's (ndtri), so the noise is the reference's to the bit
-            u = np.empty(len(rows))
-            uniforms(np.uint64(model.streams.key("satisfaction.noise", ms.month)), pop.uid[act[rows]], u)
-            noise = cfg.sat_experience_noise_sd * normal_icdf(u)
         experience_sum = _satisfaction_kernel(
-            act, rows, ms.touch_sum, ms.touch_n, float(self.policy_effort), noise, ms.experience,
+            act, rows, ms.touch_sum, ms.touch_n, float(self.policy_effort), float(cfg.sat_experience_noise_sd),
+            np.uint64(model.streams.key("satisfaction.noise", ms.month)), pop.uid, ms.experience,
             pop.satisfaction, pop.expectation, pop.rel_sat_sensitivity, pop.sat_baseline, pop.adoption,
             float(cfg.sat_bonus_per_behaviour), float(cfg.rel_gain), float(cfg.rel_loss),
             float(cfg.rate_expectation_adapt), float(cfg.rate_drift))
@@ -80,20 +75,20 @@ class Satisfaction:
 
 
 @kernel
-def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise, experience_out, satisfaction,
+def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise_sd, noise_key, uid, experience_out,
+                         satisfaction,
                          expectation, rel_sensitivity, sat_baseline, adopted, bonus_per_behaviour, rel_gain,
                          rel_loss, rate_adapt, rate_drift):
     """Satisfaction.step_numpy one customer at a time; returns the sum of the month's experiences."""
     experience_sum = 0.0
-    has_noise = noise.shape[0] > 0
     for r in range(rows.shape[0]):
         i = rows[r]
         slot = act[i]
         experience = touch_sum[i] / touch_n[i]
         if policy_effort != 0.0:
             experience = experience - policy_effort
-        if has_noise:
-            experience = experience + noise[r]
+        if noise_sd > 0:  # scipy's normal quantile (normal_at), so the noise is the reference's to the bit
+            experience = experience + noise_sd * normal_at(uniform_at(noise_key, uid[slot]))
         experience = min(max(experience, 0.0), 10.0)
         experience_out[i] = experience
         experience_sum += experience
@@ -105,9 +100,10 @@ def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise, ex
     for i in range(act.shape[0]):
         slot = act[i]
         shown = 0
-        for b in range(n_behaviours):
-            if adopted[slot, b]:
-                shown += 1
+        if bonus_per_behaviour != 0.0:  # 0 x shown adds nothing: no need to count them
+            for b in range(n_behaviours):
+                if adopted[slot, b]:
+                    shown += 1
         sat = satisfaction[slot]
         sat += rate_drift * (sat_baseline[slot] + bonus_per_behaviour * shown - sat)
         satisfaction[slot] = min(max(sat, 0.0), 10.0)
