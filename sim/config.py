@@ -295,7 +295,11 @@ class ReferralConfig:
     rate_paid_acquisition: float = 0.004
     rate_market_growth_year: float = 0.0  # yearly growth of that flow from month 0 (0 = a mature market)
     rel_detractor_deterrence: float = 1.0  # paid acquisition x (1 - this * detractor share): reputation
-    n_random_ties_new: int = 3  # ties a new customer makes beyond the referrer
+    # Ties a new customer makes beyond the referrer's. None (the default): mean_degree ties in all,
+    # the referrer's among them, so the base's mean degree stands still as customers come and go (a
+    # network whose joiners bring k ties settles at a mean degree of about k). A number is that
+    # many random ties: the network then drifts to about that many plus the referred share.
+    n_random_ties_new: Optional[int] = None
 
 
 @dataclass

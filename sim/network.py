@@ -546,9 +546,11 @@ def attach_new_nodes(
     n_random_ties: int,
     candidate_slots: np.ndarray,
     rng: np.random.Generator,
+    anchor_is_a_pick: bool = False,
 ) -> None:
     """Tie each new slot to its anchor (-1 = none) and to n_random_ties uniform picks from
-    candidate_slots.
+    candidate_slots. With ``anchor_is_a_pick`` the anchor takes the place of the first pick, so
+    every new slot makes exactly n_random_ties ties, its referrer's among them.
 
     Picks are floor(u * len(candidates)) of one uniform per (new slot, tie) rather than
     rng.integers, whose rejection sampling consumes a variable amount of randomness; this way the
@@ -572,8 +574,14 @@ def attach_new_nodes(
     if n_random_ties and new_slots.size and candidates.size:
         u = rng.random((new_slots.size, n_random_ties))
         pick = np.minimum((u * candidates.size).astype(_INDEX), candidates.size - 1)
+        far = candidates[pick]
+        if anchor_is_a_pick:
+            far[has_anchor, 0] = -1  # the referrer's tie, added above, is this slot's first
         src.append(np.repeat(new_slots, n_random_ties))
-        dst.append(candidates[pick].ravel())
+        dst.append(far.ravel())
+        if anchor_is_a_pick:
+            keep = dst[-1] >= 0
+            src[-1], dst[-1] = src[-1][keep], dst[-1][keep]
     graph.add_edges(np.concatenate(src), np.concatenate(dst))
 
 

@@ -139,7 +139,8 @@ class Acquisition:
         model.graph.add_nodes(len(new))
         if len(new):
             anchors = np.concatenate([anchors, np.full(n_paid, -1)])
-            attach_new_nodes(model.graph, new, anchors, cfg.n_random_ties_new, act,
-                             streams.generator("acquisition.ties", month))
+            settled = cfg.n_random_ties_new is None  # mean_degree ties in all: the network's degree stands still
+            attach_new_nodes(model.graph, new, anchors, cfg.mean_degree if settled else cfg.n_random_ties_new,
+                             act, streams.generator("acquisition.ties", month), anchor_is_a_pick=settled)
         ms.kpis["new_acquired_referred"] = n_ref
         ms.kpis["new_acquired_paid"] = n_paid
