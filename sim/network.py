@@ -35,6 +35,10 @@ _SPARSE_SHARE = 0.125
 # base it is rebuilt with them. A rebuild is a counting sort (about 30 ms at 4M ties), a scan of
 # the recent ties costs every month, so a tenth balances the two at a million customers.
 _REFOLD_SHARE = 0.1
+# closure_probability's estimate counts only the joiner's own triangles; later joiners' random ties
+# dilute them a little, so the share is raised by this much (measured: utility's 0.30 held at
+# 0.296-0.300 over 15 years, telecom's 0.295-0.316, a clustering of 0.1 at 0.10; 1.0 settled 10% low)
+_CLOSURE_CALIBRATION = 1.05
 _DRAW_BLOCK = 1 << 18  # lattice edges whose rewiring uniforms are drawn at once
 
 
@@ -583,6 +587,70 @@ def attach_new_nodes(
             keep = dst[-1] >= 0
             src[-1], dst[-1] = src[-1][keep], dst[-1][keep]
     graph.add_edges(np.concatenate(src), np.concatenate(dst))
+
+
+def closure_probability(n_ties: int, clustering: float) -> float:
+    """The share of a joiner's ties after its first that go to friends of its first contact
+    (attach_settled_nodes) for the joiner's own clustering to be ``clustering``: with c of them,
+    its neighbours share about c + clustering x c(c-1)/2 ties of the (n_ties choose 2) pairs."""
+    if n_ties < 2 or clustering <= 0:
+        return 0.0
+    pairs = clustering * n_ties * (n_ties - 1) / 2
+    a = clustering / 2  # a c^2 + (1 - a) c - pairs = 0
+    c = (-(1 - a) + np.sqrt((1 - a) ** 2 + 4 * a * pairs)) / (2 * a)
+    return float(min(_CLOSURE_CALIBRATION * c / (n_ties - 1), 1.0))
+
+
+def attach_settled_nodes(
+    graph: TieGraph,
+    new_slots: np.ndarray,
+    anchors: np.ndarray,
+    n_ties: int,
+    candidate_slots: np.ndarray,
+    active: np.ndarray,
+    p_closure: float,
+    rng: np.random.Generator,
+) -> None:
+    """Tie each new slot to n_ties others so the network's degree and clustering stand still.
+
+    The first tie is the referrer (``anchors``, -1 = none) or a uniform pick from
+    candidate_slots; each further tie is, with probability ``p_closure``, a uniform pick among
+    the first contact's active ties (closing a triangle: friends of friends, Holme and Kim 2002),
+    else a uniform pick from candidate_slots. A joiner of a network whose joiners bring k ties
+    settles it at a mean degree of about k; the closures keep its clustering where the ring
+    lattice started it instead of diluting it with random ties year after year.
+
+    A contact's ties are read in slot order, which is uid order (slots are appended in uid order
+    and compaction keeps it), so the picks do not depend on when rows were closed up.
+    """
+    new_slots = np.asarray(new_slots, dtype=_INDEX)
+    anchors = np.asarray(anchors, dtype=_INDEX)
+    candidates = np.asarray(candidate_slots, dtype=_INDEX).ravel()
+    n = new_slots.size
+    if n == 0 or n_ties < 1 or candidates.size == 0:
+        return
+    u_pick = rng.random((n, n_ties))
+    far = candidates[np.minimum((u_pick * candidates.size).astype(_INDEX), candidates.size - 1)]
+    first = np.where(anchors >= 0, anchors, far[:, 0])
+    far[:, 0] = first
+    if p_closure > 0 and n_ties > 1:
+        u_close = rng.random((n, n_ties - 1))
+        u_friend = rng.random((n, n_ties - 1))
+        contacts = np.unique(first)
+        pos, other, mult = graph.ties_of(contacts)
+        live = active[other]
+        pos, other = np.repeat(pos[live], mult[live]), np.repeat(other[live], mult[live])
+        order = np.lexsort((other, pos))
+        friends = other[order]
+        n_friends = np.bincount(pos, minlength=contacts.size)
+        start = np.concatenate([[0], np.cumsum(n_friends)[:-1]])
+        row = np.searchsorted(contacts, first)
+        count = n_friends[row][:, None]
+        closing = (u_close < p_closure) & (count > 0)
+        at = start[row][:, None] + np.minimum((u_friend * count).astype(_INDEX), np.maximum(count - 1, 0))
+        rest = far[:, 1:]
+        rest[closing] = friends[at[closing]]
+    graph.add_edges(np.repeat(new_slots, n_ties), far.ravel())
 
 
 def average_clustering(graph: TieGraph, sample: int, rng: np.random.Generator) -> float:

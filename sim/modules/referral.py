@@ -17,7 +17,7 @@ from scipy.special import pdtr, pdtrik
 
 from sim.kernels import COMPILED, kernel, poisson_at, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
-from sim.network import attach_new_nodes
+from sim.network import attach_new_nodes, attach_settled_nodes, closure_probability
 from sim.rng import poisson_icdf
 
 
@@ -139,8 +139,11 @@ class Acquisition:
         model.graph.add_nodes(len(new))
         if len(new):
             anchors = np.concatenate([anchors, np.full(n_paid, -1)])
-            settled = cfg.n_random_ties_new is None  # mean_degree ties in all: the network's degree stands still
-            attach_new_nodes(model.graph, new, anchors, cfg.mean_degree if settled else cfg.n_random_ties_new,
-                             act, streams.generator("acquisition.ties", month), anchor_is_a_pick=settled)
+            ties = streams.generator("acquisition.ties", month)
+            if cfg.n_random_ties_new is None:  # mean_degree ties in all: degree and clustering stand still
+                attach_settled_nodes(model.graph, new, anchors, cfg.mean_degree, act, pop.active,
+                                     closure_probability(cfg.mean_degree, cfg.clustering), ties)
+            else:
+                attach_new_nodes(model.graph, new, anchors, cfg.n_random_ties_new, act, ties)
         ms.kpis["new_acquired_referred"] = n_ref
         ms.kpis["new_acquired_paid"] = n_paid

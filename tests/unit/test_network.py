@@ -8,7 +8,9 @@ import scipy.sparse as sp
 from sim.network import (
     TieGraph,
     attach_new_nodes,
+    attach_settled_nodes,
     average_clustering,
+    closure_probability,
     max_clustering,
     watts_strogatz_edges,
 )
@@ -341,3 +343,49 @@ def test_average_clustering_sample_is_close_to_full():
     g = TieGraph(n, *watts_strogatz_edges(n, 8, 0.3, _rng(4)))
     full = average_clustering(g, n, _rng())
     assert abs(average_clustering(g, 3000, _rng(5)) - full) < 0.02
+
+
+# ---------------------------------------------------------------- attach_settled_nodes
+
+
+def _settled_graph(p_closure, anchors, active=None, seed=1):
+    src, dst = watts_strogatz_edges(200, 8, 0.3, _rng(seed))
+    g = TieGraph(200, src, dst)
+    g.add_nodes(len(anchors))
+    new = np.arange(200, 200 + len(anchors))
+    active = np.ones(200 + len(anchors), dtype=bool) if active is None else active
+    before = {s: set() for s in range(200)}
+    for a, b in zip(src, dst, strict=True):
+        before[a].add(b)
+        before[b].add(a)
+    attach_settled_nodes(g, new, np.asarray(anchors), 8, np.arange(200), active, p_closure, _rng(seed + 1))
+    return g, new, before
+
+
+def test_settled_joiners_make_exactly_mean_degree_ties_the_first_their_referrer():
+    anchors = np.array([5, -1, 17, -1] * 10)
+    g, new, _ = _settled_graph(0.0, anchors)
+    src, dst = g.edges()
+    added_src, added_dst = src[-8 * len(new):], dst[-8 * len(new):]
+    assert np.array_equal(added_src, np.repeat(new, 8))  # every joiner 8 ties, nothing else added
+    firsts = added_dst.reshape(-1, 8)[:, 0]
+    assert np.array_equal(firsts[anchors >= 0], anchors[anchors >= 0])
+    assert np.all(added_dst < 200)
+
+
+def test_closing_ties_go_to_active_friends_of_the_first_contact():
+    anchors = np.full(60, 5)
+    active = np.ones(260, dtype=bool)
+    active[::3] = False  # a third of the base has churned: never a friend to be introduced to
+    active[5] = True
+    g, new, before = _settled_graph(1.0, anchors, active)
+    later = g.edges()[1][-8 * len(new):].reshape(-1, 8)[:, 1:]
+    friends = {f for f in before[5] if active[f]}
+    assert set(later.ravel()) <= friends
+    assert len(set(later.ravel())) > 1  # picks spread over the friends
+
+
+def test_closure_probability_rises_with_clustering_and_is_zero_without():
+    assert closure_probability(8, 0.0) == 0.0 and closure_probability(2, 0.3) <= 1.0
+    shares = [closure_probability(8, c) for c in (0.05, 0.1, 0.3, 0.5)]
+    assert all(0 < a < b <= 1 for a, b in zip(shares, shares[1:], strict=False))
