@@ -445,6 +445,35 @@ def _append_kernel(src, dst, stored_src, stored_dst, m):
 
 
 @kernel
+def _friend_lists_kernel(pos, other, mult, active, start, friends):
+    """attach_settled_nodes's friend lists: the active others of each contact (ties pos[e] ->
+    other[e], mult[e] times each), contact after contact and ascending within one (what a
+    lexsort by (contact, other) gives); start[c] is where contact c's list begins. Returns how
+    many were written."""
+    n_contacts = start.shape[0] - 1
+    for e in range(pos.shape[0]):
+        if active[other[e]]:
+            start[pos[e] + 1] += mult[e]
+    for c in range(n_contacts):
+        start[c + 1] += start[c]
+    fill = start[:n_contacts].copy()
+    for e in range(pos.shape[0]):
+        if active[other[e]]:
+            for _ in range(mult[e]):
+                friends[fill[pos[e]]] = other[e]
+                fill[pos[e]] += 1
+    for c in range(n_contacts):  # insertion sort: a contact has a few dozen friends at most
+        for a in range(start[c] + 1, start[c + 1]):
+            x = friends[a]
+            b = a - 1
+            while b >= start[c] and friends[b] > x:
+                friends[b + 1] = friends[b]
+                b -= 1
+            friends[b + 1] = x
+    return start[n_contacts]
+
+
+@kernel
 def _ring_kernel(n, n_off, antipodes, rewire, far, src, dst):
     """watts_strogatz_edges's lattice, rewired ends and dropped self-loops in one pass (the
     reference's edge order: offset by offset, node by node, then the antipodes); returns the
@@ -638,12 +667,19 @@ def attach_settled_nodes(
         u_friend = rng.random((n, n_ties - 1))
         contacts = np.unique(first)
         pos, other, mult = graph.ties_of(contacts)
-        live = active[other]
-        pos, other = np.repeat(pos[live], mult[live]), np.repeat(other[live], mult[live])
-        order = np.lexsort((other, pos))
-        friends = other[order]
-        n_friends = np.bincount(pos, minlength=contacts.size)
-        start = np.concatenate([[0], np.cumsum(n_friends)[:-1]])
+        if kernels.COMPILED:  # a counting sort by contact, then each contact's few friends in order
+            start = np.zeros(contacts.size + 1, dtype=np.int64)
+            friends = np.empty(int(mult.sum()), dtype=_INDEX)
+            n_all = _friend_lists_kernel(pos, other, mult, active, start, friends)
+            friends = friends[:n_all]
+            n_friends = np.diff(start)
+            start = start[:-1]
+        else:
+            live = active[other]
+            pos, other = np.repeat(pos[live], mult[live]), np.repeat(other[live], mult[live])
+            friends = other[np.lexsort((other, pos))]
+            n_friends = np.bincount(pos, minlength=contacts.size)
+            start = np.concatenate([[0], np.cumsum(n_friends)[:-1]])
         row = np.searchsorted(contacts, first)
         count = n_friends[row][:, None]
         closing = (u_close < p_closure) & (count > 0)
