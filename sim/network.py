@@ -208,7 +208,8 @@ class TieGraph:
             raise ValueError(
                 f"src and dst must be integer slot indices, got {src.dtype} and {dst.dtype}"
             )
-        compiled = kernels.COMPILED and _within(src, dst, self._n)
+        # ends out of range leave the kernels aside: the numpy path below says which range it got
+        compiled = kernels.COMPILED and bool(_within_kernel(src, dst, self._n))
         if not compiled:
             lo, hi = min(src.min(), dst.min()), max(src.max(), dst.max())
             if lo < 0 or hi >= self._n:
@@ -420,13 +421,9 @@ class TieGraph:
                 np.concatenate(mult))
 
 
-def _within(src: np.ndarray, dst: np.ndarray, n: int) -> bool:
-    """Every tie's ends are slots in [0, n)."""
-    return bool(_within_kernel(src, dst, n))
-
-
 @kernel
 def _within_kernel(src, dst, n):
+    """Every tie's ends are slots in [0, n)."""
     for e in range(src.shape[0]):
         if src[e] < 0 or src[e] >= n or dst[e] < 0 or dst[e] >= n:
             return False
@@ -479,10 +476,8 @@ def _ring_kernel(n, n_off, antipodes, rewire, far, src, dst):
     reference's edge order: offset by offset, node by node, then the antipodes); returns the
     edges kept."""
     kept = 0
-    e = 0
     n_far = 0
-    n_pairs = n * n_off + (n // 2 if antipodes else 0)
-    while e < n_pairs:
+    for e in range(n * n_off + (n // 2 if antipodes else 0)):
         if e < n * n_off:
             a = e % n
             b = a + e // n + 1
@@ -498,7 +493,6 @@ def _ring_kernel(n, n_off, antipodes, rewire, far, src, dst):
             src[kept] = a
             dst[kept] = b
             kept += 1
-        e += 1
     return kept
 
 
@@ -579,11 +573,9 @@ def attach_new_nodes(
     n_random_ties: int,
     candidate_slots: np.ndarray,
     rng: np.random.Generator,
-    anchor_is_a_pick: bool = False,
 ) -> None:
     """Tie each new slot to its anchor (-1 = none) and to n_random_ties uniform picks from
-    candidate_slots. With ``anchor_is_a_pick`` the anchor takes the place of the first pick, so
-    every new slot makes exactly n_random_ties ties, its referrer's among them.
+    candidate_slots.
 
     Picks are floor(u * len(candidates)) of one uniform per (new slot, tie) rather than
     rng.integers, whose rejection sampling consumes a variable amount of randomness; this way the
@@ -607,14 +599,8 @@ def attach_new_nodes(
     if n_random_ties and new_slots.size and candidates.size:
         u = rng.random((new_slots.size, n_random_ties))
         pick = np.minimum((u * candidates.size).astype(_INDEX), candidates.size - 1)
-        far = candidates[pick]
-        if anchor_is_a_pick:
-            far[has_anchor, 0] = -1  # the referrer's tie, added above, is this slot's first
         src.append(np.repeat(new_slots, n_random_ties))
-        dst.append(far.ravel())
-        if anchor_is_a_pick:
-            keep = dst[-1] >= 0
-            src[-1], dst[-1] = src[-1][keep], dst[-1][keep]
+        dst.append(candidates[pick].ravel())
     graph.add_edges(np.concatenate(src), np.concatenate(dst))
 
 

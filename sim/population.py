@@ -255,7 +255,7 @@ class Population:
         else:
             c["tenure_months"][rows] = 0
         for j, name in enumerate(self.behaviour_names):
-            self.adopted[rows, j] = s.uniform_of_key(self.eligibility_key(name), uids) < p0[j]
+            self.adopted[rows, j] = self.eligibility_uniform(name, rows) < p0[j]
 
     def _draw_compiled(self, rows: slice, uids: np.ndarray, month: int, stay, p0: np.ndarray) -> None:
         """_draw_numpy in one pass per customer (_draw_kernel), the Beta tails left to scipy."""
