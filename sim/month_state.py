@@ -50,9 +50,11 @@ class MonthState:
     def __post_init__(self) -> None:
         n = len(self.act)
         take = (self.buffers or MonthBuffers()).take
-        # column-major: stages read one need type (a column) at a time
-        self.needs = take("needs", (n, self.n_needs), np.int32, 0, order="F")
-        self.contacts = take("contacts", (n, self.n_channels), np.int32, 0)
+        # column-major: stages read one need type (a column) at a time. 16-bit counts: a Poisson
+        # draw stops at rate + 20 sd + 20 (sim.kernels.poisson_at), under 300 at the highest rate
+        # sim.config allows (MAX_NEED_RATE), and a channel's contacts are at most the month's needs
+        self.needs = take("needs", (n, self.n_needs), np.int16, 0, order="F")
+        self.contacts = take("contacts", (n, self.n_channels), np.int16, 0)
         self.phone_calls = take("phone_calls", (n,), np.int32, 0)
         self.phone_calls_total = take("phone_calls_total", (n,), np.int32, 0)
         self.phone_offset_sum = take("phone_offset_sum", (n,), np.float64, 0.0)

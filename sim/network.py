@@ -224,11 +224,9 @@ class TieGraph:
             # adds well under 1% of the ties, and doubling left half the arrays unused at peak.
             # (headroom from the first fill: the first month's ties need no copy of the graph)
             cap = max(int(1.25 * m_new), int(1.25 * self._src.size), 1024)
-            grown_src = np.empty(cap, dtype=stored)
-            grown_dst = np.empty(cap, dtype=stored)
-            grown_src[: self._m] = self._src[: self._m]
-            grown_dst[: self._m] = self._dst[: self._m]
-            self._src, self._dst = grown_src, grown_dst
+            # one array at a time, so the old and new copies of only one of them coexist at peak
+            self._src = _grown(self._src, self._m, cap, stored)
+            self._dst = _grown(self._dst, self._m, cap, stored)
         if compiled:  # self-ties dropped as the edges are copied in: one pass, no mask
             m_new = _append_kernel(src, dst, self._src, self._dst, self._m)
         else:
@@ -329,7 +327,7 @@ class TieGraph:
     def count_ties_to(self, slots: np.ndarray, counts: np.ndarray) -> None:
         """counts[x] += the ties (with multiplicity) between x and any of the distinct ``slots``.
 
-        What neighbour_sum gives for a boolean vector True at ``slots``, added into an int64 array
+        What neighbour_sum gives for a boolean vector True at ``slots``, added into an integer array
         of n_slots, read straight from the base matrix's rows and the recent edges in one pass.
         """
         self._refresh_base()
@@ -348,7 +346,7 @@ class TieGraph:
         (``shows[:, columns[j]]``, where ``wants[i, j]``) its live ties to slots showing it; with
         multiplicity, as int64. What ties_of and bincount give, in one pass over those ties."""
         self._refresh_base()
-        where = self._scratch("where", np.int64, -1)
+        where = self._scratch("where", _stored_dtype(self._n), -1)
         where[slots] = np.arange(len(slots))
         n_ties = np.zeros(len(slots), dtype=np.int64)
         n_shows = np.zeros((len(slots), len(columns)), dtype=np.int64)
@@ -366,7 +364,7 @@ class TieGraph:
         entries it needs and puts them back, so a month's queries cost O(their slots), not a fresh
         n_slots array each (which page-faults on every touch, 8 MB a query at a million customers)."""
         buf = self._scratch_arrays.get(name)
-        if buf is None or buf.size < self._n:
+        if buf is None or buf.size < self._n or buf.dtype != np.dtype(dtype):
             buf = np.full(int(1.25 * self._n) + 1024, value, dtype=dtype)
             self._scratch_arrays[name] = buf
         return buf[: self._n]
@@ -396,6 +394,8 @@ class TieGraph:
             if np.any(ordered[1:] == ordered[:-1]):
                 raise ValueError("slots must be distinct")
         self._refresh_base()
+        if kernels.COMPILED:
+            return self._ties_of_compiled(slots)
         pos, other, mult = [], [], []
         in_base = np.flatnonzero(slots < self._n_base)
         base = self._base_matrix()
@@ -419,6 +419,28 @@ class TieGraph:
             return np.empty(0, dtype=_INDEX), np.empty(0, dtype=_INDEX), np.empty(0, dtype=np.int32)
         return (np.concatenate(pos), np.concatenate(other, dtype=_INDEX, casting="same_kind"),
                 np.concatenate(mult))
+
+    def _ties_of_compiled(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # ties_of read from the base's rows, not a scipy matrix built for it (whose weights, a
+        # float per tie direction, were a tenth of a run's memory): the same ties in the same order,
+        # each of multiplicity 1 (the rows keep one entry per tie direction)
+        indptr, indices = self._base_rows
+        recent_src, recent_dst = self._src[self._m_base : self._m], self._dst[self._m_base : self._m]
+        where = self._scratch("where", _stored_dtype(self._n), -1)
+        where[slots] = np.arange(len(slots))
+        try:
+            n = _ties_of_kernel(slots, self._n_base, indptr, indices, recent_src, recent_dst, where, None, None)
+            pos, other = np.empty(n, dtype=_INDEX), np.empty(n, dtype=_INDEX)
+            _ties_of_kernel(slots, self._n_base, indptr, indices, recent_src, recent_dst, where, pos, other)
+        finally:
+            where[slots] = -1  # as it was
+        return pos, other, np.ones(n, dtype=np.int32)
+
+
+def _grown(arr: np.ndarray, n_used: int, cap: int, dtype) -> np.ndarray:
+    out = np.empty(cap, dtype=dtype)
+    out[:n_used] = arr[:n_used]
+    return out
 
 
 @kernel
@@ -525,6 +547,30 @@ def _csr_kernel(src, dst, indptr, indices):
         fill[a] += 1
         indices[fill[b]] = a
         fill[b] += 1
+
+
+@kernel
+def _ties_of_kernel(slots, n_base, indptr, indices, recent_src, recent_dst, where, pos, other):
+    """TieGraph.ties_of's ties in its order (base rows slot by slot, then the recent ties by their
+    first end, then by their second); only counts them when ``pos`` is None. Returns how many."""
+    n = 0
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        if s < n_base:
+            for k in range(indptr[s], indptr[s + 1]):
+                if pos is not None:
+                    pos[n] = i
+                    other[n] = indices[k]
+                n += 1
+    for end_is_src in (True, False):
+        for e in range(recent_src.shape[0]):
+            a, b = (recent_src[e], recent_dst[e]) if end_is_src else (recent_dst[e], recent_src[e])
+            if where[a] >= 0:
+                if pos is not None:
+                    pos[n] = where[a]
+                    other[n] = b
+                n += 1
+    return n
 
 
 @kernel

@@ -217,7 +217,8 @@ class Adoption:
             tellers = [act[pop.adoption[act, b]] for b in range(len(self.names))]
         out = []
         for b in range(len(self.names)):
-            heard = np.zeros(pop.n_slots, dtype=np.int64)
+            # reused from month to month (32 bits: a customer's ties to this month's tellers)
+            heard = model.scratch(f"adoption.heard.{b}", pop.n_slots, np.int32, 0)
             speaking = tellers[b][pop.active[tellers[b]]] if len(tellers[b]) else tellers[b]
             if len(speaking) and self.q[b] != 0:
                 if COMPILED:

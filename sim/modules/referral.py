@@ -37,7 +37,7 @@ class WordOfMouth:
             speakers = np.empty(len(act), dtype=np.int64)
             n = _speakers_kernel(act, pop.uid, pop.satisfaction, DETRACTOR_BELOW, float(cfg.p_detractor_speaks),
                                  np.uint64(model.streams.key("word_of_mouth.speak", ms.month)), speakers)
-            heard = model.scratch("word_of_mouth.heard", pop.n_slots, np.int64, 0)
+            heard = model.scratch("word_of_mouth.heard", pop.n_slots, np.int32, 0)
             model.graph.count_ties_to(speakers[:n], heard)
             _hear_kernel(act, heard, pop.satisfaction, float(cfg.sat_word_of_mouth_impact))
             ms.kpis["detractors_speaking"] = int(n)

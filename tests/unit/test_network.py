@@ -221,7 +221,17 @@ def _ties_dense(graph, slots):
     return out
 
 
-def test_ties_of_lists_every_tie_with_multiplicity():
+@pytest.fixture(params=[True, False], ids=["compiled", "numpy"])
+def both_paths(request, monkeypatch):
+    """Run a test through the kernels and through the numpy reference (when numba is installed)."""
+    import sim.kernels
+
+    if request.param and not sim.kernels.COMPILED:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(sim.kernels, "COMPILED", request.param)
+
+
+def test_ties_of_lists_every_tie_with_multiplicity(both_paths):
     g = _small_graph()
     slots = np.array([0, 3, 5, 1])  # unsorted is fine
     np.testing.assert_array_equal(_ties_dense(g, slots), _dense(g)[slots])
@@ -241,7 +251,7 @@ def test_ties_of_lists_every_tie_with_multiplicity():
         g.ties_of(np.array([1.0]))
 
 
-def test_ties_of_and_sparse_neighbour_sum_follow_a_growing_graph():
+def test_ties_of_and_sparse_neighbour_sum_follow_a_growing_graph(both_paths):
     # Many small monthly additions: the base matrix is refolded several times on the way, and
     # every answer must match the dense adjacency in between.
     rng = _rng(8)
