@@ -1,16 +1,13 @@
 """Referral ties between customers.
 
-Why edge arrays plus a cached CSR matrix: the question asked every month is "how many of each
-customer's ties are active / promoters / churned", which is a sparse matrix-vector product.
-Over 100k customers that takes about 1 ms with CSR against about 1.8 s walking a Mesa
-NetworkGrid. Customers only ever gain slots and ties, so flat (src, dst) arrays that grow at the
-end are the natural store; the CSR is rebuilt lazily, so all reads between two edits share one
-build.
-
-Most monthly questions are about a few customers, though (who might adopt this month, which
-detractors speak), so ties_of reads just their ties: rows of a cached base matrix plus one pass
-over the edges added since it was built. A month's newcomers then rebuild nothing, and the base
-is refolded only once later edges pass a tenth of it (_REFOLD_SHARE).
+Why compressed rows: the questions asked every month are "how many of each customer's ties are
+active / adopters / speaking detractors", about a few customers each (who might adopt this month,
+which detractors speak), so each reads just their rows: about 1 ms over 100k customers, against
+about 1.8 s walking a Mesa NetworkGrid. Each tie is stored once: in the rows (the "base", one
+entry per direction), or, if it came since they were last folded, in short (src, dst) arrays that
+every query scans too. A month's newcomers then rebuild nothing; the recent ties are folded into
+the rows, in place, once they pass a tenth of them (_REFOLD_SHARE). The graph costs about 10
+bytes a tie: an edge list beside the rows would double that.
 
 Why Watts-Strogatz: the config exposes two knobs, mean degree and clustering, and a rewired ring
 lattice is the simplest generator in which both can be set independently, with short paths
@@ -116,8 +113,9 @@ def watts_strogatz_edges(
 
 
 class TieGraph:
-    """Undirected referral ties stored as edge arrays; a symmetric CSR adjacency is built lazily
-    and cached.
+    """Undirected referral ties: every tie is held once, either in the "base" (compressed rows of
+    the symmetric adjacency, one entry per tie direction) or among the ties added since the base
+    was last folded ("recent", in the order they came).
 
     Self-ties are dropped on insertion (nobody is their own referral tie). Repeated ties are
     kept and counted with multiplicity by adjacency(), neighbour_sum() and degree().
@@ -128,25 +126,22 @@ class TieGraph:
         if n_slots < 0:
             raise ValueError(f"n_slots must be >= 0, got {n_slots}")
         self._n = n_slots
-        self._src = np.empty(0, dtype=_stored_dtype(n_slots))
-        self._dst = np.empty(0, dtype=_stored_dtype(n_slots))
-        self._m = 0
-        self._csr: sp.csr_matrix | None = None
-        # A large "base" matrix over the first _m_base edges and _n_base slots serves ties_of
-        # and neighbour_sum; edges added later are read from the edge arrays by ties_of, or
-        # from a small "recent" matrix that only neighbour_sum's matrix path builds. Monthly
-        # newcomers never rebuild the base; it is refolded once later edges pass a fixed
-        # share, so rebuild work stays proportional to edges added (amortised), not to the graph.
-        self._m_base = 0
+        # The base: rows 0.._n_base-1, each row's entries in the order its ties were added, in
+        # arrays with room to spare, so a fold moves rows up in place rather than building a
+        # second copy of the graph (a copy would be a fifth of a run's peak memory).
         self._n_base = 0
-        # the base as row pointers and columns (what the kernels read: one entry per tie direction,
-        # so no weights), and as a scipy matrix, built from them only when a numpy path asks
-        self._base_rows: tuple[np.ndarray, np.ndarray] | None = None
-        self._spare_rows: tuple[np.ndarray, np.ndarray] | None = None  # what _base_rows is written into
+        self._m_base = 0  # ties in the base
+        self._indptr = np.zeros(1, dtype=np.int32)
+        self._indices = np.empty(0, dtype=_stored_dtype(n_slots))
+        self._src = np.empty(0, dtype=_stored_dtype(n_slots))  # recent ties, first _m_recent used
+        self._dst = np.empty(0, dtype=_stored_dtype(n_slots))
+        self._m_recent = 0
+        self._csr: sp.csr_matrix | None = None  # adjacency(), cached
+        self._base: sp.csr_matrix | None = None  # the base as a scipy matrix (numpy paths), cached
+        self._recent: sp.csr_matrix | None = None  # the recent ties as one (neighbour_sum's matrix path)
         self._scratch_arrays: dict[str, np.ndarray] = {}
-        self._base: sp.csr_matrix | None = None
-        self._recent: sp.csr_matrix | None = None
-        self.add_edges(src, dst)
+        # the starting ties go straight into the base: no recent copy of the whole graph on the way
+        self._fold(*self._checked(src, dst))
 
     @property
     def n_slots(self) -> int:
@@ -155,11 +150,16 @@ class TieGraph:
     @property
     def n_edges(self) -> int:
         """Undirected edge count (each tie once)."""
-        return self._m
+        return self._m_base + self._m_recent
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """Read-only views of the stored (src, dst) arrays (int32 while every slot fits, else int64)."""
-        src, dst = self._src[: self._m], self._dst[: self._m]
+        """Every tie once as read-only (src, dst) arrays (int32 while every slot fits, else int64):
+        the base's, from the lower slot to the higher, in slot order, then the recent ones as added."""
+        rows = np.repeat(np.arange(self._n_base, dtype=self._indices.dtype), np.diff(self._indptr[: self._n_base + 1]))
+        cols = self._indices[: 2 * self._m_base]
+        once = rows < cols  # a tie (a, b) is in row a and in row b: take it from the lower
+        src = np.concatenate([rows[once], self._src[: self._m_recent]])
+        dst = np.concatenate([cols[once], self._dst[: self._m_recent]])
         src.flags.writeable = False
         dst.flags.writeable = False
         return src, dst
@@ -180,22 +180,32 @@ class TieGraph:
         new_slot = np.asarray(new_slot)
         if new_slot.shape != (self._n,):
             raise ValueError(f"new_slot must have shape ({self._n},), got {new_slot.shape}")
+        new_slot = new_slot.astype(np.int64, copy=False)
         n_kept = int(np.count_nonzero(new_slot >= 0))
-        if kernels.COMPILED:  # in place, in one pass: no temporaries the size of the graph
-            kept = _renumber_kernel(self._src, self._dst, self._m, new_slot.astype(np.int64, copy=False))
+        indptr, indices, m_recent = self._indptr, self._indices, self._m_recent
+        if kernels.COMPILED:  # in place, in one pass each: no temporaries the size of the graph
+            n_base, entries = _renumber_rows_kernel(indptr, indices, self._n_base, new_slot)
+            self._m_recent = _renumber_kernel(self._src, self._dst, m_recent, new_slot)
         else:
-            src, dst = new_slot[self._src[: self._m]], new_slot[self._dst[: self._m]]
+            rows = np.repeat(np.arange(self._n_base), np.diff(indptr[: self._n_base + 1]))
+            cols = indices[: 2 * self._m_base]
+            keep = (new_slot[rows] >= 0) & (new_slot[cols] >= 0)
+            entries = int(np.count_nonzero(keep))
+            n_base = int(np.count_nonzero(new_slot[: self._n_base] >= 0))
+            indices[:entries] = new_slot[cols[keep]]
+            indptr[1 : n_base + 1] = np.cumsum(np.bincount(new_slot[rows[keep]], minlength=n_base))
+            src, dst = new_slot[self._src[:m_recent]], new_slot[self._dst[:m_recent]]
             keep = (src >= 0) & (dst >= 0)
-            kept = int(np.count_nonzero(keep))
-            self._src[:kept] = src[keep]  # kept <= m: the arrays and their spare capacity are reused
-            self._dst[:kept] = dst[keep]
-        self._m, self._n = kept, n_kept
-        self._m_base = self._n_base = 0
+            self._m_recent = int(np.count_nonzero(keep))
+            self._src[: self._m_recent] = src[keep]  # a gather, then the store: safe in place
+            self._dst[: self._m_recent] = dst[keep]
+        self._n_base, self._m_base, self._n = int(n_base), int(entries) // 2, n_kept
         self._csr = self._base = self._recent = None
-        self._base_rows = None
+        self._fold()  # as a fresh build would stand: every tie in the base
 
-    def add_edges(self, src: np.ndarray, dst: np.ndarray) -> None:
-        """Append undirected ties (src[i], dst[i]); both ends must be existing slots."""
+    def _checked(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ties as given, once their ends are known to be slots; self-ties are left in (the
+        kernels drop them as they copy) or dropped here when the kernels are not used."""
         src = np.asarray(src)
         dst = np.asarray(dst)
         if src.ndim != 1 or src.shape != dst.shape:
@@ -203,103 +213,118 @@ class TieGraph:
                 f"src and dst must be 1-D of equal length, got {src.shape} and {dst.shape}"
             )
         if src.size == 0:
-            return
+            return src.astype(self._src.dtype), dst.astype(self._src.dtype)
         if not (np.issubdtype(src.dtype, np.integer) and np.issubdtype(dst.dtype, np.integer)):
             raise ValueError(
                 f"src and dst must be integer slot indices, got {src.dtype} and {dst.dtype}"
             )
         # ends out of range leave the kernels aside: the numpy path below says which range it got
-        compiled = kernels.COMPILED and bool(_within_kernel(src, dst, self._n))
-        if not compiled:
-            lo, hi = min(src.min(), dst.min()), max(src.max(), dst.max())
-            if lo < 0 or hi >= self._n:
-                raise ValueError(f"edge ends must be slots in [0, {self._n}), got range [{lo}, {hi}]")
-            keep = src != dst
-            src, dst = src[keep], dst[keep]
-        m_new = self._m + src.size  # with self-ties still in, when compiled: an upper bound
+        if kernels.COMPILED and bool(_within_kernel(src, dst, self._n)):
+            return src, dst
+        lo, hi = min(src.min(), dst.min()), max(src.max(), dst.max())
+        if lo < 0 or hi >= self._n:
+            raise ValueError(f"edge ends must be slots in [0, {self._n}), got range [{lo}, {hi}]")
+        keep = src != dst
+        return src[keep], dst[keep]
+
+    def add_edges(self, src: np.ndarray, dst: np.ndarray) -> None:
+        """Append undirected ties (src[i], dst[i]); both ends must be existing slots."""
+        src, dst = self._checked(src, dst)
+        if src.size == 0:
+            return
+        m_new = self._m_recent + src.size  # with self-ties still in, when compiled: an upper bound
         stored = _stored_dtype(self._n)
         if m_new > self._src.size or self._src.dtype != stored:
-            # Grow geometrically: ties arrive every month, and re-copying every edge each time
-            # would make a run quadratic in its edge count. By a quarter, not double: a month
-            # adds well under 1% of the ties, and doubling left half the arrays unused at peak.
-            # (headroom from the first fill: the first month's ties need no copy of the graph)
+            # Grow geometrically: ties arrive every month, and re-copying them each time would make
+            # a run quadratic in its ties. By a quarter, not double: they are folded into the base
+            # once they pass a tenth of it. One array at a time: old and new of only one coexist.
             cap = max(int(1.25 * m_new), int(1.25 * self._src.size), 1024)
-            # one array at a time, so the old and new copies of only one of them coexist at peak
-            self._src = _grown(self._src, self._m, cap, stored)
-            self._dst = _grown(self._dst, self._m, cap, stored)
-        if compiled:  # self-ties dropped as the edges are copied in: one pass, no mask
-            m_new = _append_kernel(src, dst, self._src, self._dst, self._m)
+            self._src = _grown(self._src, self._m_recent, cap, stored)
+            self._dst = _grown(self._dst, self._m_recent, cap, stored)
+        if kernels.COMPILED:  # self-ties dropped as the edges are copied in: one pass, no mask
+            m_new = _append_kernel(src, dst, self._src, self._dst, self._m_recent)
         else:
-            self._src[self._m : m_new] = src
-            self._dst[self._m : m_new] = dst
-        self._m = m_new
-        if src.size:
-            self._csr = None
-            self._recent = None
+            self._src[self._m_recent : m_new] = src
+            self._dst[self._m_recent : m_new] = dst
+        self._m_recent = m_new
+        self._csr = None
+        self._recent = None
 
-    def _csr_of(self, lo: int, hi: int, n: int, dtype=np.float64) -> sp.csr_matrix:
-        # Both directions of each tie by a counting sort straight into the matrix's own arrays
-        # (12 bytes per tie direction plus the row pointers). A repeated tie stays two entries
-        # of 1 rather than one of 2: every reader sums them (products, ties_of's multiplicities).
-        m = hi - lo
-        if not kernels.COMPILED:  # scipy's conversion: the same matrix, repeated ties summed
-            index = _stored_dtype(max(n, 2 * m))
-            rows = np.concatenate([self._src[lo:hi], self._dst[lo:hi]]).astype(index)
-            cols = np.concatenate([self._dst[lo:hi], self._src[lo:hi]]).astype(index)
-            return sp.coo_matrix((np.ones(2 * m, dtype=dtype), (rows, cols)), shape=(n, n)).tocsr()
-        indptr, indices = self._rows_of(lo, hi, n)
-        return sp.csr_matrix((np.ones(2 * m, dtype=dtype), indices, indptr), shape=(n, n))
+    def _fold(self, src: np.ndarray | None = None, dst: np.ndarray | None = None) -> None:
+        """Merge ties (src, dst), by default the recent ones, into the base, which then covers every
+        slot: each row keeps its entries and gains the new ones after them, in their order (what a
+        counting sort of all ties in the order they came gives)."""
+        if src is None:
+            src, dst = self._src[: self._m_recent], self._dst[: self._m_recent]
+        n, used = self._n, 2 * self._m_base
+        entries = used + 2 * src.size  # an upper bound while self-ties are still in
+        pointer, index = _stored_dtype(max(entries, n)), _stored_dtype(n)
+        if self._indices.size < entries or self._indices.dtype != index:
+            # room for a year or two of joiners' ties (churned customers' ties go at compaction)
+            self._indices = _grown(self._indices, used, int(1.25 * entries), index)
+        if self._indptr.size < n + 1 or self._indptr.dtype != pointer:
+            self._indptr = _grown(self._indptr, self._n_base + 1, int(1.25 * (n + 1)) + 1, pointer)
+        indptr, indices = self._indptr, self._indices
+        if kernels.COMPILED:
+            added = _fold_kernel(indptr, indices, self._n_base, n, src, dst, np.zeros(n + 1, dtype=pointer))
+        else:
+            keep = src != dst
+            src, dst = src[keep], dst[keep]
+            added = src.size
+            rows = np.concatenate([np.repeat(np.arange(self._n_base), np.diff(indptr[: self._n_base + 1])),
+                                   np.column_stack([src, dst]).ravel()])
+            cols = np.concatenate([indices[:used], np.column_stack([dst, src]).ravel()])
+            order = np.argsort(rows, kind="stable")  # the base's entries stay first in their rows
+            indices[: used + 2 * added] = cols[order]
+            indptr[0] = 0
+            indptr[1 : n + 1] = np.cumsum(np.bincount(rows, minlength=n))
+        self._m_base += int(added)
+        self._n_base = n
+        self._m_recent = 0
+        self._base = self._recent = None
 
-    def _rows_of(self, lo: int, hi: int, n: int, reuse: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Row pointers and columns of edges lo..hi in both directions, by a counting-sort kernel.
+    def _refresh_base(self) -> None:
+        # the recent ties are scanned by every query: fold them in once they pass a share of the base
+        if self._m_recent > _REFOLD_SHARE * max(self._m_base, 1):
+            self._fold()
 
-        ``reuse`` writes them into the arrays of the last refold (grown by a quarter when short),
-        refilling memory already touched instead of fresh arrays that page-fault on first touch."""
-        index = _stored_dtype(max(n, 2 * (hi - lo)))
-        spare = self._spare_rows
-        if not reuse or spare is None or spare[0].dtype != index or spare[0].size < n + 1 \
-                or spare[1].size < 2 * (hi - lo):
-            grow = 1.25 if reuse else 1.0
-            spare = (np.empty(int(grow * (n + 1)), dtype=index), np.empty(int(grow * 2 * (hi - lo)), dtype=index))
-            if reuse:
-                self._spare_rows = spare
-        indptr, indices = spare[0][: n + 1], spare[1][: 2 * (hi - lo)]
-        indptr.fill(0)
-        _csr_kernel(self._src[lo:hi], self._dst[lo:hi], indptr, indices)
-        return indptr, indices
+    def _base_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The base's row pointers and columns (views: valid until the next fold or renumber)."""
+        return self._indptr[: self._n_base + 1], self._indices[: 2 * self._m_base]
+
+    def _recent_ties(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._src[: self._m_recent], self._dst[: self._m_recent]
 
     def adjacency(self) -> sp.csr_matrix:
         """Symmetric n_slots x n_slots float64 CSR matrix; repeated ties are summed."""
         if self._csr is None:
-            self._csr = self._csr_of(0, self._m, self._n)
+            src, dst = self.edges()
+            index = _stored_dtype(max(self._n, 2 * src.size))
+            rows = np.concatenate([src, dst]).astype(index)
+            cols = np.concatenate([dst, src]).astype(index)
+            self._csr = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(self._n, self._n)).tocsr()
             self._csr.sum_duplicates()  # one entry per pair, its weight the tie count
         return self._csr
-
-    def _refresh_base(self) -> None:
-        if self._base_rows is None or (self._m - self._m_base) > _REFOLD_SHARE * max(self._m_base, 1):
-            self._m_base, self._n_base = self._m, self._n
-            self._base = self._base_rows = None  # freed first: old and new never coexist at peak
-            if kernels.COMPILED:
-                self._base_rows = self._rows_of(0, self._m, self._n, reuse=True)
-            else:
-                # float32 counts are exact up to 2**24 ties and halve the memory traffic
-                self._base = self._csr_of(0, self._m, self._n, np.float32)
-                self._base_rows = (self._base.indptr, self._base.indices)
-            self._recent = None
 
     def _base_matrix(self) -> sp.csr_matrix:
         """The base as a float32 scipy matrix (the numpy paths' products and row reads)."""
         self._refresh_base()
         if self._base is None:
-            indptr, indices = self._base_rows
-            self._base = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
+            indptr, indices = self._base_rows()
+            # float32 counts are exact up to 2**24 ties and halve the memory traffic
+            self._base = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices.copy(), indptr.copy()),
                                        shape=(self._n_base, self._n_base))
         return self._base
 
     def _refresh_split(self) -> None:
         self._refresh_base()
         if self._recent is None:
-            self._recent = self._csr_of(self._m_base, self._m, self._n, np.float32)
+            src, dst = self._recent_ties()
+            index = _stored_dtype(max(self._n, 2 * src.size))
+            rows = np.concatenate([src, dst]).astype(index)
+            cols = np.concatenate([dst, src]).astype(index)
+            self._recent = sp.coo_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
+                                         shape=(self._n, self._n)).tocsr()
 
     def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
         """A @ values for values of shape (n_slots,) or (n_slots, m); booleans count as 0/1.
@@ -333,10 +358,9 @@ class TieGraph:
         self._refresh_base()
         chosen = self._scratch("chosen", np.bool_, False)
         chosen[slots] = True
-        indptr, indices = self._base_rows
         try:
-            _count_ties_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, indptr, indices,
-                               self._src[self._m_base : self._m], self._dst[self._m_base : self._m], chosen, counts)
+            _count_ties_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, *self._base_rows(),
+                               *self._recent_ties(), chosen, counts)
         finally:
             chosen[slots] = False  # as it was: the next query sets only its own slots
 
@@ -350,10 +374,9 @@ class TieGraph:
         where[slots] = np.arange(len(slots))
         n_ties = np.zeros(len(slots), dtype=np.int64)
         n_shows = np.zeros((len(slots), len(columns)), dtype=np.int64)
-        indptr, indices = self._base_rows
         try:
-            _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, indptr, indices,
-                                    self._src[self._m_base : self._m], self._dst[self._m_base : self._m], where,
+            _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, *self._base_rows(),
+                                    *self._recent_ties(), where,
                                     live, shows, np.asarray(columns, dtype=np.int64), wants, n_ties, n_shows)
         finally:
             where[slots] = -1  # as it was
@@ -371,16 +394,18 @@ class TieGraph:
 
     def degree(self) -> np.ndarray:
         """Ties per slot (int64), counting repeated ties with multiplicity."""
-        src, dst = self._src[: self._m], self._dst[: self._m]
-        return np.bincount(src, minlength=self._n) + np.bincount(dst, minlength=self._n)
+        src, dst = self._recent_ties()
+        degree = np.bincount(src, minlength=self._n) + np.bincount(dst, minlength=self._n)
+        degree[: self._n_base] += np.diff(self._indptr[: self._n_base + 1])
+        return degree
 
     def ties_of(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every tie at distinct ``slots`` as (i, other, multiplicity): slots[i] is tied to other.
 
         A pair may be listed more than once (repeated ties added at different times); the
-        multiplicities always sum to the tie count. Ties in the cached base matrix are read
-        from its rows, later ones by one pass over the recent edge arrays, so a query costs
-        O(len(slots) + their ties + ties added since the last refold) and no matrix is rebuilt
+        multiplicities always sum to the tie count. Ties in the base are read from its rows,
+        later ones by one pass over the recent ties, so a query costs O(len(slots) + their
+        ties + ties added since the last fold) and nothing is rebuilt
         because a month added slots or ties.
         """
         slots = np.asarray(slots)
@@ -404,8 +429,8 @@ class TieGraph:
             pos.append(np.repeat(in_base, np.diff(sub.indptr)))
             other.append(sub.indices)
             mult.append(sub.data.astype(np.int32))
-        if self._m > self._m_base and slots.size:
-            src, dst = self._src[self._m_base : self._m], self._dst[self._m_base : self._m]
+        if self._m_recent and slots.size:
+            src, dst = self._recent_ties()
             asked = np.zeros(self._n, dtype=np.bool_)
             asked[slots] = True
             where = np.empty(self._n, dtype=_stored_dtype(slots.size))  # read at asked slots only
@@ -424,8 +449,8 @@ class TieGraph:
         # ties_of read from the base's rows, not a scipy matrix built for it (whose weights, a
         # float per tie direction, were a tenth of a run's memory): the same ties in the same order,
         # each of multiplicity 1 (the rows keep one entry per tie direction)
-        indptr, indices = self._base_rows
-        recent_src, recent_dst = self._src[self._m_base : self._m], self._dst[self._m_base : self._m]
+        indptr, indices = self._base_rows()
+        recent_src, recent_dst = self._recent_ties()
         where = self._scratch("where", _stored_dtype(self._n), -1)
         where[slots] = np.arange(len(slots))
         try:
@@ -532,21 +557,66 @@ def _renumber_kernel(src, dst, m, new_slot):
 
 
 @kernel
-def _csr_kernel(src, dst, indptr, indices):
-    """Row pointers and column indices of the symmetric adjacency of ties (src[e], dst[e])."""
-    n = indptr.shape[0] - 1
+def _fold_kernel(indptr, indices, n_base, n, src, dst, extra):
+    """TieGraph._fold in place: rows 0..n-1 of the base after ties (src, dst), self-ties dropped,
+    join each row after its entries. ``extra`` is n + 1 zeros to work in. Returns the ties added."""
+    for r in range(n_base + 1, n + 1):
+        indptr[r] = indptr[n_base]  # slots the base did not cover yet: empty rows
+    added = 0
     for e in range(src.shape[0]):
-        indptr[src[e] + 1] += 1
-        indptr[dst[e] + 1] += 1
-    for r in range(n):
-        indptr[r + 1] += indptr[r]
-    fill = indptr[:n].copy()
+        if src[e] != dst[e]:
+            extra[src[e]] += 1
+            extra[dst[e]] += 1
+            added += 1
+    run = 0
+    for r in range(n + 1):  # extra[r] becomes how far row r moves up: the new entries of rows before it
+        d = extra[r]
+        extra[r] = run
+        run += d
+    # from the last row down, so no row is written over before it has moved (each moves at least
+    # as far as the row before it)
+    for r in range(n - 1, -1, -1):
+        shift = extra[r]
+        if shift == 0:
+            break
+        for k in range(indptr[r + 1] - 1, indptr[r] - 1, -1):
+            indices[k + shift] = indices[k]
+    previous = 0
+    for r in range(n + 1):  # new row starts; extra[r - 1] becomes where row r - 1's new entries go
+        old = indptr[r]
+        if r > 0:
+            extra[r - 1] = old + previous
+        previous = extra[r]
+        indptr[r] = old + previous
     for e in range(src.shape[0]):
         a, b = src[e], dst[e]
-        indices[fill[a]] = b
-        fill[a] += 1
-        indices[fill[b]] = a
-        fill[b] += 1
+        if a != b:
+            indices[extra[a]] = b
+            extra[a] += 1
+            indices[extra[b]] = a
+            extra[b] += 1
+    return added
+
+
+@kernel
+def _renumber_rows_kernel(indptr, indices, n_base, new_slot):
+    """TieGraph.renumber's base in place: the rows of kept slots, in order, each with its entries
+    to kept slots, renumbered. Returns (rows, entries) kept."""
+    written = 0
+    rows = 0
+    lo = indptr[0]
+    for r in range(n_base):
+        hi = indptr[r + 1]  # read before rows + 1 <= r + 1 is written
+        if new_slot[r] >= 0:
+            for k in range(lo, hi):
+                c = new_slot[indices[k]]
+                if c >= 0:
+                    indices[written] = c
+                    written += 1
+            rows += 1
+            indptr[rows] = written
+        lo = hi
+    return rows, written
 
 
 @kernel

@@ -399,3 +399,47 @@ def test_closure_probability_rises_with_clustering_and_is_zero_without():
     assert closure_probability(8, 0.0) == 0.0 and closure_probability(2, 0.3) <= 1.0
     shares = [closure_probability(8, c) for c in (0.05, 0.1, 0.3, 0.5)]
     assert all(0 < a < b <= 1 for a, b in zip(shares, shares[1:], strict=False))
+
+
+def test_folds_and_renumbers_in_place_give_the_reference_rows(monkeypatch):
+    # The kernels fold recent ties into the rows and close them up in place; the numpy reference
+    # builds them afresh. Rows, their order within and the recent ties must agree at every step.
+    import sim.kernels
+
+    if not sim.kernels.COMPILED:
+        pytest.skip("numba is not installed")
+
+    def history(compiled):
+        monkeypatch.setattr(sim.kernels, "COMPILED", compiled)
+        rng = _rng(21)
+        g = TieGraph(300, *watts_strogatz_edges(300, 6, 0.3, _rng(2)))
+        states = []
+        for month in range(40):
+            g.add_nodes(int(rng.integers(0, 12)))
+            m = int(rng.integers(0, 50))
+            g.add_edges(rng.integers(0, g.n_slots, m), rng.integers(0, g.n_slots, m))
+            g.ties_of(np.arange(min(5, g.n_slots)))  # a query: folds once the recent ties pass a tenth
+            if month % 9 == 8:
+                gone = rng.random(g.n_slots) < 0.2
+                g.renumber(np.where(gone, -1, np.cumsum(~gone) - 1))
+            indptr, indices = g._base_rows()
+            states.append((indptr.copy(), indices.copy(), *(a.copy() for a in g._recent_ties())))
+        return states, _dense(g)
+
+    fast, dense_fast = history(True)
+    ref, dense_ref = history(False)
+    for step, (a, b) in enumerate(zip(fast, ref, strict=True)):
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x, y), f"step {step} differs"
+    np.testing.assert_array_equal(dense_fast, dense_ref)
+    assert sum(len(s[2]) == 0 for s in fast) >= 3 and sum(len(s[2]) > 0 for s in fast) >= 10  # folds and scans
+
+
+def test_graph_keeps_each_tie_once():
+    # about 10 bytes a tie at a million customers: the rows' 8, pointers and room to grow
+    n = 100_000
+    g = TieGraph(n, *watts_strogatz_edges(n, 8, 0.3, _rng(4)))
+    held = g._indptr.nbytes + g._indices.nbytes + g._src.nbytes + g._dst.nbytes
+    assert held <= 1.3 * (2 * 4 * g.n_edges + 4 * n)
+    src, dst = g.edges()
+    assert src.size == g.n_edges and np.all(src != dst)
