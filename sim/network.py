@@ -180,7 +180,6 @@ class TieGraph:
         new_slot = np.asarray(new_slot)
         if new_slot.shape != (self._n,):
             raise ValueError(f"new_slot must have shape ({self._n},), got {new_slot.shape}")
-        new_slot = new_slot.astype(np.int64, copy=False)
         n_kept = int(np.count_nonzero(new_slot >= 0))
         indptr, indices, m_recent = self._indptr, self._indices, self._m_recent
         if kernels.COMPILED:  # in place, in one pass each: no temporaries the size of the graph

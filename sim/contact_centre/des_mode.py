@@ -926,7 +926,7 @@ class DESContactCentre:
         """Slots closed up (sim.population.Population.compact): calls carried into the next month
         follow their customers; a customer who left has slot -1 and does not call back."""
         if self._carry is not None:
-            self._carry["slot"] = new_slot[self._carry["slot"]]
+            self._carry["slot"] = new_slot[self._carry["slot"]].astype(np.int64)
 
     def _open_through_midnight(self, cal) -> np.ndarray:
         """Per business day: the line is open all day and the next calendar day too (so the
