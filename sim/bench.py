@@ -3,7 +3,7 @@ beside a Mesa version of the model's core and Starsim's SIS model (sim.bench_ref
 
     cxsim-bench                                # 10k x 20y, 100k x 20y, 1M agents x 1y, the references
     cxsim-bench --quick                        # a few seconds: 2k agents x 1 year, no references
-    cxsim-bench --sizes 10000000 --years 1     # the 10M-customer run (about 6 GB of memory)
+    cxsim-bench --sizes 10000000 --years 1     # the 10M-customer run (about 3 GB of memory)
     cxsim-bench --no-references                # cxsim only
     cxsim-bench --sizes 50000 --years 20       # the preset's firm as `cxsim` simulates it
     cxsim-bench --sizes 100000 --years 5       # one size, 5 years
