@@ -57,11 +57,12 @@ class MonthState:
         self.contacts = take("contacts", (n, self.n_channels), np.int16, 0)
         self.phone_calls = take("phone_calls", (n,), np.int32, 0)
         self.phone_calls_total = take("phone_calls_total", (n,), np.int32, 0)
-        self.phone_offset_sum = take("phone_offset_sum", (n,), np.float64, 0.0)
-        self.touch_sum = take("touch_sum", (n,), np.float64, 0.0)
+        # scores in 32 bits, as the customers' satisfaction (sim.population): added to in float64
+        self.phone_offset_sum = take("phone_offset_sum", (n,), np.float32, 0.0)
+        self.touch_sum = take("touch_sum", (n,), np.float32, 0.0)
         self.touch_n = take("touch_n", (n,), np.int32, 0)
-        self.experience = take("experience", (n,), np.float64, np.nan)
-        self.sat_start = take("sat_start", (n,), np.float64, 0.0)
+        self.experience = take("experience", (n,), np.float32, np.nan)
+        self.sat_start = take("sat_start", (n,), np.float32, 0.0)
 
     @property
     def n_act(self) -> int:

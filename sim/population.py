@@ -51,10 +51,13 @@ _COLUMNS = {
     "is_abuser": np.bool_,
     "referred": np.bool_,
     "products": np.int16,
-    "digital_affinity": np.float64,
-    "satisfaction": np.float64,
-    "expectation": np.float64,
-    "sat_baseline": np.float64,  # the customer's own disposition: where satisfaction drifts back to
+    # Scores on the 0-10 scale and affinity in [0, 1] are held in 32 bits (steps of 1e-6 at most,
+    # far below any effect the model has) and computed in 64: stages read them as float64 and
+    # round once on the store, kernels and their numpy references alike
+    "digital_affinity": np.float32,
+    "satisfaction": np.float32,
+    "expectation": np.float32,
+    "sat_baseline": np.float32,  # the customer's own disposition: where satisfaction drifts back to
     "tenure_months": np.int32,
     "join_month": np.int32,
     "churn_month": np.int32,

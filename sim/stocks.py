@@ -72,7 +72,7 @@ def _linear_percentile(n: int, q: float, at: dict[int, float]) -> float:
 def record_stocks_numpy(pop, k: dict[str, Any]) -> None:
     """The reference the kernel must match."""
     act = pop.active_slots()
-    sat = pop.satisfaction[act]
+    sat = pop.satisfaction[act].astype(np.float64)
     n = len(act)
     k["customers"] = n
     if n:

@@ -133,7 +133,7 @@ class Adoption:
         # figure (expectations, satisfaction, tenure) and leaves the behaviour mix as stated
         if len(self.names) == 0 or len(act) == 0 or ms.run_month < 0:
             return
-        sat = pop.satisfaction[act]
+        sat = pop.satisfaction[act].astype(np.float64)
         # segment-targeted campaigns: an incentive multiplier per (segment, behaviour)
         targeted = model.programmes.targeted
         seg_incentive = model.programmes.segment_incentive

@@ -45,7 +45,7 @@ class Channels:
     def customer_weights(self, model, act: np.ndarray) -> np.ndarray:
         """(n_act, n_channels) multipliers on the need type's base weights."""
         pop = model.pop
-        aff = pop.digital_affinity[act]
+        aff = pop.digital_affinity[act].astype(np.float64)
         w = np.exp(np.outer(self.tilt * (aff - 0.5), _DIGITAL_SIGN))
         if len(self.behaviours_with_effect):
             adopted = pop.adoption[act]

@@ -92,7 +92,7 @@ class Churn:
     def hazards(self, model, act: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per-customer (service, price, other) hazards and the barrier multiplier."""
         c, pop = self.cfg, model.pop
-        sat = pop.satisfaction[act]
+        sat = pop.satisfaction[act].astype(np.float64)
         service = service_hazard(c, sat)
         price = price_hazard(c, self.econ, pop.seg_price_sensitivity[pop.segment[act]], sat,
                              pop.rel_price_sensitivity[act])

@@ -52,7 +52,8 @@ class Complaints:
         # every trigger comes with a touch, so only touched customers can complain; the chance of
         # no complaint is multiplied over every trigger the customer met this month
         touched = np.flatnonzero(ms.touch_n != 0)
-        k["customers_bad_experience"] = int(np.count_nonzero(ms.experience[touched] < c.sat_bad_experience))
+        experience = ms.experience[touched].astype(np.float64)
+        k["customers_bad_experience"] = int(np.count_nonzero(experience < c.sat_bad_experience))
         if not c.enabled:
             self._report(model, k, 0, 0, 0, 0, 0)
             return
@@ -67,7 +68,7 @@ class Complaints:
             rows = rows[:n]
         else:
             p_none = np.ones(len(touched))
-            p_none[ms.experience[touched] < c.sat_bad_experience] *= 1.0 - c.p_complain_bad_experience
+            p_none[experience < c.sat_bad_experience] *= 1.0 - c.p_complain_bad_experience
             unresolved = ms.phone_calls_total[touched] - ms.phone_calls[touched]
             p_none *= (1.0 - c.p_complain_unresolved) ** unresolved
             if self.p_need.any():
@@ -81,7 +82,7 @@ class Complaints:
         recovered = responded & (pop.uniform("complaints.recover", month, slots) < self.p_recover)
         sat = pop.satisfaction
         ok, failed = slots[recovered], slots[~recovered]
-        before = ms.sat_start[rows[recovered]]
+        before = ms.sat_start[rows[recovered]].astype(np.float64)
         sat[ok] = np.maximum(sat[ok], np.minimum(before + self.paradox_lift(before, sat[ok]), 10.0))
         sat[failed] = np.maximum(sat[failed] - c.sat_failed_recovery_penalty, 0.0)
         pop.recovery_failed_month[failed] = month
@@ -105,7 +106,7 @@ class Complaints:
         if c.p_closed_loop_reach <= 0:
             return 0, 0
         detractor = ms.touch_n > 0
-        detractor &= pop.satisfaction[ms.act] < DETRACTOR_BELOW
+        detractor &= pop.satisfaction[ms.act].astype(np.float64) < DETRACTOR_BELOW
         detractor[complained_rows] = False
         rows = np.flatnonzero(detractor)
         slots = ms.act[rows]
@@ -114,7 +115,7 @@ class Complaints:
         won = reached & (u < self.p_recover_closed_loop)
         sat = pop.satisfaction
         ok = slots[won]
-        before = ms.sat_start[rows[won]]
+        before = ms.sat_start[rows[won]].astype(np.float64)
         sat[ok] = np.maximum(sat[ok], np.minimum(before + self.paradox_lift(before, sat[ok]), 10.0))
         return int(reached.sum()), int(won.sum())
 

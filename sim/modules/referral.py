@@ -42,7 +42,7 @@ class WordOfMouth:
             _hear_kernel(act, heard, pop.satisfaction, float(cfg.sat_word_of_mouth_impact))
             ms.kpis["detractors_speaking"] = int(n)
             return
-        detractors = act[pop.satisfaction[act] < DETRACTOR_BELOW]
+        detractors = act[pop.satisfaction[act].astype(np.float64) < DETRACTOR_BELOW]
         u = pop.uniform("word_of_mouth.speak", ms.month, detractors)
         speaking = np.zeros(pop.n_slots, dtype=bool)
         speaking[detractors[u < cfg.p_detractor_speaks]] = True
@@ -83,17 +83,21 @@ def _poisson_quantile(u: float, lam: float) -> float:
 
 @kernel
 def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rate, p_zero, key, promoters, referrals):
-    """Promoters and their referral counts (Poisson, by inversion of their own uniform), and the
-    number of detractors, in one pass; returns (promoters, detractors)."""
+    """Promoters who refer this month and their referral counts (Poisson, by inversion of their own
+    uniform), and the number of detractors, in one pass; returns (referring promoters, detractors).
+    Only those who refer are written: the rest of ``promoters`` and ``referrals`` stays untouched,
+    so np.empty leaves it unpaged (half the base are promoters, a few in a hundred refer)."""
     n_prom = 0
     n_detractors = 0
     for i in range(act.shape[0]):
         slot = act[i]
         sat = satisfaction[slot]
         if sat >= promoter_min:
-            promoters[n_prom] = slot
-            referrals[n_prom] = poisson_at(uniform_at(key, uid[slot]), rate, p_zero)
-            n_prom += 1
+            count = poisson_at(uniform_at(key, uid[slot]), rate, p_zero)
+            if count > 0:
+                promoters[n_prom] = slot
+                referrals[n_prom] = count
+                n_prom += 1
         elif sat < detractor_below:
             n_detractors += 1
     return n_prom, n_detractors
@@ -119,7 +123,7 @@ class Acquisition:
             anchors = np.repeat(promoters[:n_prom], referrals[:n_prom])
             detractor_share = n_detractors / len(act) if len(act) else 0.0
         else:
-            sat = pop.satisfaction[act]
+            sat = pop.satisfaction[act].astype(np.float64)
             promoters = act[sat >= PROMOTER_MIN]
             u_ref = pop.uniform("acquisition.referral", month, promoters)
             referrals = poisson_icdf(u_ref, cfg.rate_referral_promoter)

@@ -54,7 +54,7 @@ class Satisfaction:
         act = ms.act
         rows = np.flatnonzero(ms.touch_n != 0)
         slots = act[rows]
-        experience = ms.touch_sum[rows] / ms.touch_n[rows]
+        experience = ms.touch_sum[rows].astype(np.float64) / ms.touch_n[rows]
         if self.policy_effort:
             experience = experience - self.policy_effort
         if cfg.sat_experience_noise_sd > 0:
@@ -64,7 +64,7 @@ class Satisfaction:
         ms.experience[rows] = experience
         sat = pop.satisfaction
         exp = pop.expectation
-        gap = experience - exp[slots]
+        gap = experience - exp[slots].astype(np.float64)
         sat[slots] += np.where(gap > 0, cfg.rel_gain, cfg.rel_loss) * pop.rel_sat_sensitivity[slots] * gap
         exp[slots] += cfg.rate_expectation_adapt * gap
         baseline = pop.sat_baseline[act] + cfg.sat_bonus_per_behaviour * pop.adoption[act].sum(axis=1)
