@@ -144,7 +144,7 @@ class CXModel(mesa.Model):
         ms.kpis["month"] = run_month
         ms.kpis["year"] = run_month // 12 + 1
         ms.kpis["customers_start"] = ms.n_act
-        ms.sat_start[:] = self.pop.satisfaction[ms.act]
+        np.take(self.pop.satisfaction, ms.act, out=ms.sat_start)
         if self.programmes.apply(self.cfg, run_month):
             self.pop.refresh()
             for module in self.stage_modules:

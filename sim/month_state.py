@@ -15,14 +15,16 @@ class MonthBuffers:
         self._store: dict[str, np.ndarray] = {}
 
     def take(self, name: str, shape: tuple[int, ...], dtype, fill, order: str = "C") -> np.ndarray:
-        """A contiguous array of ``shape`` filled with ``fill``, valid until the next take of ``name``."""
+        """A contiguous array of ``shape`` filled with ``fill`` (None: left as it was, for arrays
+        their first writer fills whole), valid until the next take of ``name``."""
         size = int(np.prod(shape))
         buf = self._store.get(name)
         if buf is None or buf.size < size or buf.dtype != np.dtype(dtype):
             buf = np.empty(int(1.05 * size), dtype=dtype)  # room for a base growing a little
             self._store[name] = buf
         out = buf[:size].reshape(shape, order=order)
-        out.fill(fill)
+        if fill is not None:
+            out.fill(fill)
         return out
 
 
@@ -53,7 +55,7 @@ class MonthState:
         # column-major: stages read one need type (a column) at a time. 16-bit counts: a Poisson
         # draw stops at rate + 20 sd + 20 (sim.kernels.poisson_at), under 300 at the highest rate
         # sim.config allows (MAX_NEED_RATE), and a channel's contacts are at most the month's needs
-        self.needs = take("needs", (n, self.n_needs), np.int16, 0, order="F")
+        self.needs = take("needs", (n, self.n_needs), np.int16, None, order="F")  # the needs stage writes it all
         self.contacts = take("contacts", (n, self.n_channels), np.int16, 0)
         self.phone_calls = take("phone_calls", (n,), np.int32, 0)
         self.phone_calls_total = take("phone_calls_total", (n,), np.int32, 0)
@@ -62,7 +64,7 @@ class MonthState:
         self.touch_sum = take("touch_sum", (n,), np.float32, 0.0)
         self.touch_n = take("touch_n", (n,), np.int32, 0)
         self.experience = take("experience", (n,), np.float32, np.nan)
-        self.sat_start = take("sat_start", (n,), np.float32, 0.0)
+        self.sat_start = take("sat_start", (n,), np.float32, None)  # CXModel.step copies it in
 
     @property
     def n_act(self) -> int:

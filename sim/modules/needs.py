@@ -93,6 +93,7 @@ class Needs:
     def step_numpy(self, model, ms) -> None:
         """The reference the kernel must match."""
         cfg, pop, act = model.cfg, model.pop, ms.act
+        ms.needs.fill(0)  # counts are written below only where they are not zero
         base = pop.seg_need_rate[pop.segment[act]]
         base = base * np.where(pop.is_abuser[act], cfg.population.rel_need_rate_abuser, 1.0)
         adopted = pop.adoption[act]
