@@ -246,6 +246,13 @@ def _economics_kernel(act, segment, products, is_abuser, churn_month, adopted, s
     # the three totals in locals: stores to an output array cannot be kept in registers (numba
     # cannot rule out that it aliases another argument); the same adds in the same order
     revenue_total, product_cost_total, truck_total = totals[0], totals[1], totals[2]
+    # the per-category counters in arrays of the kernel's own, for the same reason: the compiler
+    # knows these alias nothing, so it keeps them out of the loads and stores of every customer
+    n_seg = seg_margin.shape[0]
+    my_counts = np.zeros(counts.shape[0], dtype=np.int64)
+    my_contacts = np.zeros(n_channels, dtype=np.int64)
+    my_margin, my_cost = np.zeros(n_seg), np.zeros(n_seg)
+    my_left, my_n = np.zeros(n_seg, dtype=np.int64), np.zeros(n_seg, dtype=np.int64)
     for i in range(act.shape[0]):
         slot = act[i]
         s = segment[slot]
@@ -260,24 +267,30 @@ def _economics_kernel(act, segment, products, is_abuser, churn_month, adopted, s
                 cost += phone_calls_total[i] * per_call
             else:
                 cost += contacts[i, c] * channel_cost[c]
-                contact_counts[c] += contacts[i, c]
+                my_contacts[c] += contacts[i, c]
         truck = 0.0
         for j in range(n_needs):
             truck += needs[i, j] * truck_cost_per_need[j]
         cost += truck
         abuser = is_abuser[slot]
         cost += abuser * abuser_monthly_cost
-        counts[0] += abuser
+        my_counts[0] += abuser
         for e in range(cost_behaviour.shape[0]):
             without = not adopted[slot, cost_behaviour[e]]
             cost += without * cost_monthly[e]
-            counts[1 + e] += without
+            my_counts[1 + e] += without
         revenue_total += revenue
         product_cost_total += product_cost
         truck_total += truck
-        seg_margin[s] += revenue - product_cost
-        seg_cost[s] += cost
-        seg_n[s] += 1
+        my_margin[s] += revenue - product_cost
+        my_cost[s] += cost
+        my_n[s] += 1
         if churn_month[slot] == month:
-            seg_left[s] += 1
+            my_left[s] += 1
     totals[0], totals[1], totals[2] = revenue_total, product_cost_total, truck_total
+    counts += my_counts  # the outputs start at zero (Economics.step): the same sums
+    contact_counts += my_contacts
+    seg_margin += my_margin
+    seg_cost += my_cost
+    seg_left += my_left
+    seg_n += my_n
