@@ -194,11 +194,3 @@ def binomial_at(u, n, p):
         pmf = pmf * ((n - k + 1) / k * (p / q))
         cdf = cdf + pmf
     return k
-
-
-@kernel
-def binomials(u, n, p, out):
-    """out[i] = binomial_at(u[i], n[i], p): sim.rng.binomial_icdf for one success probability,
-    without its per-call overhead (a tenth of a millisecond a month, most of a small run's stage)."""
-    for i in range(u.shape[0]):
-        out[i] = binomial_at(u[i], n[i], p)

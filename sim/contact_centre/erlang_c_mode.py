@@ -22,7 +22,7 @@ from sim.contact_centre.erlang import (
     erlang_c_metrics,
     wait_quantile,
 )
-from sim.kernels import COMPILED, binomials
+from sim.kernels import COMPILED, binomial_at, kernel, uniform_at
 from sim.rng import binomial_icdf
 
 
@@ -45,37 +45,57 @@ class ErlangCContactCentre:
         return max(1, int(math.ceil(needed * cc.rel_staffing - 1e-9)))
 
     def step(self, model, ms) -> None:
+        if not COMPILED:
+            return self.step_numpy(model, ms)
+        cc, month, uid = self.cfg, ms.month, model.pop.uid
+        streams = model.streams
+        # first pass: repeat calls, so the month's whole load is known before the queue is solved
+        n_callers, n_first, n_repeat = _repeat_calls_kernel(
+            ms.act, uid, ms.phone_calls, np.uint64(streams.key("contact_centre.resolution", month)),
+            float(1.0 - cc.p_first_contact_resolution), ms.phone_calls_total)
+        n_calls, metrics, n_agents = self._queue(model, n_first + n_repeat)
+        # second pass: each caller's wait and what the calls did to their experience
+        wait_sum = _waits_kernel(
+            ms.act, uid, ms.phone_calls, ms.phone_calls_total, ms.phone_offset_sum, ms.touch_sum, ms.touch_n,
+            np.uint64(streams.key("contact_centre.wait", month)), bool(metrics.stable), float(metrics.p_wait),
+            float(metrics.decay_rate_per_s), float(cc.dur_max_wait_s), float(self.phone.sat_experience),
+            float(cc.sat_wait_penalty_per_min), float(cc.sat_unresolved_penalty))
+        self._report(model, ms.kpis, n_calls, metrics, n_agents, n_first, n_repeat,
+                     wait_sum / n_callers if n_callers else 0.0)
+
+    def step_numpy(self, model, ms) -> None:
+        """The reference the kernels must match."""
         cc, month = self.cfg, ms.month
         rows = np.flatnonzero(ms.phone_calls != 0)
         slots = ms.act[rows]
         first = ms.phone_calls[rows]
         u_fcr = model.pop.uniform("contact_centre.resolution", month, slots)
-        p_unresolved = 1.0 - cc.p_first_contact_resolution
-        if COMPILED:
-            unresolved = np.empty(len(u_fcr), dtype=np.int32)
-            binomials(u_fcr, first, float(p_unresolved), unresolved)
-        else:
-            unresolved = binomial_icdf(u_fcr, first, p_unresolved)
+        unresolved = binomial_icdf(u_fcr, first, 1.0 - cc.p_first_contact_resolution)
         total = first + unresolved
         ms.phone_calls_total[rows] = total
-        n_calls_agents = int(total.sum())
-        w = model.customers_per_agent
-        n_calls = n_calls_agents * w  # the firm's calls
-        arrival_rate = n_calls / (cc.dur_open_hours_month * 3600.0)
-        n_agents = self.staffed_agents(arrival_rate)
-        metrics = erlang_c_metrics(arrival_rate, cc.dur_handle_s, n_agents, cc.dur_answer_threshold_s)
+        n_calls, metrics, n_agents = self._queue(model, int(total.sum()))
         u_wait = model.pop.uniform("contact_centre.wait", month, slots)
         waits = wait_quantile(u_wait, metrics, cc.dur_max_wait_s)
-
         per_call = self.phone.sat_experience - cc.sat_wait_penalty_per_min * waits / 60.0
         ms.touch_sum[rows] += (total * per_call + ms.phone_offset_sum[rows]
                                - unresolved * cc.sat_unresolved_penalty)
         ms.touch_n[rows] += unresolved  # first contacts were counted when the channel was chosen
+        self._report(model, ms.kpis, n_calls, metrics, n_agents, int(first.sum()), int(unresolved.sum()),
+                     float(waits.mean()) if len(waits) else 0.0)
 
-        k = ms.kpis
-        n_first = int(first.sum())
+    def _queue(self, model, n_calls_agents: int):
+        """The firm's calls, the queue that serves them and the agents staffed for it."""
+        cc = self.cfg
+        n_calls = n_calls_agents * model.customers_per_agent  # the firm's calls
+        arrival_rate = n_calls / (cc.dur_open_hours_month * 3600.0)
+        n_agents = self.staffed_agents(arrival_rate)
+        metrics = erlang_c_metrics(arrival_rate, cc.dur_handle_s, n_agents, cc.dur_answer_threshold_s)
+        return n_calls, metrics, n_agents
+
+    def _report(self, model, k, n_calls, metrics, n_agents: int, n_first: int, n_repeat: int,
+                caller_wait_mean_s: float) -> None:
+        cc, w = self.cfg, model.customers_per_agent
         k["calls_offered"] = n_calls
-        n_repeat = int(unresolved.sum())
         k["calls_repeat"] = n_repeat * w
         k["agents_staffed"] = n_agents
         k["asa_s"] = min(metrics.mean_wait_s, cc.dur_max_wait_s) if n_calls else 0.0
@@ -84,7 +104,7 @@ class ErlangCContactCentre:
         k["occupancy"] = metrics.occupancy
         k["fcr"] = 1.0 - n_repeat / n_first if n_first else 1.0
         k["queue_overloaded"] = int(not metrics.stable)
-        k["caller_wait_mean_s"] = float(waits.mean()) if len(waits) else 0.0
+        k["caller_wait_mean_s"] = caller_wait_mean_s
         # the columns the event mode also reports, so both modes share one table schema:
         # infinite patience and no IVR stage here, so nothing is abandoned, retried or contained
         k["calls_handled"] = n_calls
@@ -96,3 +116,45 @@ class ErlangCContactCentre:
         k["agent_hours"] = float(n_agents * cc.dur_open_hours_month)
         k["agent_hours_rostered"] = float(rostered * cc.dur_open_hours_month)
         k["staffing_cost"] = k["agent_hours_rostered"] * cc.cost_per_agent_hour
+
+
+@kernel
+def _repeat_calls_kernel(act, uid, phone_calls, key, p_unresolved, phone_calls_total):
+    """Each caller's repeat calls (binomial over their first calls, by their own uniform) into
+    phone_calls_total; returns (callers, first calls, repeat calls)."""
+    n_callers = n_first = n_repeat = 0
+    for i in range(act.shape[0]):
+        first = phone_calls[i]
+        if first != 0:
+            unresolved = binomial_at(uniform_at(key, uid[act[i]]), first, p_unresolved)
+            phone_calls_total[i] = first + unresolved
+            n_callers += 1
+            n_first += first
+            n_repeat += unresolved
+    return n_callers, n_first, n_repeat
+
+
+@kernel
+def _waits_kernel(act, uid, phone_calls, phone_calls_total, phone_offset_sum, touch_sum, touch_n, key, stable,
+                  p_wait, decay, max_wait, sat_experience, penalty_per_min, unresolved_penalty):
+    """Each caller's wait (sim.contact_centre.erlang.wait_quantile of their own uniform) and their
+    calls' experience added to touch_sum; returns the sum of the waits."""
+    wait_sum = 0.0
+    for i in range(act.shape[0]):
+        if phone_calls[i] == 0:
+            continue
+        if not stable:
+            wait = max_wait
+        elif p_wait <= 0.0:
+            wait = 0.0
+        else:
+            u = uniform_at(key, uid[act[i]])
+            wait = -np.log((1.0 - u) / p_wait) / decay if u >= 1.0 - p_wait else 0.0
+            wait = min(max(wait, 0.0), max_wait)
+        total = phone_calls_total[i]
+        unresolved = total - phone_calls[i]
+        per_call = sat_experience - penalty_per_min * wait / 60.0
+        touch_sum[i] += total * per_call + phone_offset_sum[i] - unresolved * unresolved_penalty
+        touch_n[i] += unresolved  # first contacts were counted when the channel was chosen
+        wait_sum += wait
+    return wait_sum
