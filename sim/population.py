@@ -29,7 +29,7 @@ _DRAWN = ("segment", "abuser", "products", "affinity", "satisfaction", *(f"trait
           "tenure", "contract")
 # Compact when this share of the rows are churned customers (and at least _COMPACT_MIN_ROWS of them):
 # rows then stay within 1/0.9 of the active base, and at about 1% churn a month compaction runs about
-# once a year (80 ms at a million customers). Results do not depend on either figure
+# once a year (about 120 ms at a million customers, ties included). Results do not depend on either figure
 # (tests/unit/test_compaction.py).
 COMPACT_INACTIVE_SHARE = 0.1
 COMPACT_MIN_ROWS = 4096
