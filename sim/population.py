@@ -381,15 +381,11 @@ class Population:
         renumber = np.full(n, -1, dtype=np.int32 if n < 2**31 else np.int64)
         kept = np.flatnonzero(keep)
         renumber[kept] = np.arange(len(kept))
-        for k, arr in self.cols.items():
+        for arr in (*self.cols.values(), self.adopted):
             if COMPILED:  # in place in one streaming pass: a gather costs 5 ms a column at 1M
                 _close_up_kernel(arr[:n], keep)
             else:
                 arr[: len(kept)] = arr[kept]  # a gather, then the store: safe in place
-        if COMPILED:
-            _close_up_kernel(self.adopted[:n], keep)
-        else:
-            self.adopted[: len(kept)] = self.adopted[kept]
         self.n_slots = len(kept)
         return renumber
 

@@ -49,8 +49,8 @@ class Needs:
             for b, _ in effects:  # first effect most significant, as in rate_table
                 self.code_bits[j] = 2 * self.code_bits[j] + ((masks >> bit_of[b]) & 1)
         self.code_shift = np.array([len(e) for e in self.effects], dtype=np.int64)
-        self._table: tuple | None = None  # rate_table's last answer and what it was computed from
-        self._p_zero: tuple | None = None
+        # rate_tables' last answer and what it was computed from
+        self._tables: tuple[tuple[bytes, bytes], np.ndarray, np.ndarray] | None = None
 
     def rate_factors(self, cfg) -> np.ndarray:
         """Per need type, the rate before customer multipliers: base x root causes x process failure."""
@@ -70,9 +70,6 @@ class Needs:
         base = np.array([pop.seg_need_rate[s] * (rel_abuser if abuser else 1.0)
                          for s in range(len(pop.segment_names)) for abuser in (False, True)])
         factors = self.rate_factors(cfg)
-        key = (base.tobytes(), factors.tobytes())
-        if self._table is not None and self._table[0] == key:  # most months: nothing moved
-            return self._table[1]
         n_bits = [len(e) for e in self.effects]
         table = np.zeros((len(self.names), len(base) << max(n_bits, default=0)))
         for j, effects in enumerate(self.effects):
@@ -81,8 +78,18 @@ class Needs:
             for e, (_, rel) in enumerate(effects):
                 lam[:, (bits >> (n_bits[j] - 1 - e)) & 1 == 1] *= rel
             table[j, : lam.size] = lam.ravel()
-        self._table = (key, table)
         return table
+
+    def rate_tables(self, cfg, pop) -> tuple[np.ndarray, np.ndarray]:
+        """rate_table and its P(0) (numpy's exp, as poisson_icdf computes it in the reference), kept
+        while nothing they are computed from moves: most months."""
+        rel_abuser = cfg.population.rel_need_rate_abuser
+        key = (np.array([pop.seg_need_rate, np.full(len(pop.seg_need_rate), rel_abuser)]).tobytes(),
+               self.rate_factors(cfg).tobytes())
+        if self._tables is None or self._tables[0] != key:
+            lam = self.rate_table(cfg, pop)
+            self._tables = (key, lam, np.exp(-lam))
+        return self._tables[1], self._tables[2]
 
     def step(self, model, ms) -> None:
         if not COMPILED or len(self.mask_behaviour) > _MAX_TABLE_BITS:
@@ -90,11 +97,9 @@ class Needs:
         cfg, pop = model.cfg, model.pop
         keys = np.array([model.streams.key(f"needs.{name}", ms.month) for name in self.names], dtype=np.uint64)
         totals = np.zeros(len(self.names), dtype=np.int64)
-        lam = self.rate_table(cfg, pop)
-        if self._p_zero is None or self._p_zero[0] is not lam:
-            self._p_zero = (lam, np.exp(-lam))
+        lam, p_zero = self.rate_tables(cfg, pop)
         _needs_kernel(ms.act, pop.uid, pop.segment, pop.is_abuser, pop.adoption, self.mask_behaviour, self.code_bits,
-                      self.code_shift, lam, self._p_zero[1], keys, ms.needs, totals)
+                      self.code_shift, lam, p_zero, keys, ms.needs, totals)
         for j, name in enumerate(self.names):
             ms.kpis[f"needs_{name}"] = int(totals[j])
 
