@@ -22,6 +22,7 @@ from typing import Any, Optional
 CHANNELS = ("self_service", "phone", "email", "chat", "mail")
 CHURN_REASONS = ("service", "price", "other")  # index into this = a customer's churn_reason code (-1 = active)
 MIXING_MODES = ("network", "global", "cascade")
+MAX_BEHAVIOURS = 64  # a customer's behaviours are the bits of one unsigned integer (sim.population)
 CONTACT_CENTRE_MODES = ("erlang_c", "des")
 CASH_FLOWS = ("monthly", "annual")  # economics.cash_flow: when profit is booked for discounting
 EFFECT_OPS = ("set", "add", "multiply")
@@ -728,6 +729,8 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
 
     p.check(cfg.adoption.mixing in MIXING_MODES, "adoption.mixing", cfg.adoption.mixing,
             f"one of {list(MIXING_MODES)}")
+    p.check(len(cfg.adoption.behaviours) <= MAX_BEHAVIOURS, "adoption.behaviours",
+            f"{len(cfg.adoption.behaviours)} behaviours", f"at most {MAX_BEHAVIOURS}")
     for name, b in cfg.adoption.behaviours.items():
         key = f"adoption.behaviours.{name}"
         _number_rules(p, key, b)

@@ -154,6 +154,12 @@ def normal_at(u):
     return _NDTRI(min(max(u, 1e-12), 1.0 - 1e-12))
 
 
+@inline
+def shows(bits, b):
+    """Whether adoption flags ``bits`` (sim.population: bit b set = shows behaviour b) include b."""
+    return (np.int64(bits) >> b) & 1 == 1  # through int64: shifts of every width type alike
+
+
 @kernel
 def uniforms(key, slots, out):
     """Fill ``out`` with the stream's uniforms for ``slots`` (the kernel twin of Streams.uniform)."""

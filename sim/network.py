@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sim import kernels
-from sim.kernels import inline, kernel
+from sim.kernels import inline, kernel, shows
 
 _INDEX = np.int64  # slot indices handed out
 _INT32_MAX = np.iinfo(np.int32).max
@@ -374,18 +374,19 @@ class TieGraph:
         finally:
             chosen[slots] = False  # as it was: the next query sets only its own slots
 
-    def live_tie_counts(self, slots: np.ndarray, live: np.ndarray, shows: np.ndarray, columns: np.ndarray,
+    def live_tie_counts(self, slots: np.ndarray, live: np.ndarray, flags: np.ndarray, columns: np.ndarray,
                         wants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each of the distinct sorted ``slots``: its ties to ``live`` slots, and per asked column j
-        (``shows[:, columns[j]]``, where ``wants[i, j]``) its live ties to slots showing it; with
-        multiplicity, as int64. What ties_of and bincount give, in one pass over those ties."""
+        (where ``wants[i, j]``) its live ties to slots whose ``flags`` (bit flags per slot, as
+        sim.population's adoption) have bit columns[j] set; with multiplicity, as int64. What
+        ties_of and bincount give, in one pass over those ties."""
         self._refresh_base()
         n_ties = np.zeros(len(slots), dtype=np.int64)
         n_shows = np.zeros((len(slots), len(columns)), dtype=np.int64)
         with self._positions(slots) as where:
             _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, *self._base_rows(),
                                     *self._recent_ties(), where,
-                                    live, shows, np.asarray(columns, dtype=np.int64), wants, n_ties, n_shows)
+                                    live, flags, np.asarray(columns, dtype=np.int64), wants, n_ties, n_shows)
         return n_ties, n_shows
 
     def _scratch(self, name: str, dtype, value) -> np.ndarray:
@@ -659,28 +660,28 @@ def _count_ties_kernel(slots, n_base, indptr, indices, recent_src, recent_dst, c
 
 
 @inline
-def _count_tie(i, other, mult, live, shows, columns, wants, n_ties, n_shows):
+def _count_tie(i, other, mult, live, flags, columns, wants, n_ties, n_shows):
     if live[other]:
         n_ties[i] += mult
         for j in range(columns.shape[0]):
-            if wants[i, j] and shows[other, columns[j]]:
+            if wants[i, j] and shows(flags[other], columns[j]):
                 n_shows[i, j] += mult
 
 
 @kernel
-def _live_tie_counts_kernel(slots, n_base, indptr, indices, recent_src, recent_dst, where, live, shows,
+def _live_tie_counts_kernel(slots, n_base, indptr, indices, recent_src, recent_dst, where, live, flags,
                             columns, wants, n_ties, n_shows):
     for i in range(slots.shape[0]):
         s = slots[i]
         if s < n_base:
             for k in range(indptr[s], indptr[s + 1]):  # one entry per tie direction
-                _count_tie(i, indices[k], 1, live, shows, columns, wants, n_ties, n_shows)
+                _count_tie(i, indices[k], 1, live, flags, columns, wants, n_ties, n_shows)
     for e in range(recent_src.shape[0]):
         a, b = recent_src[e], recent_dst[e]
         if where[a] >= 0:
-            _count_tie(where[a], b, 1, live, shows, columns, wants, n_ties, n_shows)
+            _count_tie(where[a], b, 1, live, flags, columns, wants, n_ties, n_shows)
         if where[b] >= 0:
-            _count_tie(where[b], a, 1, live, shows, columns, wants, n_ties, n_shows)
+            _count_tie(where[b], a, 1, live, flags, columns, wants, n_ties, n_shows)
 
 
 def attach_new_nodes(

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import betaincinv
 
 from sim import kernels
-from sim.config import CHURN_REASONS, RunConfig  # noqa: F401  (CHURN_REASONS: read from here too)
+from sim.config import CHURN_REASONS, MAX_BEHAVIOURS, RunConfig  # noqa: F401  (CHURN_REASONS: read from here too)
 from sim.kernels import COMPILED, inline, kernel, normal_at, poisson_at, uniform_at
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
@@ -71,6 +71,25 @@ _COLUMNS = {
 }
 
 
+def adoption_dtype(n_behaviours: int) -> type:
+    """The narrowest unsigned integer with a bit for each behaviour: a customer's adoption flags
+    (bit b set: shows behaviour b), a byte for up to 8 behaviours where a bool each took 8."""
+    for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if n_behaviours <= 8 * np.dtype(dtype).itemsize:
+            return dtype
+    raise ValueError(f"{n_behaviours} behaviours: at most {MAX_BEHAVIOURS} fit a customer's adoption flags")
+
+
+def flag_of(bits: np.ndarray, b: int) -> np.ndarray:
+    """Behaviour b's flag, as a bool, of each of adoption flags ``bits``."""
+    return (bits & bits.dtype.type(1 << b)) != 0
+
+
+def unpacked(bits: np.ndarray, n_behaviours: int) -> np.ndarray:
+    """Adoption flags ``bits`` (any shape) as bools, one per behaviour along a new last axis."""
+    return (bits[..., None] >> np.arange(n_behaviours, dtype=bits.dtype)) & 1 == 1
+
+
 def affinity_quantile(mean: float, u: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
     """Digital affinity at uniforms ``u`` for a segment of mean affinity ``mean``.
 
@@ -120,7 +139,7 @@ class Population:
         self.n_ever = 0  # customers ever created: the next customer's uid
         self._capacity = 0
         self.cols: dict[str, np.ndarray] = {k: np.empty(0, dtype=t) for k, t in _COLUMNS.items()}
-        self.adopted = np.zeros((0, len(self.behaviour_names)), dtype=np.bool_)
+        self.adopted = np.zeros(0, dtype=adoption_dtype(len(self.behaviour_names)))  # flags, as ``adoption``
         # churned customers' records moved out of the rows by compact(), in chunks
         self.history: list[dict[str, np.ndarray]] = []
 
@@ -160,8 +179,20 @@ class Population:
 
     @property
     def adoption(self) -> np.ndarray:
-        """(n_slots, n_behaviours) bool: behaviours each customer shows."""
+        """Each slot's adoption flags (adoption_dtype): bit b set when the customer shows behaviour b."""
         return self.adopted[: self.n_slots]
+
+    def shows(self, b: int, slots: np.ndarray) -> np.ndarray:
+        """Whether the customers at ``slots`` show behaviour b (bool)."""
+        return flag_of(self.adopted[slots], b)
+
+    def adopt(self, b: int, slots: np.ndarray) -> None:
+        """The customers at ``slots`` (distinct) show behaviour b from now on."""
+        self.adopted[slots] |= self.adopted.dtype.type(1 << b)
+
+    def shows_matrix(self, slots: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """(len(slots), n_behaviours) bool: the behaviours each customer at ``slots`` shows."""
+        return unpacked(self.adoption[slots], len(self.behaviour_names))
 
     def active_slots(self) -> np.ndarray:
         return np.flatnonzero(self.active)
@@ -174,12 +205,8 @@ class Population:
         # a quarter at a time.
         cap = max(int((1 / (1 - COMPACT_INACTIVE_SHARE) + 0.04) * n_needed), int(self._capacity * 1.25) + 1024)
         for k, arr in self.cols.items():
-            new = np.zeros(cap, dtype=arr.dtype)
-            new[: self.n_slots] = arr[: self.n_slots]
-            self.cols[k] = new
-        adopted = np.zeros((cap, self.adopted.shape[1]), dtype=np.bool_)
-        adopted[: self.n_slots] = self.adopted[: self.n_slots]
-        self.adopted = adopted
+            self.cols[k] = _grown(arr, self.n_slots, cap)
+        self.adopted = _grown(self.adopted, self.n_slots, cap)
         self._capacity = cap
 
     def add(self, n_new: int, month: int, referred: np.ndarray | None = None,
@@ -259,8 +286,10 @@ class Population:
             c["tenure_months"][rows] = (12 * years).astype(np.int32)
         else:
             c["tenure_months"][rows] = 0
+        flags = self.adopted[rows]
+        flags[:] = 0
         for j, name in enumerate(self.behaviour_names):
-            self.adopted[rows, j] = self.eligibility_uniform(name, rows) < p0[j]
+            flags[self.eligibility_uniform(name, rows) < p0[j]] |= flags.dtype.type(1 << j)
 
     def _draw_compiled(self, rows: slice, uids: np.ndarray, month: int, stay, p0: np.ndarray) -> None:
         """_draw_numpy in one pass per customer (_draw_kernel), the Beta tails left to scipy."""
@@ -376,7 +405,7 @@ class Population:
         keep = self.active.copy()
         gone = np.flatnonzero(~keep)
         chunk = {k: self.cols[k][gone].copy() for k in HISTORY_COLUMNS}
-        chunk["adopted_bits"] = np.packbits(self.adopted[gone], axis=1)  # a byte per 8 behaviours
+        chunk["adopted"] = self.adopted[gone]  # the flags, as in the rows
         self.history.append(chunk)
         renumber = np.full(n, -1, dtype=np.int32 if n < 2**31 else np.int64)
         kept = np.flatnonzero(keep)
@@ -392,19 +421,24 @@ class Population:
     def records(self) -> dict[str, np.ndarray]:
         """Every customer ever created, in uid order: HISTORY_COLUMNS, ``active`` and ``adopted``
         (their rows now and the compacted history together)."""
-        n, n_b = self.n_slots, self.adopted.shape[1]
-        past = [{**{k: h[k] for k in HISTORY_COLUMNS},
-                 "adopted": np.unpackbits(h["adopted_bits"], axis=1, count=n_b).astype(bool)} for h in self.history]
+        n, past = self.n_slots, self.history
         parts = [*past, {**{k: self.cols[k][:n] for k in HISTORY_COLUMNS}, "adopted": self.adopted[:n]}]
         out = {k: np.concatenate([p[k] for p in parts]) for k in (*HISTORY_COLUMNS, "adopted")}
+        out["adopted"] = unpacked(out["adopted"], len(self.behaviour_names))
         out["active"] = np.concatenate([np.zeros(sum(len(p["uid"]) for p in past), dtype=bool), self.active])
         order = np.argsort(out["uid"], kind="stable")
         return {k: v[order] for k, v in out.items()}
 
 
+def _grown(arr: np.ndarray, n_used: int, cap: int) -> np.ndarray:
+    out = np.zeros(cap, dtype=arr.dtype)
+    out[:n_used] = arr[:n_used]
+    return out
+
+
 @kernel
 def _close_up_kernel(rows, keep):
-    """The rows where ``keep`` holds moved, in order, to the front of ``rows`` (1-D or 2-D)."""
+    """The rows where ``keep`` holds moved, in order, to the front of ``rows``."""
     kept = 0
     for i in range(keep.shape[0]):
         if keep[i]:
@@ -488,6 +522,9 @@ def _draw_kernel(uid, keys, seg_cdf, products_lam, products_p0, p_abuser, knots,
             while ct < contract_cdf.shape[0] and contract_cdf[ct] <= u:
                 ct += 1
             contract[i] = min(ct, contract_cdf.shape[0] - 1)
+        flags = 0
         for b in range(p0.shape[0]):
-            adopted[i, b] = uniform_at(eligibility_keys[b], who) < p0[b]
+            if uniform_at(eligibility_keys[b], who) < p0[b]:
+                flags |= 1 << b
+        adopted[i] = flags
     return n_tails

@@ -83,7 +83,7 @@ def record_stocks_numpy(pop, k: dict[str, Any]) -> None:
     else:
         promoters = detractors = 0.0
         k["sat_mean"] = k["sat_p10"] = k["sat_p50"] = k["sat_p90"] = float("nan")
-    adopters = np.count_nonzero(pop.adoption[act], axis=0)
+    adopters = np.count_nonzero(pop.shows_matrix(act), axis=0)
     n_seg = len(pop.segment_names)
     seg = pop.segment[act]
     per_segment = np.bincount(seg, minlength=n_seg)
@@ -115,8 +115,9 @@ def _stocks_kernel(act, satisfaction, adopted, segment, promoter_min, detractor_
         promoters += promoter
         detractors += detractor
         net[s] += promoter - detractor
+        flags = np.int64(adopted[slot])  # as kernels.shows reads them, without its branch
         for b in range(adopters.shape[0]):
-            adopters[b] += adopted[slot, b]
+            adopters[b] += (flags >> b) & 1
     if n == 0 or ranks.shape[0] == 0:
         return sat_sum, promoters, detractors
     per_unit = n_bins / (hi - lo) if hi > lo else 1.0  # bins are monotone in the value, whatever rounding

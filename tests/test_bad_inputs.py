@@ -170,3 +170,13 @@ def test_python_api_refuses_what_is_not_a_config():
         cfg.population.segments["business"].rel_need_rate = float("nan")
         validate(cfg)
     assert isinstance(load_config([]), RunConfig)
+
+
+def test_more_behaviours_than_a_customers_flags_hold_are_refused():
+    from sim.config import BehaviourConfig
+
+    cfg = load_config(["population.n_customers=300", "years=1", "warmup_years=0"])
+    for i in range(65 - len(cfg.adoption.behaviours)):
+        cfg.adoption.behaviours[f"extra_{i}"] = BehaviourConfig()
+    with pytest.raises(ConfigError, match="adoption.behaviours='65 behaviours' is not allowed: at most 64"):
+        run(cfg)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import CHANNELS
-from sim.kernels import COMPILED, binomial_at, kernel, uniform_at
+from sim.kernels import COMPILED, binomial_at, kernel, shows, uniform_at
+from sim.population import flag_of
 from sim.rng import binomial_icdf
 
 SELF_SERVICE = CHANNELS.index("self_service")
@@ -48,9 +49,9 @@ class Channels:
         aff = pop.digital_affinity[act].astype(np.float64)
         w = np.exp(np.outer(self.tilt * (aff - 0.5), _DIGITAL_SIGN))
         if len(self.behaviours_with_effect):
-            adopted = pop.adoption[act]
+            flags = pop.adoption[act]
             for b in self.behaviours_with_effect:
-                w[adopted[:, b]] *= self.rel_channel[b]
+                w[flag_of(flags, b)] *= self.rel_channel[b]
         return w
 
     def step(self, model, ms) -> None:
@@ -136,7 +137,7 @@ def _channels_kernel(act, uid, needs, affinity, adopted, tilt, digital_sign, beh
         for c in range(n_channels):
             w[c] = towards if digital_sign[c] > 0.0 else away
         for b in behaviours_with_effect:
-            if adopted[slot, b]:
+            if shows(adopted[slot], b):
                 for c in range(n_channels):
                     w[c] *= rel_channel[b, c]
         for j in range(n_needs):

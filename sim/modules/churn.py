@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import CHURN_REASONS
-from sim.kernels import COMPILED, kernel, uniform_at
+from sim.kernels import COMPILED, kernel, shows, uniform_at
+from sim.population import flag_of
 
 
 def service_hazard(c, sat: np.ndarray) -> np.ndarray:
@@ -105,9 +106,9 @@ class Churn:
         barrier = barrier * (1.0 - (1.0 - c.rel_tenure_full) * progress)
         if c.rel_churn_new != 1.0:
             barrier = barrier * (1.0 + (c.rel_churn_new - 1.0) * np.exp(-pop.tenure_months[act] / c.dur_new_fade_months))
-        adopted = pop.adoption[act]
+        flags = pop.adoption[act]
         for b in self.barrier_behaviours:
-            barrier = barrier * np.where(adopted[:, b], self.rel_churn[b], 1.0)
+            barrier = barrier * np.where(flag_of(flags, b), self.rel_churn[b], 1.0)
         if pop.contract_names:
             barrier = barrier * contract_multiplier(pop, act)
         return service, price, other, barrier
@@ -208,7 +209,7 @@ def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adop
         tenure = tenure_months[slot]
         cheap_barrier = per_products[products[slot]] * (1.0 - tenure_relief * min(tenure / 12.0 / tenure_full_years, 1.0))
         for b in barrier_behaviours:
-            if adopted[slot, b]:
+            if shows(adopted[slot], b):
                 cheap_barrier = cheap_barrier * rel_churn[b]
         ct = contract[slot] if has_contracts else 0
         term = contract_term[ct] if has_contracts else 0
@@ -231,7 +232,7 @@ def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adop
         if rel_churn_new != 1.0:
             barrier = barrier * (1.0 + (rel_churn_new - 1.0) * np.exp(-tenure / new_fade_months))
         for b in barrier_behaviours:
-            if adopted[slot, b]:
+            if shows(adopted[slot], b):
                 barrier = barrier * rel_churn[b]
         if term > 0:
             barrier = barrier * (contract_at_renewal[ct] if renewal else contract_in_term[ct])

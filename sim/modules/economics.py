@@ -19,7 +19,8 @@ import numpy as np
 
 from sim.analytic import lifetime_value, median_lifetime
 from sim.config import CHANNELS
-from sim.kernels import COMPILED, kernel
+from sim.kernels import COMPILED, kernel, shows
+from sim.population import flag_of
 
 
 class Economics:
@@ -139,13 +140,13 @@ class Economics:
         abusers = pop.is_abuser[act]
         cost[abusers] += self.abuser_monthly_cost
         k["cost_abuse"] = float(np.count_nonzero(abusers) * self.abuser_monthly_cost) * w
-        adopted = pop.adoption[act]
+        flags = pop.adoption[act]
         behaviour_total = 0.0
         for category in self.categories:
             total = 0.0
             for b, cat, monthly in self.behaviour_cost:
                 if cat == category:
-                    without = ~adopted[:, b]
+                    without = ~flag_of(flags, b)
                     cost[without] += monthly
                     total += np.count_nonzero(without) * monthly
             k[f"cost_{category}"] = float(total) * w
@@ -276,7 +277,7 @@ def _economics_kernel(act, segment, products, is_abuser, churn_month, adopted, s
         cost += abuser * abuser_monthly_cost
         my_counts[0] += abuser
         for e in range(cost_behaviour.shape[0]):
-            without = not adopted[slot, cost_behaviour[e]]
+            without = not shows(adopted[slot], cost_behaviour[e])
             cost += without * cost_monthly[e]
             my_counts[1 + e] += without
         revenue_total += revenue

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import COMPILED, kernel, poisson_at, uniform_at
+from sim.kernels import COMPILED, kernel, poisson_at, shows, uniform_at
+from sim.population import flag_of
 from sim.rng import poisson_icdf
 
 _MAX_TABLE_BITS = 16  # distinct behaviours acting on needs beyond which the kernel's tables would be too large
@@ -109,12 +110,12 @@ class Needs:
         ms.needs.fill(0)  # counts are written below only where they are not zero
         base = pop.seg_need_rate[pop.segment[act]]
         base = base * np.where(pop.is_abuser[act], cfg.population.rel_need_rate_abuser, 1.0)
-        adopted = pop.adoption[act]
+        flags = pop.adoption[act]
         factors = self.rate_factors(cfg)
         for j, name in enumerate(self.names):
             lam = base * factors[j]
             for b, rel in self.effects[j]:
-                lam[adopted[:, b]] *= rel
+                lam[flag_of(flags, b)] *= rel
             u = pop.uniform(f"needs.{name}", ms.month, act)
             # most customers draw zero (u below P(0)); invert the CDF only for the rest
             rows = np.flatnonzero(u >= np.exp(-lam))
@@ -132,9 +133,10 @@ def _needs_kernel(act, uid, segment, is_abuser, adopted, mask_behaviour, code_bi
     for i in range(act.shape[0]):
         slot = act[i]
         base_code = 2 * segment[slot] + (1 if is_abuser[slot] else 0)
+        flags = adopted[slot]
         mask = 0
         for k in range(mask_behaviour.shape[0]):
-            mask |= np.int64(adopted[slot, mask_behaviour[k]]) << k
+            mask |= np.int64(shows(flags, mask_behaviour[k])) << k
         for j in range(n_needs):
             code = (base_code << code_shift[j]) | code_bits[j, mask]
             count = poisson_at(uniform_at(keys[j], uid[slot]), lam[j, code], p_zero[j, code])

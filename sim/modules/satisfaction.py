@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import COMPILED, NDTRI_COMPILED, kernel, normal_at, uniform_at
+from sim.kernels import COMPILED, NDTRI_COMPILED, kernel, normal_at, shows, uniform_at
 from sim.rng import normal_icdf
 
 # NPS classes on the recommend scale: 9-10 promoter, 7-8 passive, 0-6 detractor
@@ -43,7 +43,7 @@ class Satisfaction:
             act, rows, ms.touch_sum, ms.touch_n, float(self.policy_effort), float(cfg.sat_experience_noise_sd),
             np.uint64(model.streams.key("satisfaction.noise", ms.month)), pop.uid, ms.experience,
             pop.satisfaction, pop.expectation, pop.rel_sat_sensitivity, pop.sat_baseline, pop.adoption,
-            float(cfg.sat_bonus_per_behaviour), float(cfg.rel_gain), float(cfg.rel_loss),
+            len(pop.behaviour_names), float(cfg.sat_bonus_per_behaviour), float(cfg.rel_gain), float(cfg.rel_loss),
             float(cfg.rate_expectation_adapt), float(cfg.rate_drift))
         ms.kpis["customers_touched"] = len(rows)
         ms.kpis["experience_mean"] = experience_sum / len(rows) if len(rows) else 0.0  # no touch: 0, never NaN
@@ -67,7 +67,7 @@ class Satisfaction:
         gap = experience - exp[slots].astype(np.float64)
         sat[slots] += np.where(gap > 0, cfg.rel_gain, cfg.rel_loss) * pop.rel_sat_sensitivity[slots] * gap
         exp[slots] += cfg.rate_expectation_adapt * gap
-        baseline = pop.sat_baseline[act] + cfg.sat_bonus_per_behaviour * pop.adoption[act].sum(axis=1)
+        baseline = pop.sat_baseline[act] + cfg.sat_bonus_per_behaviour * pop.shows_matrix(act).sum(axis=1)
         sat[act] += cfg.rate_drift * (baseline - sat[act])
         np.clip(sat, 0.0, 10.0, out=sat)
         ms.kpis["customers_touched"] = len(rows)
@@ -77,7 +77,7 @@ class Satisfaction:
 @kernel
 def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise_sd, noise_key, uid, experience_out,
                          satisfaction,
-                         expectation, rel_sensitivity, sat_baseline, adopted, bonus_per_behaviour, rel_gain,
+                         expectation, rel_sensitivity, sat_baseline, adopted, n_behaviours, bonus_per_behaviour, rel_gain,
                          rel_loss, rate_adapt, rate_drift):
     """Satisfaction.step_numpy one customer at a time; returns the sum of the month's experiences."""
     experience_sum = 0.0
@@ -96,13 +96,12 @@ def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise_sd,
         coefficient = rel_gain if gap > 0 else rel_loss
         satisfaction[slot] += coefficient * rel_sensitivity[slot] * gap
         expectation[slot] += rate_adapt * gap
-    n_behaviours = adopted.shape[1]
     for i in range(act.shape[0]):
         slot = act[i]
         shown = 0
         if bonus_per_behaviour != 0.0:  # 0 x shown adds nothing: no need to count them
             for b in range(n_behaviours):
-                if adopted[slot, b]:
+                if shows(adopted[slot], b):
                     shown += 1
         sat = satisfaction[slot]
         sat += rate_drift * (sat_baseline[slot] + bonus_per_behaviour * shown - sat)

@@ -161,8 +161,8 @@ def test_segment_targeted_campaign_reaches_only_its_segment():
     both = np.flatnonzero(base.pop.active[:n0] & camp.pop.active[:n0])
     is_business = base.pop.segment[both] == business
     # everyone else's e-bill hazard is untouched, so the same draws give the same adoption
-    assert (base.pop.adoption[both[~is_business], b] == camp.pop.adoption[both[~is_business], b]).all()
-    gain = camp.pop.adoption[both[is_business], b].mean() - base.pop.adoption[both[is_business], b].mean()
+    assert (base.pop.shows(b, both[~is_business]) == camp.pop.shows(b, both[~is_business])).all()
+    gain = camp.pop.shows(b, both[is_business]).mean() - base.pop.shows(b, both[is_business]).mean()
     assert gain > 0.1
     # month 5: running cost + $1 per business customer at its start + $5 per business adopter
     records = pd.DataFrame.from_records(camp.records)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import sim.kernels
+import sim.population
 from sim import load_config, run
 from sim.kernels import uniform_at, uniforms
 from sim.rng import Streams, binomial_icdf, normal_icdf, poisson_icdf
@@ -52,6 +53,30 @@ def test_compiled_stages_match_the_numpy_reference(case, monkeypatch):
         else:
             assert np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True), f"{case}: {col} differs"
     assert ref["new_churn"].sum() > 0 and ref["calls_offered"].sum() > 0  # the cases do exercise the stages
+
+
+def test_flags_wider_than_a_byte_match_the_numpy_reference(monkeypatch):
+    # 11 behaviours: 16-bit adoption flags, each read by every stage a behaviour acts in
+    from sim.config import BehaviourConfig
+    from sim.population import adoption_dtype
+
+    monthly = {}
+    for compiled in (True, False):
+        cfg = load_config(SMALL + ["satisfaction.sat_bonus_per_behaviour=0.05"])
+        needs, names = list(cfg.needs.types), list(cfg.adoption.behaviours)
+        for i in range(11 - len(names)):
+            cfg.adoption.behaviours[f"extra_{i}"] = BehaviourConfig(
+                p_initial=0.3, rate_innovation=0.02, rate_imitation=0.1, rel_churn=0.8, rel_need={needs[i]: 0.6},
+                rel_channel={"phone": 0.7}, cost_category="paper", cost_per_year_without=2.0)
+        assert adoption_dtype(len(cfg.adoption.behaviours)) == np.uint16
+        with monkeypatch.context() as m:
+            for mod in list(sys.modules.values()):
+                if getattr(mod, "__name__", "").startswith("sim.") and getattr(mod, "COMPILED", None) is not None:
+                    m.setattr(mod, "COMPILED", compiled)
+            monthly[compiled] = run(cfg, progress=False).monthly
+    fast, ref = monthly[True], monthly[False]
+    pd.testing.assert_frame_equal(fast, ref, check_exact=False, rtol=1e-9, atol=1e-12)
+    assert ref["new_adopt_extra_2"].sum() > 0 and ref["cost_paper"].sum() > 0
 
 
 def test_kernel_uniforms_are_the_streams_uniforms():
@@ -99,9 +124,12 @@ class _Customers:
         self.satisfaction = sat
         self.active = rng.random(n) < 0.8
         self.segment = rng.integers(0, 3, n).astype(np.int16)
-        self.adoption = rng.random((n, 2)) < 0.3
+        self.adoption = ((rng.random(n) < 0.3) | (rng.random(n) < 0.3) << 1).astype(np.uint8)  # flags of 2 behaviours
         self.segment_names = ["a", "b", "c"]
         self.behaviour_names = ["x", "y"]
+
+    def shows_matrix(self, slots: np.ndarray) -> np.ndarray:
+        return sim.population.unpacked(self.adoption[slots], 2)
 
     def active_slots(self) -> np.ndarray:
         return np.flatnonzero(self.active)

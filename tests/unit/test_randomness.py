@@ -113,7 +113,7 @@ def _run(model: CXModel, months: int | None = None) -> CXModel:
 def _differing_slots(a: CXModel, b: CXModel) -> dict[str, np.ndarray]:
     assert a.pop.n_slots == b.pop.n_slots
     out = {col: np.flatnonzero(getattr(a.pop, col) != getattr(b.pop, col)) for col in STATE}
-    out["adoption"] = np.flatnonzero((a.pop.adoption != b.pop.adoption).any(axis=1))
+    out["adoption"] = np.flatnonzero(a.pop.adoption != b.pop.adoption)  # any behaviour's flag
     return out
 
 

@@ -42,21 +42,24 @@ def test_imitation_share_equals_full_recount_after_random_adds_and_changes():
     n, k = 500, 3
     graph = TieGraph(n, *watts_strogatz_edges(n, 8, 0.3, rng))
     graph.add_edges(np.array([0, 0, 7]), np.array([1, 1, 7]))  # a repeated tie and a self-tie
-    pop = SimpleNamespace(active=rng.random(n) < 0.9, adoption=rng.random((n, k)) < 0.3)
+    shown = rng.random((n, k)) < 0.3
+    pop = SimpleNamespace(active=rng.random(n) < 0.9, adoption=(shown << np.arange(k)).sum(axis=1).astype(np.uint8),
+                          shows_matrix=lambda slots=slice(None): shown[slots])
     model = SimpleNamespace(graph=graph, pop=pop)
     adoption = Adoption.__new__(Adoption)  # shares read only model.graph, model.pop and mixing
     adoption.names, adoption.mixing = ["a", "b", "c"], "network"
     for month in range(40):
         # adopters, leavers, and newcomers with ties, as a month brings them
-        pop.adoption |= rng.random(pop.adoption.shape) < 0.02
+        shown |= rng.random(shown.shape) < 0.02
         pop.active &= rng.random(len(pop.active)) > 0.02
         n_new = int(rng.integers(0, 20))
         graph.add_nodes(n_new)
         pop.active = np.concatenate([pop.active, np.ones(n_new, dtype=bool)])
-        pop.adoption = np.vstack([pop.adoption, np.zeros((n_new, k), dtype=bool)])
+        shown = np.vstack([shown, np.zeros((n_new, k), dtype=bool)])
+        pop.adoption = (shown << np.arange(k)).sum(axis=1).astype(np.uint8)  # the population's flags
         m_new = 3 * n_new
         graph.add_edges(rng.integers(0, graph.n_slots, m_new), rng.integers(0, graph.n_slots, m_new))
-        full = _reference_share(graph, pop.active, pop.adoption)
+        full = _reference_share(graph, pop.active, shown)
         slots = np.sort(rng.choice(graph.n_slots, size=150, replace=False))
         np.testing.assert_array_equal(_all_shares(adoption, model, slots), full[slots])
         # as the step asks: different customers per behaviour, overlapping
@@ -75,7 +78,7 @@ def test_imitation_share_during_a_run_equals_full_recount(small_config):
     for _ in range(6):
         model.step()  # adopters, leavers, newcomers and their ties every month
         act = model.pop.active_slots()
-        full = _reference_share(model.graph, model.pop.active, model.pop.adoption)
+        full = _reference_share(model.graph, model.pop.active, model.pop.shows_matrix())
         np.testing.assert_array_equal(_all_shares(adoption, model, act), full[act])
 
 
@@ -83,11 +86,11 @@ def _reference_new_adopters(adoption, model, ms):
     """The dense rule: every hazard for every active customer and behaviour, full tie counts."""
     pop, act = model.pop, ms.act
     sat = pop.satisfaction[act]
-    adopted = pop.adoption[act]
+    adopted = pop.shows_matrix(act)
     if adoption.mixing == "global":
-        share = (pop.adoption & pop.active[:, None])[act].mean(axis=0)
+        share = (pop.shows_matrix() & pop.active[:, None])[act].mean(axis=0)
     else:
-        share = _reference_share(model.graph, pop.active, pop.adoption)[act]
+        share = _reference_share(model.graph, pop.active, pop.shows_matrix())[act]
     hazard = adoption.incentive * (adoption.p + adoption.q * share)
     hazard = hazard * np.exp(np.outer(sat - 7.0, adoption.slope))
     hazard = np.where(sat[:, None] < adoption.threshold, 0.0, hazard)
@@ -125,9 +128,9 @@ def test_adoption_step_equals_the_dense_rule(small_config, overrides):
     def checked_step(model, ms):
         nonlocal total
         expected = _reference_new_adopters(adoption, model, ms)
-        before = model.pop.adoption.copy()
+        before = model.pop.shows_matrix()
         screened_step(model, ms)
-        gained = model.pop.adoption & ~before
+        gained = model.pop.shows_matrix() & ~before
         np.testing.assert_array_equal(gained[ms.act], expected)
         assert gained.sum() == expected.sum()  # nobody outside the active base
         for b, name in enumerate(adoption.names):
