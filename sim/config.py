@@ -23,6 +23,7 @@ CHANNELS = ("self_service", "phone", "email", "chat", "mail")
 CHURN_REASONS = ("service", "price", "other")  # index into this = a customer's churn_reason code (-1 = active)
 MIXING_MODES = ("network", "global", "cascade")
 MAX_BEHAVIOURS = 64  # a customer's behaviours are the bits of one unsigned integer (sim.population)
+MAX_YEARS = 2_500  # warm-up and reported years together: customers' month stamps are 16-bit (sim.population)
 CONTACT_CENTRE_MODES = ("erlang_c", "des")
 CASH_FLOWS = ("monthly", "annual")  # economics.cash_flow: when profit is booked for discounting
 EFFECT_OPS = ("set", "add", "multiply")
@@ -622,6 +623,9 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
     p.check(_whole_number(cfg.years) and cfg.years > 0, "years", cfg.years, "an integer > 0")
     p.check(_whole_number(cfg.warmup_years) and cfg.warmup_years >= 0, "warmup_years", cfg.warmup_years,
             "an integer >= 0")
+    if _whole_number(cfg.years) and _whole_number(cfg.warmup_years):
+        p.check(cfg.years + cfg.warmup_years <= MAX_YEARS, "years", cfg.years,
+                f"at most {MAX_YEARS} with warmup_years={cfg.warmup_years} (the two together)")
     if with_interventions:  # the full-effect pass moves keys a future may also set
         _future_rules(p, cfg)
     pop = cfg.population

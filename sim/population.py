@@ -45,7 +45,7 @@ _AFFINITY_KNOTS = _AFFINITY_TAIL + (1 - 2 * _AFFINITY_TAIL) * np.sin(0.5 * np.pi
 
 # column name -> dtype; every column has one entry per slot
 _COLUMNS = {
-    "uid": np.int64,  # the customer's permanent number: what their draws are keyed by
+    "uid": np.uint32,  # the customer's permanent number, what their draws are keyed by (64-bit past 2**32)
     "active": np.bool_,
     "segment": np.int16,
     "is_abuser": np.bool_,
@@ -59,11 +59,12 @@ _COLUMNS = {
     "expectation": np.float32,
     "sat_baseline": np.float32,  # the customer's own disposition: where satisfaction drifts back to
     "tenure_months": np.int32,
-    "join_month": np.int32,
-    "churn_month": np.int32,
+    # months on the model's clock: 16 bits hold sim.config.MAX_YEARS of them
+    "join_month": np.int16,
+    "churn_month": np.int16,
     "churn_reason": np.int8,
     "contract": np.int8,  # index into cfg.contracts (0 when there are none)
-    "recovery_failed_month": np.int32,  # month of the last failed complaint recovery (-1 none)
+    "recovery_failed_month": np.int16,  # month of the last failed complaint recovery (-1 none)
     # the customer's own multipliers around the segment means (mean 1; sim.config SegmentConfig cv_*)
     "rel_sat_sensitivity": np.float32,
     "rel_price_sensitivity": np.float32,
@@ -231,6 +232,8 @@ class Population:
         self.n_ever += n_new
         rows = slice(start, self.n_slots)
         c = self.cols
+        if self.n_ever > np.iinfo(c["uid"].dtype).max:
+            c["uid"] = c["uid"].astype(np.int64)
         c["uid"][rows] = uids
         c["active"][rows] = True
         c["referred"][rows] = False if referred is None else referred
@@ -425,6 +428,7 @@ class Population:
         parts = [*past, {**{k: self.cols[k][:n] for k in HISTORY_COLUMNS}, "adopted": self.adopted[:n]}]
         out = {k: np.concatenate([p[k] for p in parts]) for k in (*HISTORY_COLUMNS, "adopted")}
         out["adopted"] = unpacked(out["adopted"], len(self.behaviour_names))
+        out["uid"] = out["uid"].astype(np.int64)  # whatever width the rows held them in
         out["active"] = np.concatenate([np.zeros(sum(len(p["uid"]) for p in past), dtype=bool), self.active])
         order = np.argsort(out["uid"], kind="stable")
         return {k: v[order] for k, v in out.items()}

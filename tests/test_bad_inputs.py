@@ -34,6 +34,7 @@ CATALOGUE = [
     (["population.n_customers=5", "population.n_agents=10"], "population.n_agents=10"),
     (["population.n_agents=2000000000"], "population.n_agents=2000000000"),
     (["years=100000"], "years"),
+    (["years=2499", "warmup_years=3", "population.n_agents=1"], "years=2499 is not allowed: at most 2500 with warmup_years=3"),
     (["contact_centre.mode=fast"], "contact_centre.mode='fast'"),
     (["adoption.mixing=random"], "adoption.mixing='random'"),
     (["referral.mean_degree=7"], "referral.mean_degree=7"),

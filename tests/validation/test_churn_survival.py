@@ -134,7 +134,7 @@ def test_higher_hazard_gives_fewer_survivors_at_the_same_seed(small_config):
     high = _run_model(_constant_hazard_config(small_config, 0.03))
     assert low.pop.n_slots == high.pop.n_slots == N
 
-    never = np.iinfo(np.int32).max
+    never = np.iinfo(low.pop.churn_month.dtype).max  # later than any month the column can hold
     exit_low = np.where(low.pop.active, never, low.pop.churn_month)
     exit_high = np.where(high.pop.active, never, high.pop.churn_month)
     assert (exit_high <= exit_low).all(), "a customer left later under the higher hazard"
