@@ -133,12 +133,18 @@ class Adoption:
         # figure (expectations, satisfaction, tenure) and leaves the behaviour mix as stated
         if len(self.names) == 0 or len(act) == 0 or ms.run_month < 0:
             return
-        sat = pop.satisfaction[act].astype(np.float64)
         # segment-targeted campaigns: an incentive multiplier per (segment, behaviour)
         targeted = model.programmes.targeted
         seg_incentive = model.programmes.segment_incentive
-        # fmin/fmax skip NaN, whose hazard is NaN anyway (never adopts), as in the exact rule
-        sat_range = (float(np.fmin.reduce(sat)), float(np.fmax.reduce(sat)))
+        # fmin/fmax skip NaN, whose hazard is NaN anyway (never adopts), as in the exact rule. The
+        # kernel path reads satisfaction where it is held: a float64 copy of the base's would be the
+        # month's largest temporary (12 B a customer at the month's peak memory)
+        if COMPILED:
+            sat = None
+            sat_range = _range_at(pop.satisfaction, act)
+        else:
+            sat = pop.satisfaction[act].astype(np.float64)
+            sat_range = (float(np.fmin.reduce(sat)), float(np.fmax.reduce(sat)))
         # Screen first: only customers whose uniform falls below the bound on their adoption
         # probability can adopt, and only those who do not show b yet and pass the trust gate.
         told = self._told(model, act) if self.mixing == "cascade" else None
@@ -160,7 +166,8 @@ class Adoption:
             if targeted:
                 hazard = hazard * seg_incentive[pop.segment[act[rows]], b]
             if self.slope[b] != 0:
-                hazard = hazard * np.exp((sat[rows] - 7.0) * self.slope[b])
+                sat_rows = pop.satisfaction[act[rows]].astype(np.float64) if sat is None else sat[rows]
+                hazard = hazard * np.exp((sat_rows - 7.0) * self.slope[b])
             new = act[rows[draws[b] < -np.expm1(-hazard)]]
             pop.adopt(b, new)
             ms.new_adopters[name] = new
@@ -169,8 +176,9 @@ class Adoption:
             self._tellers = [ms.new_adopters[name] for name in self.names]
 
     def _screen(self, model, ms, act, sat, bounds) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The screen of every behaviour in one pass over the customers (the kernel path): per
-        behaviour, the draws and rows (positions in act, ascending) that pass it."""
+        """The screen of every behaviour in one pass over the customers (the kernel path, which
+        reads satisfaction per slot: ``sat`` is None): per behaviour, the draws and rows (positions
+        in act, ascending) that pass it."""
         pop, streams = model.pop, model.streams
         keys = np.array([streams.key(f"adoption.{name}", ms.month) for name in self.names], dtype=np.uint64)
         eligible_keys = np.array([pop.eligibility_key(name) for name in self.names], dtype=np.uint64)
@@ -181,8 +189,8 @@ class Adoption:
             rows = np.empty(capacity, dtype=np.int64)
             which = np.empty(capacity, dtype=np.int64)
             u = np.empty(capacity)
-            n = _screen_kernel(act, pop.uid, keys, bounds, pop.adoption, sat, self.threshold, self.ceiling, eligible_keys,
-                               rows, which, u)
+            n = _screen_kernel(act, pop.uid, keys, bounds, pop.adoption, pop.satisfaction, self.threshold,
+                               self.ceiling, eligible_keys, rows, which, u)
             if n >= 0:
                 break
             capacity = len(act) * len(self.names)  # more passed than 8 sd above the bound: room for all
@@ -232,7 +240,8 @@ class Adoption:
 
 
 @kernel
-def _screen_kernel(act, uid, keys, bounds, adopted, sat, threshold, ceiling, eligible_keys, rows, which, draws):
+def _screen_kernel(act, uid, keys, bounds, adopted, satisfaction, threshold, ceiling, eligible_keys, rows, which,
+                   draws):
     """The screen of Adoption.step for every behaviour in one pass over the customers: fills
     (rows, which behaviour, draw) in customer order and returns how many, or -1 if they do not fit."""
     n = 0
@@ -243,7 +252,7 @@ def _screen_kernel(act, uid, keys, bounds, adopted, sat, threshold, ceiling, eli
             # the draw first: its test is almost always false, which the CPU predicts; testing the
             # flags first, to skip adopters' draws, mispredicts (40 ms a month at 1M, against 27)
             u = uniform_at(keys[b], uid[slot])
-            if u < bounds[b] and not shows(adopted[slot], b) and not sat[i] < threshold[b]:
+            if u < bounds[b] and not shows(adopted[slot], b) and not np.float64(satisfaction[slot]) < threshold[b]:
                 if ceiling[b] < 1.0 and not uniform_at(eligible_keys[b], uid[slot]) < ceiling[b]:
                     continue
                 if n == capacity:
@@ -253,3 +262,20 @@ def _screen_kernel(act, uid, keys, bounds, adopted, sat, threshold, ceiling, eli
                 draws[n] = u
                 n += 1
     return n
+
+
+@kernel
+def _range_at(values, act):
+    """(np.fmin.reduce, np.fmax.reduce) of values[act] without gathering it: NaN skipped, and NaN
+    for both when every one is NaN."""
+    lo, hi = np.inf, -np.inf
+    seen = False
+    for i in range(act.shape[0]):
+        v = np.float64(values[act[i]])
+        if v == v:
+            seen = True
+            lo = min(lo, v)
+            hi = max(hi, v)
+    if not seen:
+        return np.nan, np.nan
+    return lo, hi

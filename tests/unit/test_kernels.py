@@ -153,6 +153,19 @@ def test_stocks_kernel_matches_numpy_percentiles_and_counts(values):
         assert fast[key] == pytest.approx(ref[key], rel=1e-12, abs=1e-12, nan_ok=True), key
 
 
+@pytest.mark.parametrize("nans", ["none", "some", "all"])
+def test_adoption_range_kernel_is_fmin_fmax_of_the_gathered_scores(nans):
+    from sim.modules.adoption import _range_at
+
+    rng = np.random.default_rng(5)
+    sat = rng.uniform(0, 10, 2_000).astype(np.float32)
+    sat[rng.random(len(sat)) < {"none": 0.0, "some": 0.3, "all": 1.1}[nans]] = np.nan
+    act = np.sort(rng.choice(len(sat), 700, replace=False))
+    gathered = sat[act].astype(np.float64)
+    expected = (np.fmin.reduce(gathered), np.fmax.reduce(gathered))
+    np.testing.assert_array_equal(_range_at(sat, act), expected)  # NaN == NaN here, and exact otherwise
+
+
 def test_paid_acquisition_quantile_is_scipys_poisson_ppf():
     from scipy.stats import poisson
 
