@@ -789,10 +789,15 @@ def _problems(cfg: RunConfig, with_interventions: bool) -> list[str]:
 
 
 MAX_NEED_RATE = 50.0  # needs a customer-month at most: beyond, they are not one customer's needs
+# a channel's contacts in a month sum a customer's needs of every type (at most 211 each at
+# MAX_NEED_RATE: sim.kernels.poisson_at) into 16 bits (sim.month_state)
+MAX_NEED_TYPES = 150
 
 
 def _need_rate_rule(p: _Problems, cfg: RunConfig) -> None:
     """The highest monthly rate any customer can have of each need stays below MAX_NEED_RATE."""
+    p.check(len(cfg.needs.types) <= MAX_NEED_TYPES, "needs.types", f"{len(cfg.needs.types)} need types",
+            f"at most {MAX_NEED_TYPES}")
     pop = cfg.population
     seg = max((s.rel_need_rate for s in pop.segments.values()), default=1.0)
     abuser = max(1.0, pop.rel_need_rate_abuser) if pop.p_abuser > 0 else 1.0

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+NEED_COUNT_DTYPE = np.uint8  # one customer's needs of one type in a month
 
 class MonthBuffers:
     """The month's arrays, reused from month to month: refilling memory already touched costs a
@@ -53,10 +54,12 @@ class MonthState:
     def __post_init__(self) -> None:
         n = len(self.act)
         take = (self.buffers or MonthBuffers()).take
-        # column-major: stages read one need type (a column) at a time. 16-bit counts: a Poisson
-        # draw stops at rate + 20 sd + 20 (sim.kernels.poisson_at), under 300 at the highest rate
-        # sim.config allows (MAX_NEED_RATE), and a channel's contacts are at most the month's needs
-        self.needs = take("needs", (n, self.n_needs), np.int16, None, order="F")  # the needs stage writes it all
+        # column-major: stages read one need type (a column) at a time. A byte a count: a Poisson
+        # draw stops at rate + 20 sd + 20 (sim.kernels.poisson_at), 211 at the highest rate sim.config
+        # allows (MAX_NEED_RATE, its bound tested in tests/unit/test_kernels.py). A channel's contacts
+        # sum a customer's needs of every type: 16 bits
+        # left unfilled: the needs stage writes it all
+        self.needs = take("needs", (n, self.n_needs), NEED_COUNT_DTYPE, None, order="F")
         self.contacts = take("contacts", (n, self.n_channels), np.int16, 0)
         self.phone_calls = take("phone_calls", (n,), np.int32, 0)
         self.phone_calls_total = take("phone_calls_total", (n,), np.int32, 0)

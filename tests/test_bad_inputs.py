@@ -173,6 +173,16 @@ def test_python_api_refuses_what_is_not_a_config():
     assert isinstance(load_config([]), RunConfig)
 
 
+def test_more_need_types_than_a_months_contact_counts_hold_are_refused():
+    from sim.config import NeedConfig
+
+    cfg = load_config(["population.n_customers=300", "years=1", "warmup_years=0"])
+    for i in range(151 - len(cfg.needs.types)):
+        cfg.needs.types[f"extra_{i}"] = NeedConfig(rate=0.01)
+    with pytest.raises(ConfigError, match="needs.types='151 need types' is not allowed: at most 150"):
+        run(cfg)
+
+
 def test_more_behaviours_than_a_customers_flags_hold_are_refused():
     from sim.config import BehaviourConfig
 

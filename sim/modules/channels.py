@@ -85,7 +85,7 @@ class Channels:
             if len(rows) == 0:
                 continue
             slots = ms.act[rows]
-            n = ms.needs[rows, j]
+            n = ms.needs[rows, j].astype(np.int64)  # sums of counts below outgrow the byte a count is held in
             w = cust_w[row_pos[rows]] * self.base_weights[j]
             cum = np.cumsum(w, axis=1)
             u = model.pop.uniform(f"channels.{need}", month, slots) * cum[:, -1]

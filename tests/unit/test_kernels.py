@@ -153,6 +153,19 @@ def test_stocks_kernel_matches_numpy_percentiles_and_counts(values):
         assert fast[key] == pytest.approx(ref[key], rel=1e-12, abs=1e-12, nan_ok=True), key
 
 
+def test_need_counts_fit_the_byte_they_are_held_in():
+    # the largest count a need can have: the Poisson draw's cap at the highest rate sim.config allows
+    from sim.config import MAX_NEED_RATE, MAX_NEED_TYPES
+    from sim.kernels import poisson_at
+    from sim.month_state import NEED_COUNT_DTYPE
+
+    u_top = np.nextafter(1.0, 0.0)
+    top = poisson_at(u_top, MAX_NEED_RATE, float(np.exp(-MAX_NEED_RATE)))
+    assert top == poisson_icdf(np.array([u_top]), np.array([MAX_NEED_RATE]))[0] == 211
+    assert top <= np.iinfo(NEED_COUNT_DTYPE).max
+    assert MAX_NEED_TYPES * top <= np.iinfo(np.int16).max  # a channel's contacts: every need type's summed
+
+
 @pytest.mark.parametrize("nans", ["none", "some", "all"])
 def test_adoption_range_kernel_is_fmin_fmax_of_the_gathered_scores(nans):
     from sim.modules.adoption import _range_at
