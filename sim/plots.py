@@ -33,7 +33,10 @@ def kpi_figure(monthly: pd.DataFrame, cfg: RunConfig, path: str | Path,
 
 def build_kpi_figure(monthly: pd.DataFrame, cfg: RunConfig, baseline: pd.DataFrame | None = None):
     runs = [(monthly, "-", 1.6, True)] + ([(baseline, "--", 1.0, False)] if baseline is not None else [])
-    fig, ax = plt.subplots(3, 3, figsize=(16, 12), constrained_layout=True)
+    fig, ax = plt.subplots(3, 3, figsize=(16, 12))
+    # fixed margins, room for six-digit ticks beside a label: a constrained layout looked the same
+    # and doubled the save (0.6 -> 1.2 s, most of a short run's wall time)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.05, top=0.94, wspace=0.24, hspace=0.3)
     beside = " (solid) beside the baseline at the same seed (dashed)" if baseline is not None else ""
     fig.suptitle(f"cxsim - {cfg.population.name} preset, scenario '{cfg.scenario}'{beside}, seed {cfg.seed}")
 
