@@ -72,6 +72,9 @@ _COLUMNS = {
 }
 
 
+_UID32_MAX = int(np.iinfo(np.uint32).max)  # customers' numbers widen to 64 bits past it (np.iinfo: 16 us a call)
+
+
 def adoption_dtype(n_behaviours: int) -> type:
     """The narrowest unsigned integer with a bit for each behaviour: a customer's adoption flags
     (bit b set: shows behaviour b), a byte for up to 8 behaviours where a bool each took 8."""
@@ -232,7 +235,7 @@ class Population:
         self.n_ever += n_new
         rows = slice(start, self.n_slots)
         c = self.cols
-        if self.n_ever > np.iinfo(c["uid"].dtype).max:
+        if self.n_ever > _UID32_MAX and c["uid"].dtype == np.uint32:
             c["uid"] = c["uid"].astype(np.int64)
         c["uid"][rows] = uids
         c["active"][rows] = True

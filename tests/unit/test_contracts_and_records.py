@@ -77,3 +77,19 @@ def test_customer_records_follow_every_customer_once():
 def test_contracts_are_refused_when_shares_do_not_sum_to_one():
     with pytest.raises(ConfigError, match=r"contracts\.\*\.share"):
         load_config(["population=telecom", "+contracts=telco_ibm", "contracts.one_year.share=0.5"])
+
+
+def test_customer_numbers_widen_past_32_bits_and_records_keep_them():
+    # numbers are held in 32 bits until a run has handed out 2**32 of them, then in 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = CXModel(load_config(["population.n_agents=300", "years=1", "warmup_years=0"]))
+    first = 2**32 - 2
+    m.pop.n_ever = first  # as if that many customers had come before these
+    while m.pop.n_ever <= 2**32:
+        m.step()
+    assert m.pop.uid.dtype == np.int64
+    joined = m.pop.uid[m.pop.uid >= first]
+    assert len(joined) >= 3 and np.array_equal(joined, first + np.arange(len(joined)))  # none wrapped
+    rec = m.pop.records()
+    assert rec["uid"].dtype == np.int64 and len(np.unique(rec["uid"])) == len(rec["uid"])
