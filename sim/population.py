@@ -127,6 +127,9 @@ def _guide(table: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 _KNOTS_GUIDE = _guide(_AFFINITY_KNOTS)
+# the stay table's stand-in for customers who join after the start (the kernel never reads it):
+# table, weights, guide and scale, built once rather than at every month's acquisition
+_NO_STAY = (np.zeros((1, 2)), np.ones((1, 1)), *(np.array([part]) for part in _guide(np.zeros(2))))
 
 
 class Population:
@@ -173,6 +176,9 @@ class Population:
         self.contract_rel_in_term = np.array([ct.rel_churn_in_term for ct in cts])
         self.contract_rel_at_renewal = np.array([ct.rel_churn_at_renewal for ct in cts])
         self.seg_cv = {k: np.array([getattr(s, f"cv_{k}") for s in segs]) for k in _TRAITS}
+        # the lognormal traits' (sd, half variance) per segment, as _draw_kernel reads them
+        s2 = {trait: np.log1p(cv ** 2) for trait, cv in self.seg_cv.items()}
+        self._trait_params = np.array([[np.sqrt(s2[t]), 0.5 * s2[t]] for t in _TRAITS])
 
     def __getattr__(self, name: str) -> np.ndarray:
         # columns read as attributes (pop.satisfaction) but are views of the first n_slots rows
@@ -302,13 +308,15 @@ class Population:
         s, c = self.streams, self.cols
         keys = np.array([s.key(f"population.{name}", month) for name in _DRAWN], dtype=np.uint64)
         lam = self.seg_products_mean - 1.0
-        s2 = {trait: np.log1p(cv ** 2) for trait, cv in self.seg_cv.items()}
-        traits = np.array([[np.sqrt(s2[t]), 0.5 * s2[t]] for t in _TRAITS])  # (trait, sd | half variance, segment)
+        traits = self._trait_params  # (trait, sd | half variance, segment)
         has_contracts = self._contract_cdf is not None
-        stay_cdf, stay_w = stay if stay is not None else (np.zeros((1, 2)), np.ones((1, 1)))
-        stay_guides = [_guide(row) for row in stay_cdf]
-        stay_guide = np.array([g for g, _ in stay_guides])
-        stay_scale = np.array([scale for _, scale in stay_guides])
+        if stay is None:
+            stay_cdf, stay_w, stay_guide, stay_scale = _NO_STAY
+        else:
+            stay_cdf, stay_w = stay
+            stay_guides = [_guide(row) for row in stay_cdf]
+            stay_guide = np.array([g for g, _ in stay_guides])
+            stay_scale = np.array([scale for _, scale in stay_guides])
         tails = np.empty(rows.stop - rows.start, dtype=np.int64)
         n_tails = _draw_kernel(
             uids, keys, self._seg_share_cdf, lam, np.exp(-lam), float(self.cfg.population.p_abuser),
@@ -328,7 +336,8 @@ class Population:
             affinity = c["digital_affinity"][rows]
             for k, mean in enumerate(self.seg_affinity):
                 mine = np.flatnonzero(seg == k)
-                affinity[tails[mine]] = betaincinv(4 * mean, 4 * (1 - mean), u_tails[mine])
+                if mine.size:  # a month's few joiners leave most segments without a tail draw
+                    affinity[tails[mine]] = betaincinv(4 * mean, 4 * (1 - mean), u_tails[mine])
 
     def _stay_table(self, stay_weight) -> tuple[np.ndarray, np.ndarray]:
         """Per segment, the expected-stay weight of each of _STAY_CELLS cells of equal probability
