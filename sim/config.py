@@ -795,7 +795,8 @@ MAX_NEED_TYPES = 150
 
 
 def _need_rate_rule(p: _Problems, cfg: RunConfig) -> None:
-    """The highest monthly rate any customer can have of each need stays below MAX_NEED_RATE."""
+    """The highest monthly rate any customer can have of each need stays below MAX_NEED_RATE, and
+    there are few enough need types for a month's contact counts to hold their sum."""
     p.check(len(cfg.needs.types) <= MAX_NEED_TYPES, "needs.types", f"{len(cfg.needs.types)} need types",
             f"at most {MAX_NEED_TYPES}")
     pop = cfg.population

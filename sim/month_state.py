@@ -9,6 +9,7 @@ import numpy as np
 
 NEED_COUNT_DTYPE = np.uint8  # one customer's needs of one type in a month
 
+
 class MonthBuffers:
     """The month's arrays, reused from month to month: refilling memory already touched costs a
     fraction of fresh allocations, which page-fault on first write (15 ms a month at 1M)."""
@@ -56,9 +57,8 @@ class MonthState:
         take = (self.buffers or MonthBuffers()).take
         # column-major: stages read one need type (a column) at a time. A byte a count: a Poisson
         # draw stops at rate + 20 sd + 20 (sim.kernels.poisson_at), 211 at the highest rate sim.config
-        # allows (MAX_NEED_RATE, its bound tested in tests/unit/test_kernels.py). A channel's contacts
-        # sum a customer's needs of every type: 16 bits
-        # left unfilled: the needs stage writes it all
+        # allows (MAX_NEED_RATE, its bound tested in tests/unit/test_kernels.py); left unfilled, as the
+        # needs stage writes it all. A channel's contacts sum a customer's needs of every type: 16 bits
         self.needs = take("needs", (n, self.n_needs), NEED_COUNT_DTYPE, None, order="F")
         self.contacts = take("contacts", (n, self.n_channels), np.int16, 0)
         self.phone_calls = take("phone_calls", (n,), np.int32, 0)

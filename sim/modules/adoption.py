@@ -151,8 +151,10 @@ class Adoption:
         bounds = np.array([self._max_probability(b, sat_range, seg_incentive[:, b].max() if targeted else 1.0,
                                                  float(told[b].max()) if told is not None and len(told[b]) else 1.0)
                            for b in range(len(self.names))])
-        screen = self._screen if COMPILED else self._screen_numpy
-        draws, screened = screen(model, ms, act, sat, bounds)
+        if COMPILED:
+            draws, screened = self._screen(model, ms, act, bounds)
+        else:
+            draws, screened = self._screen_numpy(model, ms, act, sat, bounds)
         # Then the exact rule on them, with every F taken before anyone adopts this month.
         asked = {b: screened[b] for b in range(len(self.names)) if self.q[b] != 0}
         if told is not None:
@@ -175,10 +177,10 @@ class Adoption:
         if self.mixing == "cascade":
             self._tellers = [ms.new_adopters[name] for name in self.names]
 
-    def _screen(self, model, ms, act, sat, bounds) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _screen(self, model, ms, act, bounds) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The screen of every behaviour in one pass over the customers (the kernel path, which
-        reads satisfaction per slot: ``sat`` is None): per behaviour, the draws and rows (positions
-        in act, ascending) that pass it."""
+        reads satisfaction per slot): per behaviour, the draws and rows (positions in act,
+        ascending) that pass it."""
         pop, streams = model.pop, model.streams
         keys = np.array([streams.key(f"adoption.{name}", ms.month) for name in self.names], dtype=np.uint64)
         eligible_keys = np.array([pop.eligibility_key(name) for name in self.names], dtype=np.uint64)
