@@ -112,6 +112,7 @@ from scipy.special import ndtri
 from sim.contact_centre import rostered_agents
 from sim.contact_centre.schedule import DAYS_PER_MONTH, Profile, staffing
 from sim.kernels import COMPILED, inline, kernel
+from sim.month_state import MonthBuffers
 
 ISSUE_BITS = 20  # issue key = uid << ISSUE_BITS | i: up to ~1M first contacts per customer-month
 TWIN_SHIFT = 48  # twin t of an issue: key | t << TWIN_SHIFT (uids below 2**28, 65,535 twins per issue)
@@ -967,10 +968,15 @@ class DESContactCentre:
         own = row >= 0  # an agent's own call, not a twin's
         log["own"] = own
         row, exp_own = row[own], exp[own]
-        ms.phone_calls_total[:] = np.bincount(row, minlength=n_act)[:n_act]
-        ms.touch_sum += np.bincount(row, weights=exp_own, minlength=n_act)[:n_act] + ms.phone_offset_sum
         later = log["attempt"][own] > 0
-        ms.touch_n += np.bincount(row[later], minlength=n_act)[:n_act].astype(ms.touch_n.dtype)
+        if COMPILED:  # O(calls) instead of three fresh arrays over the whole base (20 ms a month at 1M)
+            summed = (ms.buffers or MonthBuffers()).take("des_experience_sum", (n_act,), np.float64, 0.0)
+            _tally_own_calls(row, exp_own, later, ms.phone_calls_total, summed, ms.phone_offset_sum, ms.touch_sum,
+                             ms.touch_n)
+        else:
+            ms.phone_calls_total[:] = np.bincount(row, minlength=n_act)[:n_act]
+            ms.touch_sum += np.bincount(row, weights=exp_own, minlength=n_act)[:n_act] + ms.phone_offset_sum
+            ms.touch_n += np.bincount(row[later], minlength=n_act)[:n_act].astype(ms.touch_n.dtype)
 
         k = ms.kpis
         queued = ans | ab
@@ -1000,3 +1006,19 @@ class DESContactCentre:
         k["fcr"] = float(log["resolved"][ans].mean()) if n_ans else 1.0
         k["queue_overloaded"] = int(n_q * cc.dur_handle_s > staffed_s)
         k["caller_wait_mean_s"] = float(wait[queued].mean()) if n_q else 0.0
+
+
+@kernel
+def _tally_own_calls(row, experience, later, calls_total, summed, offset_sum, touch_sum, touch_n):
+    """The agents' calls into their rows, as _finish's bincounts do it: calls per customer,
+    experience summed in call order (``summed`` comes in zero) and then added with the need
+    offsets in float64, a touch for each attempt after the first."""
+    calls_total[:] = 0
+    for k in range(row.shape[0]):
+        r = row[k]
+        calls_total[r] += 1
+        summed[r] += experience[k]
+        if later[k]:
+            touch_n[r] += 1
+    for i in range(touch_sum.shape[0]):
+        touch_sum[i] = np.float64(touch_sum[i]) + (summed[i] + np.float64(offset_sum[i]))
