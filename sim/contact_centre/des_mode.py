@@ -111,7 +111,7 @@ from scipy.special import ndtri
 
 from sim.contact_centre import rostered_agents
 from sim.contact_centre.schedule import DAYS_PER_MONTH, Profile, staffing
-from sim.kernels import COMPILED, inline, kernel
+from sim.kernels import COMPILED, inline, kernel, uniform_at
 from sim.month_state import MonthBuffers
 
 ISSUE_BITS = 20  # issue key = uid << ISSUE_BITS | i: up to ~1M first contacts per customer-month
@@ -120,6 +120,7 @@ FIRST, RETRY, REPEAT = 0, 1, 2
 _PLACE = ("when", "tod")
 _VALUES = ("ivr", "handle", "patience", "resolve", "retry", "vmap")
 _OUTCOME = ("handle", "patience", "contained", "resolved", "retry", "vmap")
+_FLAGS = ("contained", "resolved", "retry")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,27 +549,46 @@ class DESContactCentre:
 
     # --- random quantities ----------------------------------------------------------------
 
+    def _start_levels(self) -> None:
+        """An empty table of the month's random quantities: row j of each field for attempt j."""
+        n, rows = len(self._key), self.n_max
+        self._drawn = np.zeros(rows, dtype=bool)
+        self._table = {f: np.empty((rows, n), dtype=bool if f in _FLAGS else np.float64) for f in _PLACE + _OUTCOME}
+        # each issue's origin as a position in self._origins, for the compiled draw
+        self._origin_at = np.searchsorted(self._origins, self._origin)
+
     def _level(self, j: int) -> dict[str, np.ndarray]:
         """Every random quantity of attempt ``j`` of every issue in the month's table.
 
         Drawn once per level and month, for all issues at once (a few stream calls instead of
         one per day and wave); an issue that never makes attempt j simply leaves its entry unused.
         """
-        if j in self._levels:
-            return self._levels[j]
+        if not self._drawn[j]:
+            self._draw_level(j)
+        return {f: rows[j] for f, rows in self._table.items()}
+
+    def _draw_level(self, j: int) -> None:
         cc = self.cfg
         n = len(self._key)
-        u = {f: np.empty(n) for f in _PLACE + _VALUES}
-        for o in self._origins:
-            m = self._origin == o
-            whole = bool(m.all())
-            keys = self._key if whole else self._key[m]
-            for f in u:
-                draw = self._streams.uniform(f"contact_centre.des.{f}.{j}", int(o), keys)
-                if whole:
-                    u[f] = draw
-                else:
-                    u[f][m] = draw
+        names = _PLACE + _VALUES
+        if COMPILED:  # one pass over the issues, each drawing from its own origin's streams
+            keys = np.array([[self._streams.key(f"contact_centre.des.{f}.{j}", int(o)) for o in self._origins]
+                             for f in names], dtype=np.uint64).reshape(len(names), len(self._origins))
+            drawn = np.empty((len(names), n))
+            _level_uniforms(keys, self._origin_at, self._key, drawn)
+            u = dict(zip(names, drawn))
+        else:
+            u = {f: np.empty(n) for f in names}
+            for o in self._origins:
+                m = self._origin == o
+                whole = bool(m.all())
+                keys = self._key if whole else self._key[m]
+                for f in u:
+                    draw = self._streams.uniform(f"contact_centre.des.{f}.{j}", int(o), keys)
+                    if whole:
+                        u[f] = draw
+                    else:
+                        u[f][m] = draw
         if cc.handle_distribution == "lognormal":
             s2 = math.log1p(cc.cv_handle ** 2)
             z = ndtri(np.clip(u["handle"], 1e-12, 1 - 1e-12))
@@ -579,32 +599,25 @@ class DESContactCentre:
             patience = np.minimum(-np.log1p(-u["patience"]) * cc.dur_patience_mean_s, cc.dur_max_wait_s)
         else:
             patience = np.full(n, float(cc.dur_max_wait_s))
-        level = self._levels[j] = {
-            "when": u["when"],
-            "tod": u["tod"],
-            "handle": handle,
-            "patience": patience,
-            "contained": u["ivr"] < cc.p_ivr_contained,
-            "resolved": u["resolve"] < cc.p_first_contact_resolution,
-            "retry": u["retry"] < cc.p_retry,
-            "vmap": u["vmap"],
-        }
-        return level
+        t = self._table
+        t["when"][j], t["tod"][j], t["vmap"][j] = u["when"], u["tod"], u["vmap"]
+        t["handle"][j], t["patience"][j] = handle, patience
+        np.less(u["ivr"], cc.p_ivr_contained, out=t["contained"][j])
+        np.less(u["resolve"], cc.p_first_contact_resolution, out=t["resolved"][j])
+        np.less(u["retry"], cc.p_retry, out=t["retry"][j])
+        self._drawn[j] = True
 
     def _gather(self, fields, iss: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
         """Quantities ``fields`` of attempt j[k] of issue iss[k]."""
         # the attempts present, ascending (np.unique's answer, counted instead of sorted)
         levels = np.flatnonzero(np.bincount(j)) if len(j) else j
-        if len(levels) == 1:
-            lv = self._level(int(levels[0]))
-            return {f: lv[f][iss] for f in fields}
-        out = {f: np.empty(len(iss), dtype=self._level(0)[f].dtype) for f in fields}
         for jj in levels:
-            m = j == jj
-            lv = self._level(int(jj))
-            for f in fields:
-                out[f][m] = lv[f][iss[m]]
-        return out
+            if not self._drawn[jj]:
+                self._draw_level(int(jj))
+        if len(levels) == 1:
+            jj = int(levels[0])
+            return {f: self._table[f][jj][iss] for f in fields}
+        return {f: self._table[f][j, iss] for f in fields}  # one pass however many attempts are present
 
     def _uniforms(self, fields, iss: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
         return self._gather(fields, iss, j)
@@ -648,9 +661,17 @@ class DESContactCentre:
         if len(later):
             d = day[later]
             inside = d < self._n_open
-            for dd in np.unique(d[inside]):
-                m = later[d == dd]
-                self._buckets[dd].append((iss[m], j[m], kind[m], t[m] - dd * H))
+            filed = later[inside]
+            if len(filed):
+                # grouped by day, each day's attempts in their order here (a stable radix sort of the
+                # small day numbers: one pass, where a mask per day made one pass per day)
+                by_day = np.argsort(d[inside].astype(np.int16), kind="stable")
+                filed, d_filed = filed[by_day], d[inside][by_day]
+                f_iss, f_j, f_kind, f_t = iss[filed], j[filed], kind[filed], t[filed]
+                cuts = np.flatnonzero(d_filed[1:] != d_filed[:-1]) + 1
+                for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(filed)]):
+                    dd = int(d_filed[lo])
+                    self._buckets[dd].append((f_iss[lo:hi], f_j[lo:hi], f_kind[lo:hi], f_t[lo:hi] - dd * H))
             out = later[~inside]
             if len(out):
                 self._carry_out.append((iss[out], j[out], kind[out], t[out] - self._n_open * H))
@@ -823,7 +844,6 @@ class DESContactCentre:
         self._buckets = [[] for _ in range(cal.n_open)]
         self._carry_out, self._chunks = [], []
         self._busy, self._n_simulated = 0.0, 0
-        self._levels: dict[int, dict[str, np.ndarray]] = {}
 
         # issues: this month's first contacts, their twins (the firm's other callers), then
         # attempts carried in from last month
@@ -858,6 +878,7 @@ class DESContactCentre:
         # np.unique gives them, without sorting every issue)
         self._origins = np.unique(np.concatenate([self._origin[n_first:], [month] if n_first else []]).astype(np.int64))
         slots_all = np.concatenate(iss_slot)
+        self._start_levels()
 
         opens_next = self._open_through_midnight(cal)
         on_call, self._agents_carry = self._agents_carry, np.empty(0)  # from the last month's last midnight
@@ -1022,3 +1043,12 @@ def _tally_own_calls(row, experience, later, calls_total, summed, offset_sum, to
             touch_n[r] += 1
     for i in range(touch_sum.shape[0]):
         touch_sum[i] = np.float64(touch_sum[i]) + (summed[i] + np.float64(offset_sum[i]))
+
+
+@kernel
+def _level_uniforms(stream_keys, origin_at, issue_key, out):
+    """out[f, i]: the uniform of field f for issue i, from stream_keys[f, origin_at[i]] (the field's
+    stream in the month the issue opened) at the issue's key, as Streams.uniform draws it."""
+    for f in range(stream_keys.shape[0]):
+        for i in range(issue_key.shape[0]):
+            out[f, i] = uniform_at(stream_keys[f, origin_at[i]], issue_key[i])
