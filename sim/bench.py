@@ -74,7 +74,8 @@ def _child(size: int, years: int, overrides: list[str]) -> None:
     # warm-up months are simulated too (not reported): counted at the starting number of agents
     warmup = cfg.n_warmup_months * cfg.population.agents
     print(json.dumps({"wall_s": wall, "agent_months": float(result.monthly["customers_start"].sum() / w) + warmup,
-                      "customers_per_agent": w, "peak_delta_bytes": (peak_kb - base_kb) * 1024}))
+                      "customers_per_agent": w, "peak_delta_bytes": (peak_kb - base_kb) * 1024,
+                      "base_bytes": base_kb * 1024}))
 
 
 def _reference_child(name: str, size: int, months: int) -> None:

@@ -541,10 +541,11 @@ def _type_problems(obj: Any, prefix: str = "") -> list[str]:
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_BYTES_FIXED = 200 * 2**20  # the interpreter and libraries (measured: 180-190 MiB)
-# per simulated slot: ~400 B of state and ties, plus ~5 B per month it stays in the arrays
-# (measured at 50k-200k agents over 8-23 years: 250 B + 3.3 B per month; rounded up)
-_BYTES_PER_AGENT, _BYTES_PER_AGENT_MONTH = 400, 5
+_BYTES_FIXED = 320 * 2**20  # the interpreter, libraries and compiled kernels (measured: 300 MiB)
+# per agent: state, ties and the month's arrays (measured at 200k-10M agents over 4 years: 200-250 B,
+# the event-mode centre the most), plus the history of customers who left, which grows with the
+# months simulated (0.18-0.25 B a month over 4-63 years, telecom's churn the most); rounded up
+_BYTES_PER_AGENT, _BYTES_PER_AGENT_MONTH = 300, 0.5
 
 
 def memory_estimate(cfg: RunConfig) -> int:
