@@ -41,6 +41,9 @@ def _fill_empty_months(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for rec in records:
         empty = rec.get("customers_start") == 0 or rec.get("customers") == 0
+        if not empty and len(rec) == len(kinds) and None not in rec.values():
+            out.append(rec)  # every column there (most months): nothing to fill
+            continue
         row = {}
         for k, kind in kinds.items():
             v = rec.get(k)

@@ -26,6 +26,20 @@ def test_every_monthly_column_is_documented(small_result):
     assert undocumented == []
 
 
+def test_a_base_that_empties_reports_zeros_in_the_columns_a_full_one_has(small_result):
+    # everyone leaves within months and no one joins: the empty months keep every column, with 0
+    # for counts and for means over no one, so integer columns stay integers
+    cfg = load_config(["population.n_customers=60", "years=4", "warmup_years=0", "seed=3", "churn.rate_other=0.9",
+                       "referral.rate_paid_acquisition=0", "referral.rate_referral_promoter=0"])
+    monthly = run(cfg, progress=False).monthly
+    empty = monthly["customers_start"] == 0  # months that begin with no one
+    assert empty.sum() > 30 and not empty.iloc[0]
+    assert list(monthly.columns) == list(small_result.monthly.columns)
+    assert not monthly.isna().any().any()
+    assert (monthly.dtypes == small_result.monthly.dtypes).all()
+    assert (monthly.loc[empty, ["customers", "new_churn", "sat_mean", "experience_mean", "calls_offered"]] == 0).all().all()
+
+
 def test_write_then_read_back(tmp_path, small_result):
     out = write_run(small_result, tmp_path / "run", plots=False)
     assert is_complete(out)
