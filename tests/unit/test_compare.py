@@ -245,3 +245,30 @@ def test_trajectory_bands_show_the_mean_and_the_seed_spread_within_possible_valu
     sd = np.std(series, axis=0, ddof=1)
     half = stats.t.ppf(0.975, 2) * sd * math.sqrt(1 + 1 / 3)
     assert np.allclose(lo, np.mean(series, axis=0) - half) and np.allclose(hi, np.mean(series, axis=0) + half)
+
+
+def test_trajectory_figures_keep_every_label_inside_the_figure_and_clear_of_each_other(root):
+    from sim.report import fig_trajectories, pyplot
+
+    out = build_comparison(root, figures=False, log=None)
+    traj = pd.read_parquet(out / "trajectories.parquet")
+    meta = json.loads((out / "comparison.json").read_text())
+    point = next(iter(meta["scope"]["points"]))
+    scenarios = list(meta["scope"]["points"][point])
+    adopt = sorted(k for k in set(traj["kpi"]) if k.startswith("adopt_"))
+    # as long as the report's own titles, which a 3-panel row once clipped at both ends
+    title = ("Paired difference, scenario minus baseline at the same seed (mean of 3 seeds; dark band: 95% interval "
+             "of the mean; light band between dotted lines: where one seed's run falls (95%))")
+    for kpis, diff, ncols in ((["customers", "nps", "churn_pct_year", "cost_to_serve", "profit", "cum_npv"], True, 3),
+                              (adopt, False, 4)):
+        fig = fig_trajectories(traj, point, scenarios, meta, kpis, title, diff=diff, ncols=ncols)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]  # panel, title, labels, ticks
+        boxes += [fig._suptitle.get_window_extent(renderer)] + [lg.get_window_extent(renderer) for lg in fig.legends]
+        whole = fig.bbox
+        for box in boxes:
+            assert whole.x0 - 1 <= box.x0 and box.x1 <= whole.x1 + 1 and whole.y0 - 1 <= box.y0 and box.y1 <= whole.y1 + 1
+        for i, a in enumerate(boxes):
+            assert not any(a.overlaps(b) for b in boxes[i + 1:]), f"{kpis}: box {i} overlaps another"
+        pyplot().close(fig)
