@@ -70,6 +70,26 @@ def test_compiled_engine_matches_simpy_call_for_call():
             assert not fast.waiting.any() and len(fast.busy_until) == 0  # a closing centre drains
 
 
+@pytest.mark.skipif(not sim.kernels.COMPILED, reason="numba is not installed")
+def test_compiled_arrival_times_and_days_are_the_numpy_ones(monkeypatch):
+    import sim.contact_centre.schedule as schedule
+
+    # closed intervals (rate 0) between open ones, and uniforms on the cumulative profile's steps
+    cc = SimpleNamespace(dur_interval_min=30.0, rel_intraday=[0.0, 1.0, 0.0, 2.5, 0.5, 0.0],
+                         rel_weekday=[1.0, 1.0, 0.6, 1.0, 1.0, 0.3, 0.0])
+    profile = schedule.Profile(cc)
+    cal = profile.calendar(7)
+    day_cum = np.cumsum(cal.p_day)
+    u = np.concatenate([np.random.default_rng(3).random(5000), profile._cum, day_cum[:-1],
+                        np.nextafter(profile._cum, 0.0), [0.0, 1.0 - 2**-53]])
+    u = np.clip(u, 0.0, 1.0 - 2**-53)
+    fast = profile.time_of_day(u), schedule.Profile.pick_day(u, cal)
+    monkeypatch.setattr(schedule, "COMPILED", False)
+    ref = profile.time_of_day(u), schedule.Profile.pick_day(u, cal)
+    assert np.array_equal(fast[0], ref[0]) and np.array_equal(fast[1], ref[1])
+    assert ((ref[0] >= 0) & (ref[0] < profile.day_s)).all() and set(ref[1]) == set(range(cal.n_open))
+
+
 # ---------------------------------------------------------------------------------------------
 # the engine on hand-checked examples
 

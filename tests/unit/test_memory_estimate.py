@@ -21,9 +21,12 @@ def test_a_run_bigger_than_the_memory_is_refused_naming_the_key(monkeypatch):
 
 def test_the_estimate_bounds_a_measured_run_from_above_by_less_than_two_and_a_half_times():
     # a fresh process, as cxsim-bench measures: peak resident size above the size once imports and
-    # kernels are loaded (measured here: ~230 B an agent at 150k agents over 5 years)
+    # kernels are loaded (measured here: ~270 B an agent at 150k agents over 5 years). The smaller of
+    # two: a process that compiles a kernel mid-run (a fresh install, or another test process writing
+    # the same cache entry) holds LLVM's memory too, once (seen: 250 MB instead of 40)
     size, years = 150_000, 2
-    measured = bench._measure(size, years, [])
+    first, second = bench._measure(size, years, []), bench._measure(size, years, [])
+    measured = min(first, second, key=lambda m: m["peak_delta_bytes"])
     cfg = load_config([f"population.n_agents={size}", f"years={years}"])
     per_agent = memory_estimate(cfg) - _BYTES_FIXED
     assert measured["peak_delta_bytes"] <= per_agent <= 2.5 * measured["peak_delta_bytes"]
