@@ -66,16 +66,17 @@ class Complaints:
                               pop.segment, pop.seg_complaint, pop.rel_complaint,
                               np.uint64(streams.key("complaints.raise", month)), rows)
             rows = rows[:n]
-        else:
-            p_none = np.ones(len(touched))
-            p_none[experience < c.sat_bad_experience] *= 1.0 - c.p_complain_bad_experience
-            unresolved = ms.phone_calls_total[touched] - ms.phone_calls[touched]
-            p_none *= (1.0 - c.p_complain_unresolved) ** unresolved
-            if self.p_need.any():
-                p_none *= np.prod((1.0 - self.p_need) ** ms.needs[touched], axis=1)
-            t_slots = act[touched]
-            p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[t_slots]] * pop.rel_complaint[t_slots]
-            rows = touched[pop.uniform("complaints.raise", month, t_slots) < p_complain]
+            self._handle_compiled(model, ms, touched, rows)
+            return
+        p_none = np.ones(len(touched))
+        p_none[experience < c.sat_bad_experience] *= 1.0 - c.p_complain_bad_experience
+        unresolved = ms.phone_calls_total[touched] - ms.phone_calls[touched]
+        p_none *= (1.0 - c.p_complain_unresolved) ** unresolved
+        if self.p_need.any():
+            p_none *= np.prod((1.0 - self.p_need) ** ms.needs[touched], axis=1)
+        t_slots = act[touched]
+        p_complain = (1.0 - p_none) * pop.seg_complaint[pop.segment[t_slots]] * pop.rel_complaint[t_slots]
+        rows = touched[pop.uniform("complaints.raise", month, t_slots) < p_complain]
         slots = act[rows]
 
         responded = pop.uniform("complaints.respond", month, slots) < c.p_respond
@@ -92,14 +93,40 @@ class Complaints:
         documented = pop.uniform("complaints.document", month, slots) < c.p_document
         eliminated = documented & (pop.uniform("complaints.eliminate", month, slots) < c.p_eliminate)
         cause = self._causes(ms.needs[rows])
-        if c.root_cause_enabled and eliminated.any() and ms.n_act:
-            counts = np.bincount(cause[eliminated & (cause >= 0)], minlength=len(self.need_names))
+        counts = np.bincount(cause[eliminated & (cause >= 0)], minlength=len(self.need_names))
+        self._eliminate_causes(model, ms, counts)
+        self._report(model, k, len(rows), int(documented.sum()), int(eliminated.sum()),
+                     int(responded.sum()), int(recovered.sum()), reached, won_back)
+
+    def _handle_compiled(self, model, ms, touched: np.ndarray, rows: np.ndarray) -> None:
+        """The kernel path of step after the complaints are raised: response, recovery, the closed
+        loop, documentation and elimination in two passes over the complainers and the touched,
+        instead of some thirty numpy calls (a fixed cost of every month, whatever the base)."""
+        c, pop, streams, month = self.cfg, model.pop, model.streams, ms.month
+        keys = np.array([streams.key(f"complaints.{name}", month) for name in
+                         ("respond", "recover", "document", "eliminate")], dtype=np.uint64)
+        counts = np.zeros(len(self.need_names), dtype=np.int64)
+        responded, recovered, documented, eliminated = _handle_kernel(
+            rows, ms.act, pop.uid, ms.sat_start, pop.satisfaction, pop.recovery_failed_month, month, ms.needs,
+            self.cause_order, keys, float(c.p_respond), float(self.p_recover), float(c.sat_recovery_paradox),
+            np.float32(c.sat_failed_recovery_penalty), float(c.p_document), float(c.p_eliminate), counts)
+        reached = won_back = 0
+        if c.p_closed_loop_reach > 0:
+            reached, won_back = _closed_loop_kernel(
+                touched, rows, ms.act, pop.uid, ms.sat_start, pop.satisfaction, DETRACTOR_BELOW,
+                np.uint64(streams.key("complaints.closed_loop.reach", month)),
+                np.uint64(streams.key("complaints.closed_loop.recover", month)),
+                float(c.p_closed_loop_reach), float(self.p_recover_closed_loop), float(c.sat_recovery_paradox))
+        self._eliminate_causes(model, ms, counts)
+        self._report(model, ms.kpis, len(rows), documented, eliminated, responded, recovered, reached, won_back)
+
+    def _eliminate_causes(self, model, ms, counts: np.ndarray) -> None:
+        """Eliminated causes lower their need types' rates (``counts``: eliminated complaints per need)."""
+        c = self.cfg
+        if c.root_cause_enabled and counts.any() and ms.n_act:
             per_1k = counts * 1000.0 / ms.n_act
             rel = model.needs_module.rel_root_cause
             rel[:] = np.maximum(rel * (1.0 - c.rate_root_cause_per_1k) ** per_1k, c.rel_root_cause_floor)
-
-        self._report(model, k, len(rows), int(documented.sum()), int(eliminated.sum()),
-                     int(responded.sum()), int(recovered.sum()), reached, won_back)
 
     def _closed_loop(self, model, ms, complained_rows: np.ndarray) -> tuple[int, int]:
         c, pop = self.cfg, model.pop
@@ -178,3 +205,84 @@ def _raise_kernel(touched, act, uid, experience, phone_calls, phone_calls_total,
             rows[n] = i
             n += 1
     return n
+
+
+@inline
+def _recovered_score(before, now, paradox):
+    """Satisfaction after a recovery, as Complaints.paradox_lift and step compute it (float64)."""
+    severity = (before - now) / 10.0
+    if severity < 0.0:
+        severity = 0.0
+    elif severity > 1.0:
+        severity = 1.0
+    return np.maximum(now, np.minimum(before + paradox * (1.0 - severity), 10.0))
+
+
+@inline
+def _cause_of(needs, i, cause_order):
+    """The complainer's worst need this month (first in cause_order they had), -1 for none."""
+    for r in range(cause_order.shape[0]):
+        j = cause_order[r]
+        if needs[i, j] > 0:
+            return j
+    return -1
+
+
+@kernel
+def _handle_kernel(rows, act, uid, sat_start, satisfaction, recovery_failed_month, month, needs, cause_order, keys,
+                   p_respond, p_recover, paradox, penalty, p_document, p_eliminate, eliminated_by_cause):
+    """Response, recovery, documentation and elimination of each complaint (Complaints.step's
+    reference, complainer by complainer: their slots are distinct, so the order is immaterial).
+    Counts eliminated complaints per cause; returns (responded, recovered, documented, eliminated)."""
+    n_responded = n_recovered = n_documented = n_eliminated = 0
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        slot = act[i]
+        u_id = uid[slot]
+        if uniform_at(keys[0], u_id) < p_respond:
+            n_responded += 1
+            if uniform_at(keys[1], u_id) < p_recover:
+                n_recovered += 1
+                satisfaction[slot] = _recovered_score(np.float64(sat_start[i]), np.float64(satisfaction[slot]),
+                                                      paradox)
+                recovered = True
+            else:
+                recovered = False
+        else:
+            recovered = False
+        if not recovered:  # in 32 bits, as numpy subtracts a Python float from the 32-bit scores
+            satisfaction[slot] = np.maximum(satisfaction[slot] - penalty, np.float32(0.0))
+            recovery_failed_month[slot] = month
+        if uniform_at(keys[2], u_id) < p_document:
+            n_documented += 1
+            if uniform_at(keys[3], u_id) < p_eliminate:
+                n_eliminated += 1
+                cause = _cause_of(needs, i, cause_order)
+                if cause >= 0:
+                    eliminated_by_cause[cause] += 1
+    return n_responded, n_recovered, n_documented, n_eliminated
+
+
+@kernel
+def _closed_loop_kernel(touched, complained, act, uid, sat_start, satisfaction, detractor_below, key_reach,
+                        key_recover, p_reach, p_recover, paradox):
+    """The closed loop of Complaints._closed_loop: touched detractors who did not complain (both
+    lists ascending), reached and recovered by their draws; returns (reached, recovered)."""
+    n_reached = n_won = 0
+    c = 0
+    for r in range(touched.shape[0]):
+        i = touched[r]
+        while c < complained.shape[0] and complained[c] < i:
+            c += 1
+        if c < complained.shape[0] and complained[c] == i:
+            continue
+        slot = act[i]
+        if not np.float64(satisfaction[slot]) < detractor_below:
+            continue
+        if uniform_at(key_reach, uid[slot]) < p_reach:
+            n_reached += 1
+            if uniform_at(key_recover, uid[slot]) < p_recover:
+                n_won += 1
+                satisfaction[slot] = _recovered_score(np.float64(sat_start[i]), np.float64(satisfaction[slot]),
+                                                      paradox)
+    return n_reached, n_won

@@ -30,6 +30,15 @@ CASES = {
     "resolved_programme_des": ["scenario=resolved_programme", "contact_centre.mode=des", "years=1"],
     "telecom_contracts": ["population=telecom", "+contracts=telco_ibm"],
     "global_mixing_no_abuse": ["adoption.mixing=global", "abuse.enabled=false", "churn.rel_churn_new=2.0"],
+    "closed_loop_cascade": ["scenario=closed_loop_feedback", "adoption.mixing=cascade"],
+    "targeted_campaign": ["scenario=ebilling_push", "interventions.ebilling_campaign.target_segments=[business]"],
+    "root_cause_elimination": ["scenario=root_cause_elimination"],
+}
+# what each case is there for: columns that must be non-zero in it
+EXERCISES = {
+    "closed_loop_cascade": ["closed_loop_recovered", "new_adopt_ebill"],
+    "targeted_campaign": ["new_adopt_ebill", "recoveries_succeeded"],
+    "root_cause_elimination": ["complaints_causes_eliminated"],
 }
 
 
@@ -53,6 +62,8 @@ def test_compiled_stages_match_the_numpy_reference(case, monkeypatch):
         else:
             assert np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True), f"{case}: {col} differs"
     assert ref["new_churn"].sum() > 0 and ref["calls_offered"].sum() > 0  # the cases do exercise the stages
+    for col in EXERCISES.get(case, []):
+        assert ref[col].sum() > 0, f"{case} never exercises {col}"
 
 
 def test_flags_wider_than_a_byte_match_the_numpy_reference(monkeypatch):
