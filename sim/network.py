@@ -452,6 +452,17 @@ class TieGraph:
         return (np.concatenate(pos), np.concatenate(other, dtype=_INDEX, casting="same_kind"),
                 np.concatenate(mult))
 
+    def close_triangles(self, first: np.ndarray, live: np.ndarray, closing: np.ndarray, u_friend: np.ndarray,
+                        picks: np.ndarray) -> None:
+        """attach_settled_nodes's closures, compiled: where ``closing[i, j]`` and slot first[i] has live
+        ties, picks[i, j] becomes the one at position floor(u_friend[i, j] x their number) among
+        them, ascending (with multiplicity). One pass over the recent ties for all of ``first``."""
+        self._refresh_base()
+        contacts = np.unique(first)
+        with self._positions(contacts) as where:
+            _close_triangles_kernel(first, contacts, self._n_base, *self._base_rows(), *self._recent_ties(), where,
+                                    live, closing, u_friend, picks)
+
     def _ties_of_compiled(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # ties_of read from the base's rows, not a scipy matrix built for it (whose weights, a
         # float per tie direction, were a tenth of a run's memory): the same ties in the same order,
@@ -491,23 +502,44 @@ def _append_kernel(src, dst, stored_src, stored_dst, m):
 
 
 @kernel
-def _friend_lists_kernel(pos, other, mult, active, start, friends):
-    """attach_settled_nodes's friend lists: the active others of each contact (ties pos[e] ->
-    other[e], mult[e] times each), contact after contact and ascending within one (what a
-    lexsort by (contact, other) gives); start[c] is where contact c's list begins. Returns how
-    many were written."""
-    n_contacts = start.shape[0] - 1
-    for e in range(pos.shape[0]):
-        if active[other[e]]:
-            start[pos[e] + 1] += mult[e]
+def _close_triangles_kernel(first, contacts, n_base, indptr, indices, recent_src, recent_dst, where, live, closing,
+                            u_friend, picks):
+    """TieGraph.close_triangles: each contact's live friends (``where`` holds each contact's index
+    in ``contacts``) counted, listed contact after contact and sorted within each (a lexsort by
+    (contact, friend), as the numpy reference does), then each closing pick drawn from its list."""
+    n_contacts = contacts.shape[0]
+    start = np.zeros(n_contacts + 1, dtype=np.int64)
+    for c in range(n_contacts):
+        s = contacts[c]
+        if s < n_base:
+            for k in range(indptr[s], indptr[s + 1]):
+                if live[indices[k]]:
+                    start[c + 1] += 1
+    for e in range(recent_src.shape[0]):
+        a, b = recent_src[e], recent_dst[e]
+        if where[a] >= 0 and live[b]:
+            start[where[a] + 1] += 1
+        if where[b] >= 0 and live[a]:
+            start[where[b] + 1] += 1
     for c in range(n_contacts):
         start[c + 1] += start[c]
+    friends = np.empty(start[n_contacts], dtype=np.int64)
     fill = start[:n_contacts].copy()
-    for e in range(pos.shape[0]):
-        if active[other[e]]:
-            for _ in range(mult[e]):
-                friends[fill[pos[e]]] = other[e]
-                fill[pos[e]] += 1
+    for c in range(n_contacts):
+        s = contacts[c]
+        if s < n_base:
+            for k in range(indptr[s], indptr[s + 1]):
+                if live[indices[k]]:
+                    friends[fill[c]] = indices[k]
+                    fill[c] += 1
+    for e in range(recent_src.shape[0]):
+        a, b = recent_src[e], recent_dst[e]
+        if where[a] >= 0 and live[b]:
+            friends[fill[where[a]]] = b
+            fill[where[a]] += 1
+        if where[b] >= 0 and live[a]:
+            friends[fill[where[b]]] = a
+            fill[where[b]] += 1
     for c in range(n_contacts):  # insertion sort: a contact has a few dozen friends at most
         for a in range(start[c] + 1, start[c + 1]):
             x = friends[a]
@@ -516,7 +548,14 @@ def _friend_lists_kernel(pos, other, mult, active, start, friends):
                 friends[b + 1] = friends[b]
                 b -= 1
             friends[b + 1] = x
-    return start[n_contacts]
+    for i in range(first.shape[0]):
+        c = where[first[i]]
+        count = start[c + 1] - start[c]
+        if count == 0:
+            continue
+        for j in range(picks.shape[1]):
+            if closing[i, j]:
+                picks[i, j] = friends[start[c] + min(np.int64(u_friend[i, j] * count), count - 1)]
 
 
 @kernel
@@ -769,27 +808,22 @@ def attach_settled_nodes(
     if p_closure > 0 and n_ties > 1:
         u_close = rng.random((n, n_ties - 1))
         u_friend = rng.random((n, n_ties - 1))
-        contacts = np.unique(first)
-        pos, other, mult = graph.ties_of(contacts)
-        if kernels.COMPILED:  # a counting sort by contact, then each contact's few friends in order
-            start = np.zeros(contacts.size + 1, dtype=np.int64)
-            friends = np.empty(int(mult.sum()), dtype=_INDEX)
-            n_all = _friend_lists_kernel(pos, other, mult, active, start, friends)
-            friends = friends[:n_all]
-            n_friends = np.diff(start)
-            start = start[:-1]
+        if kernels.COMPILED:  # the friends of each first contact gathered and picked in one kernel
+            graph.close_triangles(first, active, u_close < p_closure, u_friend, far[:, 1:])
         else:
+            contacts = np.unique(first)
+            pos, other, mult = graph.ties_of(contacts)
             live = active[other]
             pos, other = np.repeat(pos[live], mult[live]), np.repeat(other[live], mult[live])
             friends = other[np.lexsort((other, pos))]
             n_friends = np.bincount(pos, minlength=contacts.size)
             start = np.concatenate([[0], np.cumsum(n_friends)[:-1]])
-        row = np.searchsorted(contacts, first)
-        count = n_friends[row][:, None]
-        closing = (u_close < p_closure) & (count > 0)
-        at = start[row][:, None] + np.minimum((u_friend * count).astype(_INDEX), np.maximum(count - 1, 0))
-        rest = far[:, 1:]
-        rest[closing] = friends[at[closing]]
+            row = np.searchsorted(contacts, first)
+            count = n_friends[row][:, None]
+            closing = (u_close < p_closure) & (count > 0)
+            at = start[row][:, None] + np.minimum((u_friend * count).astype(_INDEX), np.maximum(count - 1, 0))
+            rest = far[:, 1:]
+            rest[closing] = friends[at[closing]]
     graph.add_edges(np.repeat(new_slots, n_ties), far.ravel())
 
 

@@ -395,6 +395,39 @@ def test_closing_ties_go_to_active_friends_of_the_first_contact():
     assert len(set(later.ravel())) > 1  # picks spread over the friends
 
 
+@pytest.mark.parametrize("p_closure", [0.5, 1.0])
+def test_compiled_closures_pick_the_reference_friends(p_closure, monkeypatch):
+    # ties in the rows and recent ones not yet folded in, repeated ties, churned friends, contacts
+    # shared by several joiners and contacts without a live friend: the same ties, in order
+    import sim.kernels
+
+    if not sim.kernels.COMPILED:
+        pytest.skip("numba is not installed")
+
+    def joined(compiled):
+        monkeypatch.setattr(sim.kernels, "COMPILED", compiled)
+        rng = _rng(8)
+        g = TieGraph(400, *watts_strogatz_edges(400, 6, 0.2, _rng(3)))
+        g.add_edges(rng.integers(0, 400, 30), rng.integers(0, 400, 30))  # recent: under a tenth, not folded
+        g.add_edges(np.array([7, 7, 7]), np.array([9, 9, 11]))  # a repeated tie
+        g.add_edges(np.array([398]), np.array([399]))  # 399's only friend, 398, has left
+        active = rng.random(400) > 0.25
+        active[[7, 399]] = True
+        active[398] = False
+        anchors = np.concatenate([np.full(5, 7), np.full(3, 399), rng.integers(0, 400, 20), np.full(12, -1)])
+        g.add_nodes(len(anchors))
+        new = np.arange(400, 400 + len(anchors))
+        active = np.concatenate([active, np.ones(len(anchors), dtype=bool)])
+        attach_settled_nodes(g, new, anchors, 6, np.flatnonzero(active[:400]), active, p_closure, _rng(4))
+        return g.edges()
+
+    fast, ref = joined(True), joined(False)
+    np.testing.assert_array_equal(fast[0], ref[0])
+    np.testing.assert_array_equal(fast[1], ref[1])
+    added = fast[1][-6 * 40:].reshape(40, 6)
+    assert np.all(added[5:8, 1:] != 398)  # never the churned friend
+
+
 def test_closure_probability_rises_with_clustering_and_is_zero_without():
     assert closure_probability(8, 0.0) == 0.0 and closure_probability(2, 0.3) <= 1.0
     shares = [closure_probability(8, c) for c in (0.05, 0.1, 0.3, 0.5)]
