@@ -12,13 +12,20 @@ and EMA Workbench users know:
 
 from __future__ import annotations
 
+import datetime
+import io
 import math
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 
 # KPIs paired by construction (their value is the difference already) get no _vs_baseline column
 from sim.compare import MONEY_KPIS
+
+# what comparison.xlsx says it was created and modified at (and its zip members' times): a
+# spreadsheet's bytes then depend on its tables only
+_FIXED_MOMENT = datetime.datetime(2000, 1, 1)
 
 
 def split_point(point: str) -> dict[str, object]:
@@ -112,13 +119,30 @@ def write_tables(folder: Path, comp: pd.DataFrame, seeds: pd.DataFrame) -> list[
 
 def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     """One sheet per frame, header row first, a missing number as an empty cell (what pandas'
-    to_excel writes), streamed by openpyxl's write-only workbook: half the time of to_excel."""
+    to_excel writes), streamed by openpyxl's write-only workbook: half the time of to_excel.
+
+    The same tables give the same bytes: openpyxl stamps the workbook's properties and every
+    member of its zip with the wall clock, so both are set to one fixed moment here."""
     from openpyxl import Workbook
+    from openpyxl.xml.functions import tostring
 
     book = Workbook(write_only=True)
+    book.properties.created = book.properties.modified = _FIXED_MOMENT
     for name, frame in sheets.items():
         sheet = book.create_sheet(name)
         sheet.append([str(c) for c in frame.columns])
         for row in frame.itertuples(index=False, name=None):
             sheet.append([None if isinstance(v, float) and v != v else v for v in row])
-    book.save(path)
+    made = io.BytesIO()
+    book.save(made)
+    book.properties.modified = _FIXED_MOMENT  # save() stamped it with the clock
+    with zipfile.ZipFile(made) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for member in src.infolist():
+            data = src.read(member)
+            if member.filename == "docProps/core.xml":
+                data = tostring(book.properties.to_tree())
+            stamped = zipfile.ZipInfo(member.filename, date_time=_FIXED_MOMENT.timetuple()[:6])
+            stamped.compress_type = zipfile.ZIP_DEFLATED
+            stamped.create_system = 3  # as on Unix wherever it is written (ZipInfo's default follows the OS)
+            stamped.external_attr = 0o644 << 16
+            out.writestr(stamped, data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
@@ -61,6 +63,21 @@ def test_comparison_csv_and_xlsx_carry_the_swept_keys(swept):
     # the same tables as the CSVs, cell for cell (a missing number is an empty cell in both)
     pd.testing.assert_frame_equal(sheets["comparison"], comp, check_dtype=False)
     pd.testing.assert_frame_equal(sheets["runs"], pd.read_csv(swept / "runs.csv"), check_dtype=False)
+
+
+def test_a_comparison_rebuilt_later_is_the_same_bytes_in_every_file(swept, tmp_path):
+    # nothing a comparison writes may carry the wall clock: two seconds apart (a zip member's time
+    # has two-second steps, a workbook's stamp one) every file must still be the same bytes
+    pytest.importorskip("openpyxl")
+    root = swept.parent.parent
+    first = build_comparison(root, out_dir=tmp_path / "a", figures=False, log=None)
+    time.sleep(2.1)
+    second = build_comparison(root, out_dir=tmp_path / "b", figures=False, log=None)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert "comparison.xlsx" in {str(f) for f in files}
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for f in files:
+        assert (first / f).read_bytes() == (second / f).read_bytes(), f"{f} differs between two builds"
 
 
 def test_a_sweep_over_a_key_gets_a_response_curve(swept, tmp_path):
