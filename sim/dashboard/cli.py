@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,9 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cxsim-dashboard: serving on http://{a.host}:{a.port} (Ctrl-C stops it)", flush=True)
     cmd = [sys.executable, "-m", "solara", "run", str(APP), "--host", a.host, "--port", str(a.port),
            "--production", "--no-open", "--no-check-version"]  # no network: never ask PyPI for news
+    server = subprocess.Popen(cmd, env=env)
+    # a stop sent to this process (kill, a service manager, a test's terminate) must stop the
+    # server too: without this it would live on as an orphan holding the port. Ctrl-C reaches
+    # both already (the terminal signals the whole process group).
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda signum, _frame: server.send_signal(signum))
     try:
-        return subprocess.call(cmd, env=env)
+        return server.wait()
     except KeyboardInterrupt:
+        server.wait()
         return 0
 
 

@@ -81,6 +81,16 @@ def dashboard(tmp_path_factory, small_config):
     yield url
     server.terminate()
     server.wait(timeout=20)
+    # stopping cxsim-dashboard stops the server it started: nothing left answering on the port
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+        except OSError:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail("cxsim-dashboard was stopped but its Solara server still answers (an orphan)")
+        time.sleep(0.5)
 
 
 @pytest.fixture()
