@@ -516,11 +516,12 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
                 cr = runs.get(s)
                 if cr is None or seed not in cr.seeds:
                     continue
-                summary, monthly = b if (s == baseline and b) else read_run(cr.seeds[seed])
+                own = s == baseline and b is not None  # the baseline's run, read and reduced above
+                summary, monthly = b if own else read_run(cr.seeds[seed])
                 n_read += 1
-                s_traj = trajectories(monthly)
+                s_traj = b_traj if own else trajectories(monthly)
                 traj[s].add(s_traj)
-                vals = seed_values(summary, monthly)
+                vals = b_vals if own else seed_values(summary, monthly)
                 paired = b is not None and len(monthly) == len(b[1])
                 if paired and s != baseline:
                     diff[s].add({k: s_traj[k] - b_traj[k] for k in s_traj if k in b_traj})
