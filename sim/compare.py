@@ -186,7 +186,8 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """summary.json and the needed columns of monthly.parquet of one (intact) run."""
     table = pq.ParquetFile(run_dir / "monthly.parquet")  # opened once for its schema and its columns
     columns = [c for c in table.schema_arrow.names if _wanted_column(c)]
-    monthly = table.read(columns=columns).to_pandas()
+    # one run's table is a few hundred rows: starting pyarrow's threads for it costs more than it saves
+    monthly = table.read(columns=columns, use_threads=False).to_pandas(use_threads=False)
     return json.loads((run_dir / "summary.json").read_text()), monthly
 
 
