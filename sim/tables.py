@@ -127,7 +127,7 @@ def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     from openpyxl.xml.functions import tostring
 
     book = Workbook(write_only=True)
-    book.properties.created = book.properties.modified = _FIXED_MOMENT
+    book.properties.created = _FIXED_MOMENT
     for name, frame in sheets.items():
         sheet = book.create_sheet(name)
         sheet.append([str(c) for c in frame.columns])
@@ -135,7 +135,7 @@ def _write_xlsx(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
             sheet.append([None if isinstance(v, float) and v != v else v for v in row])
     made = io.BytesIO()
     book.save(made)
-    book.properties.modified = _FIXED_MOMENT  # save() stamped it with the clock
+    book.properties.modified = _FIXED_MOMENT  # save() stamps it with the clock: rewritten below
     with zipfile.ZipFile(made) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
         for member in src.infolist():
             data = src.read(member)

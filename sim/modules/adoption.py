@@ -189,9 +189,9 @@ class Adoption:
                     mine = np.flatnonzero(which == b)
                     f[mine] = told[b][act[rows[mine]]]
             elif self.mixing == "global":
-                live = pop.active[act]
-                share = np.array([float((pop.shows(b, act) & live).mean()) if q else 0.0
-                                  for b, q in enumerate(has_share)])
+                share = np.zeros(len(self.names))
+                for b, value in self.shares(model, act, dict.fromkeys(np.flatnonzero(has_share).tolist())).items():
+                    share[b] = value
                 f = share[which]
             else:
                 self._network_shares(model, act, rows, which, has_share, f)

@@ -355,6 +355,19 @@ def test_average_clustering_sample_is_close_to_full():
     assert abs(average_clustering(g, 3000, _rng(5)) - full) < 0.02
 
 
+def _compiled_then_reference(monkeypatch, build):
+    """build()'s answer with the compiled kernels, then with their numpy references."""
+    import sim.kernels
+
+    if not sim.kernels.COMPILED:
+        pytest.skip("numba is not installed")
+    answers = []
+    for compiled in (True, False):
+        monkeypatch.setattr(sim.kernels, "COMPILED", compiled)
+        answers.append(build())
+    return answers
+
+
 # ---------------------------------------------------------------- attach_settled_nodes
 
 
@@ -399,13 +412,7 @@ def test_closing_ties_go_to_active_friends_of_the_first_contact():
 def test_compiled_closures_pick_the_reference_friends(p_closure, monkeypatch):
     # ties in the rows and recent ones not yet folded in, repeated ties, churned friends, contacts
     # shared by several joiners and contacts without a live friend: the same ties, in order
-    import sim.kernels
-
-    if not sim.kernels.COMPILED:
-        pytest.skip("numba is not installed")
-
-    def joined(compiled):
-        monkeypatch.setattr(sim.kernels, "COMPILED", compiled)
+    def joined():
         rng = _rng(8)
         g = TieGraph(400, *watts_strogatz_edges(400, 6, 0.2, _rng(3)))
         g.add_edges(rng.integers(0, 400, 30), rng.integers(0, 400, 30))  # recent: under a tenth, not folded
@@ -421,7 +428,7 @@ def test_compiled_closures_pick_the_reference_friends(p_closure, monkeypatch):
         attach_settled_nodes(g, new, anchors, 6, np.flatnonzero(active[:400]), active, p_closure, _rng(4))
         return g.edges()
 
-    fast, ref = joined(True), joined(False)
+    fast, ref = _compiled_then_reference(monkeypatch, joined)
     np.testing.assert_array_equal(fast[0], ref[0])
     np.testing.assert_array_equal(fast[1], ref[1])
     added = fast[1][-6 * 40:].reshape(40, 6)
@@ -437,13 +444,7 @@ def test_closure_probability_rises_with_clustering_and_is_zero_without():
 def test_folds_and_renumbers_in_place_give_the_reference_rows(monkeypatch):
     # The kernels fold recent ties into the rows and close them up in place; the numpy reference
     # builds them afresh. Rows, their order within and the recent ties must agree at every step.
-    import sim.kernels
-
-    if not sim.kernels.COMPILED:
-        pytest.skip("numba is not installed")
-
-    def history(compiled):
-        monkeypatch.setattr(sim.kernels, "COMPILED", compiled)
+    def history():
         rng = _rng(21)
         g = TieGraph(300, *watts_strogatz_edges(300, 6, 0.3, _rng(2)))
         states = []
@@ -459,8 +460,7 @@ def test_folds_and_renumbers_in_place_give_the_reference_rows(monkeypatch):
             states.append((indptr.copy(), indices.copy(), *(a.copy() for a in g._recent_ties())))
         return states, _dense(g)
 
-    fast, dense_fast = history(True)
-    ref, dense_ref = history(False)
+    (fast, dense_fast), (ref, dense_ref) = _compiled_then_reference(monkeypatch, history)
     for step, (a, b) in enumerate(zip(fast, ref, strict=True)):
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y), f"step {step} differs"
