@@ -14,7 +14,7 @@ Runs are grouped by their folder: ``<root>/<scenario>/<point>/seed=<N>/`` where 
 the parameter point (the overrides other than scenario and seed, or ``default``); scenarios are
 compared within a point. Runs are read one at a time, only the needed Parquet columns, and
 folded into running sums, so a sweep of thousands of runs is never held in memory at once.
-Runs that are not complete and intact (``sim.results.run_problem``) are never read.
+Runs that are not complete and intact (``sim.results.sealed_run``) are never read.
 
 Written to ``<root>/comparisons/<name>/`` (no clock in the path). A rebuild of the same scope
 (the same cells and baseline, perhaps with more seeds on disk) replaces it atomically; a
@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from scipy.special import (  # not scipy.stats: 0.4 s to import, for three functions
     nctdtr,
     ndtri,
@@ -58,8 +57,10 @@ from scipy.special import (  # not scipy.stats: 0.4 s to import, for three funct
 )
 
 from sim.config import PopulationConfig
-from sim.results import run_problem
+from sim.results import sealed_run
 from sim.roi import compare_runs
+from sim.run_reader import MonthlyColumns, RunUnreadable
+from sim.run_reader import read_run as read_run_folder
 from sim.safe_write import (
     OutputError,
     atomic_dir,
@@ -131,23 +132,41 @@ MONEY_KPIS: dict[str, Kpi] = {  # paired by construction (sim.roi.compare_runs):
 HEADLINE = ("incremental_npv", "nps_end", "customers_end", "churn_rate_annual", "cost_to_serve")
 
 # monthly series kept as trajectories: name -> (label, unit, function of the monthly table)
-TRAJECTORIES: dict[str, tuple[str, str, Callable[[pd.DataFrame], np.ndarray]]] = {
-    "customers": ("Customers", "customers", lambda m: m["customers"].to_numpy(float)),
-    "nps": ("Net promoter score", "points -100..100", lambda m: m["nps"].to_numpy(float)),
-    "sat_mean": ("Mean satisfaction", "points 0-10", lambda m: m["sat_mean"].to_numpy(float)),
+# (a monthly table is a DataFrame or a run read from disk, sim.run_reader.MonthlyColumns: both
+# give a column by name, which np.asarray turns into numbers)
+Monthly = pd.DataFrame | MonthlyColumns
+TRAJECTORIES: dict[str, tuple[str, str, Callable[[Monthly], np.ndarray]]] = {
+    "customers": ("Customers", "customers", lambda m: _column(m, "customers")),
+    "nps": ("Net promoter score", "points -100..100", lambda m: _column(m, "nps")),
+    "sat_mean": ("Mean satisfaction", "points 0-10", lambda m: _column(m, "sat_mean")),
     "churn_pct_year": ("Churn, trailing 12 months", "% of customers a year", lambda m: _trailing_churn_pct(m)),
-    "calls_offered": ("Phone calls offered", "calls a month", lambda m: m["calls_offered"].to_numpy(float)),
-    "asa_s": ("Average speed of answer", "seconds", lambda m: m["asa_s"].to_numpy(float)),
-    "cost_to_serve": ("Cost to serve", "USD a month", lambda m: m["cost_to_serve"].to_numpy(float)),
-    "profit": ("Profit (after CX spend)", "USD a month", lambda m: m["profit"].to_numpy(float)),
-    "cum_npv": ("Cumulative discounted profit", "USD", lambda m: np.cumsum(m["profit_discounted"].to_numpy(float))),
+    "calls_offered": ("Phone calls offered", "calls a month", lambda m: _column(m, "calls_offered")),
+    "asa_s": ("Average speed of answer", "seconds", lambda m: _column(m, "asa_s")),
+    "cost_to_serve": ("Cost to serve", "USD a month", lambda m: _column(m, "cost_to_serve")),
+    "profit": ("Profit (after CX spend)", "USD a month", lambda m: _column(m, "profit")),
+    "cum_npv": ("Cumulative discounted profit", "USD", lambda m: np.cumsum(_column(m, "profit_discounted"))),
 }
+TRAILING_MONTHS = 12
 
 
-def _trailing_churn_pct(m: pd.DataFrame) -> np.ndarray:
+def _column(m: Monthly, name: str) -> np.ndarray:
+    return np.asarray(m[name], dtype=float)
+
+
+def trailing_sum(x: np.ndarray, months: int = TRAILING_MONTHS) -> np.ndarray:
+    """Sum of each month and the ``months - 1`` before it (fewer at the start), each window added
+    oldest first: ``months`` vector additions instead of a rolling window per run."""
+    out = np.zeros_like(x, dtype=float)
+    n = len(x)
+    for lag in range(min(months, n) - 1, -1, -1):
+        out[lag:] += x[:n - lag]
+    return out
+
+
+def _trailing_churn_pct(m: Monthly) -> np.ndarray:
     """Leavers per customer-month over the last 12 months (fewer at the start), as % a year."""
-    window = m[["new_churn", "customers_start"]].rolling(12, min_periods=1).sum()
-    return (1200.0 * window["new_churn"] / np.maximum(window["customers_start"], 1)).to_numpy(float)
+    leavers, exposed = trailing_sum(_column(m, "new_churn")), trailing_sum(_column(m, "customers_start"))
+    return 1200.0 * leavers / np.maximum(exposed, 1)
 
 
 _ALWAYS_READ = {"month", "customers_start", "customers", "nps", "sat_mean", "new_churn", "churn_rate",
@@ -182,16 +201,22 @@ def _wanted_column(c: str) -> bool:
             or (c.startswith("cost_") and not c.startswith("cost_programme_")))
 
 
-def read_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    """summary.json and the needed columns of monthly.parquet of one (intact) run."""
-    table = pq.ParquetFile(run_dir / "monthly.parquet")  # opened once for its schema and its columns
-    columns = [c for c in table.schema_arrow.names if _wanted_column(c)]
-    # one run's table is a few hundred rows: starting pyarrow's threads for it costs more than it saves
-    monthly = table.read(columns=columns, use_threads=False).to_pandas(use_threads=False)
-    return json.loads((run_dir / "summary.json").read_text()), monthly
+def read_run(run_dir: Path, months: int | None = None) -> tuple[dict[str, Any], MonthlyColumns]:
+    """summary.json and the columns a comparison uses of monthly.parquet of one (intact) run;
+    ``months``, the manifest's, is checked against the table (sim.run_reader.read_run)."""
+    return read_run_folder(run_dir, _wanted_column, months)
 
 
-def seed_values(summary: dict[str, Any], monthly: pd.DataFrame) -> dict[str, float]:
+def _mean_skipping_nan(x: np.ndarray) -> float:
+    """pandas' Series.mean: NaN left out of the sum and the count (NaN when all are)."""
+    missing = np.isnan(x)
+    if not missing.any():
+        return float(x.mean())
+    n = len(x) - int(missing.sum())
+    return float(np.where(missing, 0.0, x).sum() / n) if n else math.nan
+
+
+def seed_values(summary: dict[str, Any], monthly: Monthly) -> dict[str, float]:
     """The scalar KPIs of one run: summary figures and final-year means of monthly KPIs."""
     def number(v: Any) -> float:  # JSON writes a missing number as null
         return math.nan if v is None else float(v)
@@ -200,25 +225,24 @@ def seed_values(summary: dict[str, Any], monthly: pd.DataFrame) -> dict[str, flo
     for prefix in _SUMMARY_FAMILIES:
         for k, v in (summary.get(prefix) or {}).items():
             out[f"{prefix}.{k}"] = number(v)
-    last = monthly.tail(12)
     for k in _FINAL_YEAR_KPIS:
         col = k.split(".", 1)[1]
-        if col in last:
-            out[k] = float(last[col].mean())
+        if col in monthly:
+            out[k] = _mean_skipping_nan(_column(monthly, col)[-12:])
     return out
 
 
-def money_values(scenario: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, float]:
+def money_values(scenario: Monthly, baseline: Monthly) -> dict[str, float]:
     """The paired money view of one seed, from ``sim.roi.compare_runs`` (None -> NaN)."""
     roi = compare_runs(scenario, baseline)
     return {k: (math.nan if roi[k] is None else float(roi[k])) for k in MONEY_KPIS}
 
 
-def trajectories(monthly: pd.DataFrame) -> dict[str, np.ndarray]:
+def trajectories(monthly: Monthly) -> dict[str, np.ndarray]:
     out = {k: f(monthly) for k, (_, _, f) in TRAJECTORIES.items()}
     for c in monthly.columns:
         if c.startswith("adopt_"):
-            out[c] = 100.0 * monthly[c].to_numpy(float)
+            out[c] = 100.0 * _column(monthly, c)
     return out
 
 
@@ -359,6 +383,7 @@ def discover_cells(root: Path) -> dict[tuple[str, str], Path]:
 @dataclass
 class CellRuns:
     seeds: dict[int, Path] = field(default_factory=dict)
+    months: dict[int, int] = field(default_factory=dict)  # what each seed's manifest says it simulated
     skipped: list[str] = field(default_factory=list)  # "path: reason"
     config_hash: str | None = None
     years: int | None = None
@@ -377,11 +402,10 @@ def cell_runs(cell_dir: Path) -> CellRuns:
     for d in sorted(cell_dir.glob("seed=*")):
         if not d.is_dir():
             continue
-        problem = run_problem(d)
+        problem, m = sealed_run(d)
         if problem:
             out.skipped.append(f"{d}: {problem}")
             continue
-        m = json.loads((d / "manifest.json").read_text())
         found[int(m["seed"])] = (d, m)
     if not found:
         return out
@@ -392,6 +416,7 @@ def cell_runs(cell_dir: Path) -> CellRuns:
             out.skipped.append(f"{d}: config hash {m['config_hash']} differs from the other seeds' {top}")
             continue
         out.seeds[seed] = d
+        out.months[seed] = m.get("months")
         if out.manifest is None:
             out.manifest = m
     out.config_hash = top
@@ -484,6 +509,18 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
     labels: dict[str, Any] = {}
     programmes: dict[str, list[dict[str, Any]]] = {}  # scenario -> its programmes as run
 
+    def read_checked(cr: CellRuns, seed: int) -> tuple[dict[str, Any], MonthlyColumns] | None:
+        """The run of ``seed``, or None (dropped from the cell, with a warning) if its checksums
+        match but its tables do not read as a run."""
+        nonlocal n_skipped
+        try:
+            return read_run(cr.seeds[seed], cr.months.get(seed))
+        except RunUnreadable as err:
+            n_skipped += 1
+            warnings.append(f"not read (incomplete or damaged; a sweep that includes it redoes it): "
+                            f"{cr.seeds.pop(seed)}: {err}")
+            return None
+
     for point in points:
         runs = {s: cell_runs(on_disk[(p, s)]) for p, s in wanted if p == point}
         # the baseline is needed for pairing even if the sweep did not name it: use it if on disk
@@ -510,7 +547,7 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
         diff = {s: Running() for s in scenarios if s != baseline}
         all_seeds = sorted(set().union(*(runs[s].seeds for s in scenarios if s in runs)))
         for seed in all_seeds:
-            b = read_run(base.seeds[seed]) if seed in base.seeds else None
+            b = read_checked(base, seed) if seed in base.seeds else None
             b_traj = trajectories(b[1]) if b else None
             b_vals = seed_values(*b) if b else None
             for s in scenarios:
@@ -518,7 +555,10 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
                 if cr is None or seed not in cr.seeds:
                     continue
                 own = s == baseline and b is not None  # the baseline's run, read and reduced above
-                summary, monthly = b if own else read_run(cr.seeds[seed])
+                run_read = b if own else read_checked(cr, seed)
+                if run_read is None:
+                    continue
+                summary, monthly = run_read
                 n_read += 1
                 s_traj = b_traj if own else trajectories(monthly)
                 traj[s].add(s_traj)

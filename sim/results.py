@@ -127,20 +127,31 @@ def is_complete(run_dir: str | Path) -> bool:
     return run_problem(run_dir) is None
 
 
+def sealed_run(run_dir: str | Path) -> tuple[str | None, dict[str, Any] | None]:
+    """(why ``run_dir`` is not a run exactly as cxsim wrote it, or None; its parsed manifest).
+
+    Every file must match the checksum its sealed manifest recorded (``sim.safe_write.verify``)
+    and the manifest must describe a run. The manifest is read and parsed once, for the check and
+    for the caller (seed, config hash, months)."""
+    m = read_manifest(Path(run_dir))
+    problem = verify(run_dir, manifest=m)
+    if problem:
+        return f"damaged or incomplete: {problem}", None
+    if m.get("kind", "run") != "run" or not all(f in m.get("files", []) for f in FILES):
+        return "not a run folder (its manifest lists no run files)", None
+    return None, m
+
+
 def run_problem(run_dir: str | Path) -> str | None:
     """Why ``run_dir`` cannot be read as a finished run, or None if it can.
 
-    Every file must match the checksum its sealed manifest recorded (``sim.safe_write.verify``),
-    the manifest must describe a run, the Parquet footer must hold one row per month and
-    summary.json must parse.
+    The folder must be sealed and intact (``sealed_run``), the Parquet footer must hold one row
+    per month and summary.json must parse.
     """
     run_dir = Path(run_dir)
-    problem = verify(run_dir)
+    problem, m = sealed_run(run_dir)
     if problem:
-        return f"damaged or incomplete: {problem}"
-    m = read_manifest(run_dir) or {}
-    if m.get("kind", "run") != "run" or not all(f in m.get("files", []) for f in FILES):
-        return "not a run folder (its manifest lists no run files)"
+        return problem
     try:
         rows = pq.read_metadata(run_dir / "monthly.parquet").num_rows
         json.loads((run_dir / "summary.json").read_text())

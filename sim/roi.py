@@ -32,16 +32,23 @@ def payback_month(delta_profit: np.ndarray) -> int | None:
 
 
 def compare_runs(scenario: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, Any]:
-    """Paired incremental figures of ``scenario`` over ``baseline`` (same seed, same months)."""
+    """Paired incremental figures of ``scenario`` over ``baseline`` (same seed, same months).
+
+    Either may also be a run read from disk (``sim.run_reader.MonthlyColumns``): only columns by
+    name, ``columns`` and ``len`` (months) are used."""
     if len(scenario) != len(baseline):
         raise ValueError(f"runs differ in length: {len(scenario)} vs {len(baseline)} months")
     s, b = scenario, baseline
-    d = s["discount_factor"].to_numpy()
-    delta = {c: s[c].to_numpy() - b[c].to_numpy() for c in _MONEY}
-    cx = s["cost_cx_programmes"].to_numpy()
 
-    def total_change(column: str) -> float:  # numpy on the columns: pandas arithmetic costs 50 us a call
-        return float(np.sum(s[column].to_numpy() - b[column].to_numpy()))
+    def col(frame, name: str) -> np.ndarray:  # numpy on the columns: pandas arithmetic costs 50 us a call
+        return np.asarray(frame[name])
+
+    d = col(s, "discount_factor")
+    delta = {c: col(s, c) - col(b, c) for c in _MONEY}
+    cx = col(s, "cost_cx_programmes")
+
+    def total_change(column: str) -> float:
+        return float(np.sum(col(s, column) - col(b, column)))
 
     npv = float(np.sum(delta["profit"] * d))
     cx_pv = float(np.sum(cx * d))
@@ -60,9 +67,9 @@ def compare_runs(scenario: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, An
         "incremental_churn_by_reason": {r: total_change(f"new_churn_{r}") for r in CHURN_REASONS},
         "incremental_acquired": {"paid": total_change("new_acquired_paid"),
                                  "referred": total_change("new_acquired_referred")},
-        "customers_end": {"scenario": float(s["customers"].iloc[-1]), "baseline": float(b["customers"].iloc[-1])},
-        "nps_end": {"scenario": float(s["nps"].iloc[-1]), "baseline": float(b["nps"].iloc[-1])},
-        "adoption_end": {c[len("adopt_"):]: {"scenario": float(s[c].iloc[-1]), "baseline": float(b[c].iloc[-1])}
+        "customers_end": {"scenario": float(col(s, "customers")[-1]), "baseline": float(col(b, "customers")[-1])},
+        "nps_end": {"scenario": float(col(s, "nps")[-1]), "baseline": float(col(b, "nps")[-1])},
+        "adoption_end": {c[len("adopt_"):]: {"scenario": float(col(s, c)[-1]), "baseline": float(col(b, c)[-1])}
                          for c in s.columns if c.startswith("adopt_")},
     }
 

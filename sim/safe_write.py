@@ -76,10 +76,13 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return m if isinstance(m, dict) else None
 
 
-def verify(folder: str | Path) -> str | None:
-    """Why ``folder`` is not exactly what cxsim wrote, or None if every checksum matches."""
+def verify(folder: str | Path, manifest: dict[str, Any] | None = None) -> str | None:
+    """Why ``folder`` is not exactly what cxsim wrote, or None if every checksum matches.
+
+    ``manifest``: the folder's manifest.json as the caller already parsed it (read_manifest),
+    so it is not read twice."""
     folder = Path(folder)
-    m = read_manifest(folder)
+    m = manifest if manifest is not None else read_manifest(folder)
     if m is None:
         return "no readable manifest.json (never finished, or damaged)"
     if not m.get("complete") or m.get("package") != "cxsim":

@@ -119,6 +119,25 @@ def test_cxsim_compare_rebuilds_the_same_comparison_from_disk(sweep, tmp_path):
         pd.testing.assert_frame_equal(pd.read_parquet(out / "comparison.parquet"), made)
 
 
+def test_the_sweep_record_is_read_as_omegaconf_reads_it(sweep, tmp_path):
+    """cxsim-compare reads multirun.yaml with libyaml under OmegaConf's rules: the same values,
+    and a duplicate key is refused as OmegaConf refuses it."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from sim.sweep_callback import load_multirun_yaml
+
+    (record,) = (sweep[0] / "out" / "multirun").glob("*/multirun.yaml")
+    full = OmegaConf.load(record)
+    fast = load_multirun_yaml(record)
+    expected = {k: v for k, v in OmegaConf.to_container(full).items() if k in ("hydra", "output", "scenario")}
+    assert OmegaConf.to_container(fast) == expected and len(expected) == 3
+    twice = tmp_path / "multirun.yaml"
+    twice.write_text("scenario: a\nscenario: b\n")
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key"):
+        load_multirun_yaml(twice)
+
+
 def test_rerun_skips_complete_runs_and_redoes_only_the_deleted_one(sweep, tmp_path):
     base = _copy(sweep[0], tmp_path)
     gone = _run_dir(base, "ebilling_push", 1)

@@ -272,3 +272,69 @@ def test_trajectory_figures_keep_every_label_inside_the_figure_and_clear_of_each
         for i, a in enumerate(boxes):
             assert not any(a.overlaps(b) for b in boxes[i + 1:]), f"{kpis}: box {i} overlaps another"
         pyplot().close(fig)
+
+
+def test_the_comparison_reads_back_exactly_what_the_runs_computed(root, small_config):
+    """Runs read from disk (numpy columns, no pandas) give the per-seed values, money view and
+    trajectories that the in-memory results give."""
+    from sim.compare import money_values, seed_values, trajectories
+
+    results = {}
+    for scenario in ("baseline", "ebilling_push"):
+        cfg = small_config(f"scenario={scenario}", "population.n_customers=1000", "years=1", "output.plots=false")
+        results[scenario] = run(cfg, seed=1)
+    disk = {s: read_run(root / s / "default" / "seed=1") for s in results}
+    for s, result in results.items():
+        assert seed_values(*disk[s]) == seed_values(result.summary, result.monthly)
+        from_disk, in_memory = trajectories(disk[s][1]), trajectories(result.monthly)
+        assert from_disk.keys() == in_memory.keys()
+        for k in in_memory:
+            np.testing.assert_array_equal(from_disk[k], in_memory[k], err_msg=k)
+    assert (money_values(disk["ebilling_push"][1], disk["baseline"][1])
+            == money_values(results["ebilling_push"].monthly, results["baseline"].monthly))
+
+
+def test_final_year_means_leave_out_missing_months_as_pandas_does():
+    from sim.compare import seed_values
+
+    frame = pd.DataFrame({"month": np.arange(14), "asa_s": [1.0, 2.0] + [np.nan, 3.0] * 6,
+                          "fcr": [np.nan] * 14, "nps": np.linspace(10.0, 11.3, 14)})
+    values = seed_values({}, frame)
+    assert values["final_year.asa_s"] == frame["asa_s"].tail(12).mean() == 3.0
+    assert math.isnan(values["final_year.fcr"])
+    assert values["final_year.nps"] == frame["nps"].tail(12).mean()
+
+
+def test_the_trailing_churn_window_is_pandas_rolling_sum():
+    from sim.compare import trailing_sum
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1e4, size=40)
+    np.testing.assert_allclose(trailing_sum(x), pd.Series(x).rolling(12, min_periods=1).sum(), rtol=1e-13)
+    whole = rng.integers(0, 1000, size=30).astype(float)  # whole numbers: every window sum is exact
+    assert (trailing_sum(whole) == pd.Series(whole).rolling(12, min_periods=1).sum().to_numpy()).all()
+    assert (trailing_sum(whole[:5]) == np.cumsum(whole[:5])).all()  # shorter than a year
+
+
+def test_a_sealed_run_whose_table_disagrees_with_its_manifest_is_skipped(root, tmp_path):
+    """Checksums guard the bytes; a run whose manifest and table disagree (as a writer bug would
+    leave it) is still not read: it is skipped with a warning, and its pair is not drawn."""
+    from sim.safe_write import sealed_manifest
+
+    results = tmp_path / "results"
+    shutil.copytree(root, results, ignore=shutil.ignore_patterns("comparisons"))
+    bad = results / "ebilling_push" / "default" / "seed=1"
+    manifest = json.loads((bad / "manifest.json").read_text())
+    files = [f for f in manifest.pop("files") if f != "manifest.json"]
+    for key in ("checksums", "manifest_sha256"):
+        manifest.pop(key)
+    manifest["months"] += 1
+    (bad / "manifest.json").write_text(sealed_manifest(manifest, bad, files))
+    assert "rows, the manifest says" in run_problem(bad)
+    out = build_comparison(results, figures=False, log=None)
+    meta = json.loads((out / "comparison.json").read_text())
+    assert meta["runs_read"] == 5 and meta["runs_skipped"] == 1
+    assert meta["scope"]["points"]["default"]["ebilling_push"] == [0, 2]
+    assert any("seed=1" in w and "the manifest says" in w for w in meta["warnings"])
+    seeds = pd.read_parquet(out / "seeds.parquet")
+    assert sorted(seeds.loc[seeds["scenario"] == "ebilling_push", "seed"].unique()) == [0, 2]

@@ -1,0 +1,88 @@
+"""Reading a finished run folder back: its summary and the monthly columns an analysis needs.
+
+Every analysis that reads many runs (``sim.compare``, ``sim.explore``) reads them here, after the
+folder passed its integrity check (``sim.results.sealed_run``). A run is read in one pass over
+its files: monthly.parquet is opened once (its footer gives the row count, checked against the
+manifest's months, and the schema), only the wanted columns are decoded, and they stay numpy
+arrays (``MonthlyColumns``) instead of becoming a pandas frame, which for a few hundred rows cost
+more than reading them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+
+class RunUnreadable(ValueError):
+    """A run folder whose checksums match but whose tables cannot be read as a run."""
+
+
+class MonthlyColumns:
+    """A run's monthly table as numpy columns, one entry per month.
+
+    It answers the few questions analyses ask of a monthly DataFrame with the same spelling:
+    ``table[name]`` (a numpy array), ``name in table``, ``table.columns``, ``table.keys()`` and
+    ``len(table)`` (months, as for a frame), so code written for ``RunResult.monthly`` reads
+    runs from disk unchanged. ``to_frame()`` gives the DataFrame.
+    """
+
+    __slots__ = ("_columns", "_months")
+
+    def __init__(self, columns: dict[str, np.ndarray], months: int) -> None:
+        self._columns = columns
+        self._months = months
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._columns[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns
+
+    def __len__(self) -> int:
+        return self._months
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    def keys(self) -> list[str]:
+        return list(self._columns)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self._columns)
+
+
+def read_run(run_dir: str | Path, wanted: Callable[[str], bool] | None = None,
+             months: int | None = None) -> tuple[dict[str, Any], MonthlyColumns]:
+    """summary.json and the ``wanted`` columns (all when None) of monthly.parquet of one run.
+
+    ``months`` is what the run's manifest says it simulated; a table with another number of rows
+    raises RunUnreadable, as does a summary or table that does not parse.
+    """
+    run_dir = Path(run_dir)
+    try:
+        table_file = pq.ParquetFile(run_dir / "monthly.parquet")
+        rows = table_file.metadata.num_rows
+        if months is not None and rows != months:
+            raise RunUnreadable(f"monthly.parquet has {rows} rows, the manifest says {months} months")
+        names = table_file.schema_arrow.names
+        columns = [c for c in names if wanted(c)] if wanted is not None else names
+        # a run's table is a few hundred rows: pyarrow's thread pool costs more than it saves
+        table = table_file.read(columns=columns, use_threads=False)
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except RunUnreadable:
+        raise
+    except Exception as err:  # truncated or garbled: the run has to be redone
+        raise RunUnreadable(f"unreadable ({type(err).__name__}: {err})") from err
+    arrays = {name: column.to_numpy() for name, column in zip(table.column_names, table.columns)}
+    return summary, MonthlyColumns(arrays, rows)
