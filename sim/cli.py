@@ -377,7 +377,9 @@ def start_line(plan, found: int = 0) -> str:
         return "cxsim: starting the sweep (its sweeper picks the runs as it goes)"
     n = len(plan.run_dirs)
     already = f", {found} found on disk (each reused if complete and unchanged)" if found else ""
-    return f"cxsim: sweep of {n} run{'s' if n != 1 else ''}{already}"
+    roi = ("\n  no roi.json per run: the sweep runs each programme run's baseline itself, and the comparison "
+           "pairs them (roi=true writes it anyway)") if plan.roi_in_sweep else ""
+    return f"cxsim: sweep of {n} run{'s' if n != 1 else ''}{already}{roi}"
 
 
 if __name__ == "__main__":

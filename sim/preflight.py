@@ -83,7 +83,8 @@ def _logging_problems(node: Any, prefix: str) -> list[str]:
 class CommandPlan:
     """What a checked `cxsim` command will do.
 
-    ``extra_overrides``: to add to the command line (the sweep's own record folder);
+    ``extra_overrides``: to add to the command line (the sweep's own record folder, and ``roi=false``
+    when ``roi_in_sweep``);
     ``launcher``: the sweep's launcher class ("" for one run); ``run_dirs``: the run folder of every
     job of a grid sweep or of the single run, in job order (empty when another sweeper picks its
     points as it goes, or Hydra only prints); ``first``: the first job's config (None likewise).
@@ -94,6 +95,7 @@ class CommandPlan:
     run_dirs: list[Path] = field(default_factory=list)
     first: RunConfig | None = None
     multirun: bool = False
+    roi_in_sweep: bool = False  # every roi.json's baseline run is a run of the sweep: not run twice
 
 
 def run_folder(run_cfg: RunConfig, point: str) -> Path:
@@ -164,7 +166,7 @@ def check_command(argv: list[str]) -> CommandPlan:
     else:
         jobs = [task]
 
-    problems, checked, run_dirs, first = [], {}, [], None
+    problems, checked, run_dirs, first, job_configs = [], {}, [], None, []
     grid = mode == RunMode.RUN or OmegaConf.select(hydra_cfg, "sweeper._target_") == BASIC_SWEEPER
     for job in jobs:
         parsed = parser.parse_overrides(job)
@@ -195,6 +197,7 @@ def check_command(argv: list[str]) -> CommandPlan:
                 continue
             run_cfg = _with_seed(run_cfg, values[_SEED_KEY])
         problems += run_folder_problems(run_cfg, point, where)
+        job_configs.append((rest, run_cfg))
         if grid:
             first = first or run_cfg
             run_dirs.append(run_folder(run_cfg, point))
@@ -208,7 +211,37 @@ def check_command(argv: list[str]) -> CommandPlan:
     launcher = str(OmegaConf.select(hydra_cfg, "launcher._target_") or "") if multirun else ""
     extra = [f"hydra.sweep.dir='${{output.root}}/multirun/{sweep_folder_name(task)}'"] \
         if multirun and not any(o.startswith("hydra.sweep.dir=") for o in overrides) else []
-    return CommandPlan(extra, launcher, run_dirs, first, multirun)
+    roi_in_sweep = multirun and grid and not _roi_asked(task, parser) and roi_baselines_in_sweep(job_configs)
+    if roi_in_sweep:
+        extra.append("roi=false")
+    return CommandPlan(extra, launcher, run_dirs, first, multirun, roi_in_sweep)
+
+
+def _roi_asked(task: list[str], parser) -> bool:
+    """The command (or the study's config) sets ``roi`` itself: its choice stands."""
+    return any(o.key_or_group == "roi" for o in parser.parse_overrides(task))
+
+
+def roi_baselines_in_sweep(jobs: list[tuple[tuple[str, ...], RunConfig]]) -> bool:
+    """Whether every job that would write roi.json (programmes on, ``roi``) would run, for it, a run
+    the sweep runs anyway: its baseline (``sim.roi.baseline_of``: the same config without the
+    programmes) at the same seed. ``jobs``: (the job's overrides other than its seed, its config),
+    jobs of one ``rest`` sharing a config but for the seed. False when no job writes roi.json."""
+    from sim.results import config_hash
+    from sim.roi import baseline_of
+
+    hashes: dict[tuple[str, ...], str] = {}  # one hash per distinct config, not per seed
+    wanted_hashes: dict[tuple[str, ...], str] = {}
+    swept, wanted = set(), set()
+    for rest, cfg in jobs:
+        if rest not in hashes:
+            hashes[rest] = config_hash(cfg)
+        swept.add((hashes[rest], cfg.seed))
+        if cfg.roi and cfg.interventions:
+            if rest not in wanted_hashes:
+                wanted_hashes[rest] = config_hash(baseline_of(cfg))
+            wanted.add((wanted_hashes[rest], cfg.seed))
+    return bool(wanted) and wanted <= swept
 
 
 _FUTURE_GROUP = "future"

@@ -62,33 +62,15 @@ def point_name(parsed_overrides, hydra_cfg: DictConfig) -> str:
                                  item_sep=od.item_sep, kv_sep=od.kv_sep) or "default"
 
 
-def _multirun_yaml_loader():
-    """OmegaConf's YAML loader (its float rule, no timestamps, duplicate keys refused) on libyaml's
-    parser where PyYAML has it: a sweep's multirun.yaml, the whole resolved config and Hydra's
-    settings, parses in 10 ms instead of 150-250."""
-    import yaml
-    from omegaconf._utils import get_yaml_loader
-
-    omegaconf_loader = get_yaml_loader()
-    if not getattr(yaml, "__with_libyaml__", False):
-        return omegaconf_loader
-
-    class FastLoader(yaml.cyaml.CParser, omegaconf_loader):  # CParser composes; OmegaConf's rules construct
-        def __init__(self, stream) -> None:
-            yaml.cyaml.CParser.__init__(self, stream)
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-
-    return FastLoader
-
-
 def load_multirun_yaml(path: str | Path) -> DictConfig:
     """The config a sweep saved as multirun.yaml, as OmegaConf.load reads it: only the parts
     ``sweep_scope`` reads (Hydra's settings, output and scenario) are made a DictConfig."""
     import yaml
 
+    from sim.fast_yaml import omegaconf_loader
+
     with open(path, encoding="utf-8") as f:
-        data = yaml.load(f, Loader=_multirun_yaml_loader())  # noqa: S506 - a safe loader
+        data = yaml.load(f, Loader=omegaconf_loader())  # noqa: S506 - OmegaConf's safe rules
     return OmegaConf.create({k: data[k] for k in ("hydra", "output", "scenario") if k in data})
 
 

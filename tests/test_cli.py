@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from sim import ConfigError, load_config
+from sim.cli import start_line
 
 
 def _cxsim(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -103,3 +104,31 @@ def test_help_lists_what_a_user_can_choose_not_hydras_page():
         assert expected in out
     assert "powered by Hydra" not in out and "intervention:" not in out
     assert len(out.splitlines()) < 80 and max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_a_sweep_that_runs_its_own_baselines_does_not_run_each_twice(tmp_path):
+    """roi.json's baseline is the sweep's baseline run at the same point and seed: the sweep skips
+    it (roi=false added) unless the command asks for roi.json or the sweep lacks those runs."""
+    from sim.preflight import check_command
+
+    common = ["-m", "seed=range(0,2)", "population.n_customers=1000", "years=1", f"output.root={tmp_path}"]
+    both = check_command(common + ["scenario=baseline,ebilling_push", "churn.rel_competitor_pressure=1.0,1.5"])
+    assert both.roi_in_sweep and "roi=false" in both.extra_overrides
+    assert start_line(both).splitlines()[1].startswith("  no roi.json per run")
+    asked = check_command(common + ["scenario=baseline,ebilling_push", "roi=true"])
+    assert not asked.roi_in_sweep and "roi=false" not in asked.extra_overrides
+    alone = check_command(common + ["scenario=ebilling_push"])  # no baseline runs: roi.json runs its own
+    assert not alone.roi_in_sweep and "roi=false" not in alone.extra_overrides
+    # the baseline at one seed only: the other seed's roi.json still needs its own baseline run
+    import dataclasses
+
+    from sim.preflight import roi_baselines_in_sweep
+
+    base, push = load_config(["population.n_customers=1000"]), load_config(["population.n_customers=1000",
+                                                                            "scenario=ebilling_push"])
+    jobs = [(("b",), base), (("p",), push), (("p",), dataclasses.replace(push, seed=1))]
+    assert not roi_baselines_in_sweep(jobs)
+    assert roi_baselines_in_sweep(jobs + [(("b",), dataclasses.replace(base, seed=1))])
+    # a baseline that differs from the programme run in more than its programmes is not its pair
+    other = load_config(["population.n_customers=1000", "churn.rate_other=0.01"])
+    assert not roi_baselines_in_sweep([(("b",), other), (("p",), push)])
