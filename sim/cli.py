@@ -20,7 +20,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from sim.config import ConfigError, NoisyRunWarning, RunConfig, noise_warning, validate
+from sim.sweep_compose import run_config_of, share_compositions_across_seeds
 
+share_compositions_across_seeds()  # a sweep's seeds of one point share its composition (here and in workers)
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 ConfigStore.instance().store(name="base_config", node=RunConfig)
@@ -183,7 +185,8 @@ def _in_multirun() -> bool:
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> float:
     try:
-        run_cfg = to_run_config(cfg, HydraConfig.get().runtime.choices.get("scenario"))
+        hydra_cfg = HydraConfig.get()
+        run_cfg = run_config_of(cfg, hydra_cfg, lambda c: to_run_config(c, hydra_cfg.runtime.choices.get("scenario")))
     except ConfigError as err:
         print(f"cxsim: {err}", file=sys.stderr)
         sys.exit(2)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from sim.compare import build_comparison
 from sim.compare import main as compare_main
@@ -136,6 +137,58 @@ def test_the_sweep_record_is_read_as_omegaconf_reads_it(sweep, tmp_path):
     twice.write_text("scenario: a\nscenario: b\n")
     with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key"):
         load_multirun_yaml(twice)
+
+
+def test_seeds_of_a_point_share_a_composition_equal_to_hydras_own():
+    """A job at another seed of a point is made from the point's first composition: the same
+    config as Hydra composes, its Hydra node (overrides, override_dirname, choices) included."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    import sim.cli  # noqa: F401  (installs the sharing, as the cxsim command does)
+    from sim import sweep_compose
+    from sim.sweep_callback import config_loader
+
+    loader = config_loader()
+    master = loader.load_configuration(config_name="config", run_mode=RunMode.MULTIRUN,
+                                       overrides=["seed=range(0,3)", "years=2", "scenario=ebilling_push,baseline"])
+    calls = []
+    hydra_compose = sweep_compose.hydra_load_sweep_config
+    original = ConfigLoaderImpl.load_sweep_config
+    try:
+        def counted(self, m, o):
+            calls.append(list(o))
+            return hydra_compose(self, m, o)
+        sweep_compose.hydra_load_sweep_config = None
+        ConfigLoaderImpl.load_sweep_config = counted  # what share_compositions_across_seeds wraps
+        sweep_compose.share_compositions_across_seeds()
+        jobs = [[f"scenario={s}", f"seed={k}", "years=2"] for s in ("ebilling_push", "baseline") for k in range(3)]
+        shared = [loader.load_sweep_config(master, job) for job in jobs]
+    finally:
+        ConfigLoaderImpl.load_sweep_config = original
+        sweep_compose.hydra_load_sweep_config = hydra_compose
+    assert calls == [jobs[0], jobs[3]]  # Hydra composed each point once
+    for job, cfg in zip(jobs, shared):
+        own = hydra_compose(loader, master, job)
+        assert OmegaConf.to_container(cfg, resolve=False) == OmegaConf.to_container(own, resolve=False), job
+        assert cfg.seed == int(job[1].split("=")[1]) and list(cfg.hydra.overrides.task) == job
+
+
+def test_a_run_of_a_sweep_is_the_run_made_alone(sweep, tmp_path):
+    """The sweep's last seed came from a shared composition and RunConfig: it is the run that
+    `cxsim` makes alone at that seed, its resolved config included."""
+    base, _ = sweep
+    _cxsim("scenario=ebilling_push", f"seed={SEEDS[-1]}", "population.n_customers=1500", "years=1",
+           "progress=false", "roi=false", "output.plots=false", cwd=tmp_path, root="alone")
+    alone, swept = _run_dir(tmp_path, "ebilling_push", SEEDS[-1], "alone"), _run_dir(base, "ebilling_push", SEEDS[-1])
+    ours, theirs = ({k: v for k, v in yaml.safe_load((d / "config.yaml").read_text()).items() if k != "output"}
+                    for d in (alone, swept))
+    assert ours == theirs
+    assert (alone / "summary.json").read_text() == (swept / "summary.json").read_text()
+    pd.testing.assert_frame_equal(pd.read_parquet(alone / "monthly.parquet"), pd.read_parquet(swept / "monthly.parquet"))
+    manifest = [json.loads((d / "manifest.json").read_text()) for d in (alone, swept)]
+    assert manifest[0]["config_hash"] == manifest[1]["config_hash"]
 
 
 def test_rerun_skips_complete_runs_and_redoes_only_the_deleted_one(sweep, tmp_path):
