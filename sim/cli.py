@@ -23,6 +23,7 @@ from sim.config import ConfigError, NoisyRunWarning, RunConfig, noise_warning, v
 from sim.sweep_compose import run_config_of, share_compositions_across_seeds
 
 share_compositions_across_seeds()  # a sweep's seeds of one point share its composition (here and in workers)
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 ConfigStore.instance().store(name="base_config", node=RunConfig)
@@ -197,6 +198,11 @@ def _app(cfg: DictConfig) -> float:
     from sim.safe_write import OutputError, check_target
     from sim.sweep_progress import line_prefix
 
+    if _in_multirun() and HydraConfig.get().launcher.get("_target_") != BASIC_LAUNCHER:
+        # a launcher's workers run side by side on the cores already: one thread each
+        from sim.kernels import threads_for_this_process
+
+        threads_for_this_process(1)
     noisy = noise_warning(run_cfg)
     if noisy:
         print(f"cxsim: warning: {noisy}", file=sys.stderr)

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sim import kernels
-from sim.kernels import inline, kernel, shows
+from sim.kernels import CHUNK, chunked, inline, kernel, n_chunks, prange, shows
 
 _INDEX = np.int64  # slot indices handed out
 _INT32_MAX = np.iinfo(np.int32).max
@@ -383,10 +383,13 @@ class TieGraph:
         self._refresh_base()
         n_ties = np.zeros(len(slots), dtype=np.int64)
         n_shows = np.zeros((len(slots), len(columns)), dtype=np.int64)
+        columns = np.asarray(columns, dtype=np.int64)
         with self._positions(slots) as where:
-            _live_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, *self._base_rows(),
-                                    *self._recent_ties(), where,
-                                    live, flags, np.asarray(columns, dtype=np.int64), wants, n_ties, n_shows)
+            # integer counts: the folded ties (by row, on several cores) and then the recent ones
+            # add up to the same numbers in any order
+            _base_tie_counts_kernel(np.asarray(slots, dtype=_INDEX), self._n_base, *self._base_rows(),
+                                    live, flags, columns, wants, n_ties, n_shows)
+            _recent_tie_counts_kernel(*self._recent_ties(), where, live, flags, columns, wants, n_ties, n_shows)
         return n_ties, n_shows
 
     def _scratch(self, name: str, dtype, value) -> np.ndarray:
@@ -707,14 +710,22 @@ def _count_tie(i, other, mult, live, flags, columns, wants, n_ties, n_shows):
                 n_shows[i, j] += mult
 
 
+@chunked
+def _base_tie_counts_kernel(slots, n_base, indptr, indices, live, flags, columns, wants, n_ties, n_shows):
+    """live_tie_counts over the ties folded into the rows, in chunks of slots on several cores
+    (each slot's own row of the counts: nothing to join)."""
+    n = slots.shape[0]
+    for c in prange(n_chunks(n)):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            s = slots[i]
+            if s < n_base:
+                for k in range(indptr[s], indptr[s + 1]):  # one entry per tie direction
+                    _count_tie(i, indices[k], 1, live, flags, columns, wants, n_ties, n_shows)
+
+
 @kernel
-def _live_tie_counts_kernel(slots, n_base, indptr, indices, recent_src, recent_dst, where, live, flags,
-                            columns, wants, n_ties, n_shows):
-    for i in range(slots.shape[0]):
-        s = slots[i]
-        if s < n_base:
-            for k in range(indptr[s], indptr[s + 1]):  # one entry per tie direction
-                _count_tie(i, indices[k], 1, live, flags, columns, wants, n_ties, n_shows)
+def _recent_tie_counts_kernel(recent_src, recent_dst, where, live, flags, columns, wants, n_ties, n_shows):
+    """live_tie_counts over the ties not yet folded in (either end may be asked about: in order)."""
     for e in range(recent_src.shape[0]):
         a, b = recent_src[e], recent_dst[e]
         if where[a] >= 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import CHANNELS
-from sim.kernels import COMPILED, binomial_at, kernel, shows, uniform_at
+from sim.kernels import CHUNK, COMPILED, binomial_at, chunked, n_chunks, prange, shows, uniform_at
 from sim.population import flag_of
 from sim.rng import binomial_icdf
 
@@ -114,59 +114,73 @@ class Channels:
         ms.kpis["self_service_spills"] = spilled
 
 
-@kernel
+@chunked
 def _channels_kernel(act, uid, needs, affinity, adopted, tilt, digital_sign, behaviours_with_effect, rel_channel,
                      base_weights, need_offset, p_ss_fail, experience, ss_fail_experience, keys,
                      contacts, phone_calls, phone_offset_sum, touch_sum, touch_n, totals):
+    """Channels.step_numpy one customer at a time, in chunks on several cores; each chunk's
+    contacts per channel and self-service spills are joined in chunk order. Returns the spills."""
     n_needs, n_channels = base_weights.shape
-    w = np.empty(n_channels)
-    cum = np.empty(n_channels)
-    spilled = 0
-    for i in range(act.shape[0]):
-        any_need = False
-        for j in range(n_needs):
-            if needs[i, j] != 0:
-                any_need = True
-                break
-        if not any_need:
-            continue
-        slot = act[i]
-        lean = tilt * (affinity[slot] - 0.5)
-        # the signs are +1 or -1, so two exps give all five weights (x * 1.0 and x * -1.0 are exact)
-        towards, away = np.exp(lean), np.exp(-lean)
-        for c in range(n_channels):
-            w[c] = towards if digital_sign[c] > 0.0 else away
-        for b in behaviours_with_effect:
-            if shows(adopted[slot], b):
-                for c in range(n_channels):
-                    w[c] *= rel_channel[b, c]
-        for j in range(n_needs):
-            n = needs[i, j]
-            if n == 0:
+    n = act.shape[0]
+    # each chunk's own scratch and totals (an array made inside the parallel loop may be hoisted
+    # out of it and shared)
+    w_of = np.empty((n_chunks(n), n_channels))
+    cum_of = np.empty((n_chunks(n), n_channels))
+    chunk_totals = np.zeros((n_chunks(n), n_channels), dtype=np.int64)
+    chunk_spilled = np.zeros(n_chunks(n), dtype=np.int64)
+    for ch in prange(n_chunks(n)):
+        w = w_of[ch]
+        cum = cum_of[ch]
+        for i in range(ch * CHUNK, min(n, (ch + 1) * CHUNK)):
+            any_need = False
+            for j in range(n_needs):
+                if needs[i, j] != 0:
+                    any_need = True
+                    break
+            if not any_need:
                 continue
-            total = 0.0
+            slot = act[i]
+            lean = tilt * (affinity[slot] - 0.5)
+            # the signs are +1 or -1, so two exps give all five weights (x * 1.0 and x * -1.0 are exact)
+            towards, away = np.exp(lean), np.exp(-lean)
             for c in range(n_channels):
-                total += w[c] * base_weights[j, c]
-                cum[c] = total
-            u = uniform_at(keys[j, 0], uid[slot]) * cum[n_channels - 1]
-            choice = 0
-            for c in range(n_channels - 1):  # the last channel takes whatever is left
-                if u >= cum[c]:
-                    choice += 1
-            contacts[i, choice] += n
-            totals[choice] += n
-            off = need_offset[j]
-            fails = 0
-            if choice == SELF_SERVICE:
-                fails = binomial_at(uniform_at(keys[j, 1], uid[slot]), n, p_ss_fail[j])
-                spilled += fails
-            to_phone = n if choice == PHONE else fails
-            phone_calls[i] += to_phone
-            phone_offset_sum[i] += to_phone * off
-            direct = 0 if choice == PHONE else n
-            score = direct * (experience[choice] + off)
-            if choice == SELF_SERVICE:
-                score += fails * (ss_fail_experience - experience[SELF_SERVICE])
-            touch_sum[i] += score
-            touch_n[i] += direct + to_phone
+                w[c] = towards if digital_sign[c] > 0.0 else away
+            for b in behaviours_with_effect:
+                if shows(adopted[slot], b):
+                    for c in range(n_channels):
+                        w[c] *= rel_channel[b, c]
+            for j in range(n_needs):
+                k = needs[i, j]
+                if k == 0:
+                    continue
+                total = 0.0
+                for c in range(n_channels):
+                    total += w[c] * base_weights[j, c]
+                    cum[c] = total
+                u = uniform_at(keys[j, 0], uid[slot]) * cum[n_channels - 1]
+                choice = 0
+                for c in range(n_channels - 1):  # the last channel takes whatever is left
+                    if u >= cum[c]:
+                        choice += 1
+                contacts[i, choice] += k
+                chunk_totals[ch, choice] += k
+                off = need_offset[j]
+                fails = 0
+                if choice == SELF_SERVICE:
+                    fails = binomial_at(uniform_at(keys[j, 1], uid[slot]), k, p_ss_fail[j])
+                    chunk_spilled[ch] += fails
+                to_phone = k if choice == PHONE else fails
+                phone_calls[i] += to_phone
+                phone_offset_sum[i] += to_phone * off
+                direct = 0 if choice == PHONE else k
+                score = direct * (experience[choice] + off)
+                if choice == SELF_SERVICE:
+                    score += fails * (ss_fail_experience - experience[SELF_SERVICE])
+                touch_sum[i] += score
+                touch_n[i] += direct + to_phone
+    spilled = 0
+    for ch in range(chunk_totals.shape[0]):
+        for c in range(n_channels):
+            totals[c] += chunk_totals[ch, c]
+        spilled += chunk_spilled[ch]
     return spilled

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import CHURN_REASONS
-from sim.kernels import COMPILED, kernel, shows, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, kernel, n_chunks, prange, shows, uniform_at
 from sim.population import flag_of
 
 
@@ -174,7 +174,7 @@ class Churn:
         self._record(ms, reason, int(np.count_nonzero(after_failure[rows])))
 
 
-@kernel
+@chunked
 def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adopted, own_price_sensitivity,
                   recovery_failed_month, contract, threshold, threshold_safe, rate_service_max, service_shape,
                   price_base, seg_price_sensitivity, price_sat_slope, rate_other, per_products,
@@ -188,64 +188,76 @@ def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adop
     Most customers stay, and their uniform shows it before any exp or pow is taken: P(leave) =
     1 - exp(-x) <= x, and x has a cheap upper bound (the service gap's power, the price tilt and
     the new-customer factor at their largest). Only customers whose uniform falls below the bound get the exact
-    hazard, computed as the reference computes it.
+    hazard, computed as the reference computes it. Chunks of customers run on several cores, each
+    listing its leavers in its own rows of the outputs; the lists are joined in chunk order.
     """
     tilt_max = max(np.exp(-price_sat_slope * (0.0 - 7.0)), np.exp(-price_sat_slope * (10.0 - 7.0)))
     new_max = max(rel_churn_new, 1.0)
     zero_gap_service = rate_service_max * 0.0 ** service_shape
-    n_left = 0
-    for i in range(act.shape[0]):
-        slot = act[i]
-        u = uniform_at(key_event, uid[slot])
-        sat = satisfaction[slot]
-        gap = min(max((threshold - sat) / threshold_safe, 0.0), 1.0)
-        # gap is in [0, 1], so gap^shape <= gap for shapes of 1 or more, and <= 1 below that
-        if gap > 0.0:
-            service_bound = rate_service_max * (gap if service_shape >= 1.0 else 1.0)
-        else:
-            service_bound = zero_gap_service
-        price_untilted = price_base * seg_price_sensitivity[segment[slot]]
-        price_untilted = price_untilted * own_price_sensitivity[slot]
-        tenure = tenure_months[slot]
-        cheap_barrier = per_products[products[slot]] * (1.0 - tenure_relief * min(tenure / 12.0 / tenure_full_years, 1.0))
-        for b in barrier_behaviours:
-            if shows(adopted[slot], b):
-                cheap_barrier = cheap_barrier * rel_churn[b]
-        ct = contract[slot] if has_contracts else 0
-        term = contract_term[ct] if has_contracts else 0
-        renewal = term > 0 and (tenure + 1) % term == 0
-        if term > 0:
-            cheap_barrier = cheap_barrier * (contract_at_renewal[ct] if renewal else contract_in_term[ct])
-        failed = recovery_failed_month[slot]
-        after = failed >= 0 and month - failed < failed_recovery_months
-        bound = (service_bound + price_untilted * (tilt_max if price_sat_slope != 0.0 else 1.0) + rate_other) \
-            * cheap_barrier * new_max * (rel_failed_recovery if after else 1.0)
-        if not u < bound * (1.0 + 1e-9):
-            continue
-        # the exact hazard, in the reference's order of operations
-        service = rate_service_max * gap ** service_shape if gap > 0.0 else zero_gap_service
-        price = price_untilted
-        if price_sat_slope != 0.0:
-            price = price * np.exp(-price_sat_slope * (sat - 7.0))
-        barrier = per_products[products[slot]]
-        barrier = barrier * (1.0 - tenure_relief * min(tenure / 12.0 / tenure_full_years, 1.0))
-        if rel_churn_new != 1.0:
-            barrier = barrier * (1.0 + (rel_churn_new - 1.0) * np.exp(-tenure / new_fade_months))
-        for b in barrier_behaviours:
-            if shows(adopted[slot], b):
-                barrier = barrier * rel_churn[b]
-        if term > 0:
-            barrier = barrier * (contract_at_renewal[ct] if renewal else contract_in_term[ct])
-        raw = service + price + rate_other
-        if after:
-            barrier = barrier * rel_failed_recovery
-        if u < -np.expm1(-raw * barrier):
-            u_reason = uniform_at(key_reason, uid[slot]) * raw
-            rows[n_left] = i
-            reason[n_left] = 0 if u_reason < service else (1 if u_reason < service + price else 2)
-            after_failure[n_left] = after
-            n_left += 1
-    return n_left
+    n = act.shape[0]
+    left_in = np.zeros(n_chunks(n), dtype=np.int64)  # leavers of each chunk, listed from its first row on
+    for c in prange(n_chunks(n)):
+        n_left = c * CHUNK
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            slot = act[i]
+            u = uniform_at(key_event, uid[slot])
+            sat = satisfaction[slot]
+            gap = min(max((threshold - sat) / threshold_safe, 0.0), 1.0)
+            # gap is in [0, 1], so gap^shape <= gap for shapes of 1 or more, and <= 1 below that
+            if gap > 0.0:
+                service_bound = rate_service_max * (gap if service_shape >= 1.0 else 1.0)
+            else:
+                service_bound = zero_gap_service
+            price_untilted = price_base * seg_price_sensitivity[segment[slot]]
+            price_untilted = price_untilted * own_price_sensitivity[slot]
+            tenure = tenure_months[slot]
+            cheap_barrier = per_products[products[slot]] * (1.0 - tenure_relief * min(tenure / 12.0 / tenure_full_years, 1.0))
+            for b in barrier_behaviours:
+                if shows(adopted[slot], b):
+                    cheap_barrier = cheap_barrier * rel_churn[b]
+            ct = contract[slot] if has_contracts else 0
+            term = contract_term[ct] if has_contracts else 0
+            renewal = term > 0 and (tenure + 1) % term == 0
+            if term > 0:
+                cheap_barrier = cheap_barrier * (contract_at_renewal[ct] if renewal else contract_in_term[ct])
+            failed = recovery_failed_month[slot]
+            after = failed >= 0 and month - failed < failed_recovery_months
+            bound = (service_bound + price_untilted * (tilt_max if price_sat_slope != 0.0 else 1.0) + rate_other) \
+                * cheap_barrier * new_max * (rel_failed_recovery if after else 1.0)
+            if not u < bound * (1.0 + 1e-9):
+                continue
+            # the exact hazard, in the reference's order of operations
+            service = rate_service_max * gap ** service_shape if gap > 0.0 else zero_gap_service
+            price = price_untilted
+            if price_sat_slope != 0.0:
+                price = price * np.exp(-price_sat_slope * (sat - 7.0))
+            barrier = per_products[products[slot]]
+            barrier = barrier * (1.0 - tenure_relief * min(tenure / 12.0 / tenure_full_years, 1.0))
+            if rel_churn_new != 1.0:
+                barrier = barrier * (1.0 + (rel_churn_new - 1.0) * np.exp(-tenure / new_fade_months))
+            for b in barrier_behaviours:
+                if shows(adopted[slot], b):
+                    barrier = barrier * rel_churn[b]
+            if term > 0:
+                barrier = barrier * (contract_at_renewal[ct] if renewal else contract_in_term[ct])
+            raw = service + price + rate_other
+            if after:
+                barrier = barrier * rel_failed_recovery
+            if u < -np.expm1(-raw * barrier):
+                u_reason = uniform_at(key_reason, uid[slot]) * raw
+                rows[n_left] = i
+                reason[n_left] = 0 if u_reason < service else (1 if u_reason < service + price else 2)
+                after_failure[n_left] = after
+                n_left += 1
+        left_in[c] = n_left - c * CHUNK
+    total = 0
+    for c in range(left_in.shape[0]):  # close up the chunks' lists, in chunk order
+        for k in range(c * CHUNK, c * CHUNK + left_in[c]):
+            rows[total] = rows[k]
+            reason[total] = reason[k]
+            after_failure[total] = after_failure[k]
+            total += 1
+    return total
 
 
 @kernel

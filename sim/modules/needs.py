@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import COMPILED, kernel, poisson_at, shows, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, n_chunks, poisson_at, prange, shows, uniform_at
 from sim.population import flag_of
 from sim.rng import poisson_icdf
 
@@ -124,23 +124,27 @@ class Needs:
             ms.kpis[f"needs_{name}"] = int(counts.sum())
 
 
-@kernel
+@chunked
 def _needs_kernel(act, uid, segment, is_abuser, adopted, mask_behaviour, code_bits, code_shift, lam, p_zero, keys,
                   needs, totals):
-    """Needs.step_numpy one customer at a time, rates and P(0) read from Needs.rate_table."""
+    """Needs.step_numpy one customer at a time, rates and P(0) read from Needs.rate_table; chunks
+    of customers on several cores, their counts per need type joined in chunk order."""
     n_needs = lam.shape[0]
-    month_totals = np.zeros(n_needs, dtype=np.int64)  # local: no store to an argument per draw
-    for i in range(act.shape[0]):
-        slot = act[i]
-        base_code = 2 * segment[slot] + (1 if is_abuser[slot] else 0)
-        flags = adopted[slot]
-        mask = 0
-        for k in range(mask_behaviour.shape[0]):
-            mask |= np.int64(shows(flags, mask_behaviour[k])) << k
+    n = act.shape[0]
+    chunk_totals = np.zeros((n_chunks(n), n_needs), dtype=np.int64)  # a chunk's own row: no store shared
+    for c in prange(n_chunks(n)):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            slot = act[i]
+            base_code = 2 * segment[slot] + (1 if is_abuser[slot] else 0)
+            flags = adopted[slot]
+            mask = 0
+            for k in range(mask_behaviour.shape[0]):
+                mask |= np.int64(shows(flags, mask_behaviour[k])) << k
+            for j in range(n_needs):
+                code = (base_code << code_shift[j]) | code_bits[j, mask]
+                count = poisson_at(uniform_at(keys[j], uid[slot]), lam[j, code], p_zero[j, code])
+                chunk_totals[c, j] += count
+                needs[i, j] = count
+    for c in range(chunk_totals.shape[0]):
         for j in range(n_needs):
-            code = (base_code << code_shift[j]) | code_bits[j, mask]
-            count = poisson_at(uniform_at(keys[j], uid[slot]), lam[j, code], p_zero[j, code])
-            month_totals[j] += count
-            needs[i, j] = count
-    for j in range(n_needs):
-        totals[j] += month_totals[j]
+            totals[j] += chunk_totals[c, j]

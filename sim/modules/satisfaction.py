@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import COMPILED, NDTRI_COMPILED, kernel, normal_at, shows, uniform_at
+from sim.kernels import CHUNK, COMPILED, NDTRI_COMPILED, chunked, kernel, n_chunks, normal_at, prange, shows, uniform_at
 from sim.rng import normal_icdf
 
 # NPS classes on the recommend scale: 9-10 promoter, 7-8 passive, 0-6 detractor
@@ -42,9 +42,10 @@ class Satisfaction:
         experience_sum = _satisfaction_kernel(
             act, rows, ms.touch_sum, ms.touch_n, float(self.policy_effort), float(cfg.sat_experience_noise_sd),
             np.uint64(model.streams.key("satisfaction.noise", ms.month)), pop.uid, ms.experience,
-            pop.satisfaction, pop.expectation, pop.rel_sat_sensitivity, pop.sat_baseline, pop.adoption,
-            len(pop.behaviour_names), float(cfg.sat_bonus_per_behaviour), float(cfg.rel_gain), float(cfg.rel_loss),
-            float(cfg.rate_expectation_adapt), float(cfg.rate_drift))
+            pop.satisfaction, pop.expectation, pop.rel_sat_sensitivity, float(cfg.rel_gain), float(cfg.rel_loss),
+            float(cfg.rate_expectation_adapt))
+        _drift_kernel(act, pop.satisfaction, pop.sat_baseline, pop.adoption, len(pop.behaviour_names),
+                      float(cfg.sat_bonus_per_behaviour), float(cfg.rate_drift))
         ms.kpis["customers_touched"] = len(rows)
         ms.kpis["experience_mean"] = experience_sum / len(rows) if len(rows) else 0.0  # no touch: 0, never NaN
 
@@ -76,10 +77,9 @@ class Satisfaction:
 
 @kernel
 def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise_sd, noise_key, uid, experience_out,
-                         satisfaction,
-                         expectation, rel_sensitivity, sat_baseline, adopted, n_behaviours, bonus_per_behaviour, rel_gain,
-                         rel_loss, rate_adapt, rate_drift):
-    """Satisfaction.step_numpy one customer at a time; returns the sum of the month's experiences."""
+                         satisfaction, expectation, rel_sensitivity, rel_gain, rel_loss, rate_adapt):
+    """The touched customers' part of Satisfaction.step_numpy one customer at a time (in order: it
+    returns the sum of the month's experiences); _drift_kernel does the rest."""
     experience_sum = 0.0
     for r in range(rows.shape[0]):
         i = rows[r]
@@ -96,14 +96,22 @@ def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise_sd,
         coefficient = rel_gain if gap > 0 else rel_loss
         satisfaction[slot] += coefficient * rel_sensitivity[slot] * gap
         expectation[slot] += rate_adapt * gap
-    for i in range(act.shape[0]):
-        slot = act[i]
-        shown = 0
-        if bonus_per_behaviour != 0.0:  # 0 x shown adds nothing: no need to count them
-            for b in range(n_behaviours):
-                if shows(adopted[slot], b):
-                    shown += 1
-        sat = satisfaction[slot]
-        sat += rate_drift * (sat_baseline[slot] + bonus_per_behaviour * shown - sat)
-        satisfaction[slot] = min(max(sat, 0.0), 10.0)
     return experience_sum
+
+
+@chunked
+def _drift_kernel(act, satisfaction, sat_baseline, adopted, n_behaviours, bonus_per_behaviour, rate_drift):
+    """Every customer's drift toward their baseline, as Satisfaction.step_numpy, in chunks on
+    several cores (each customer's own row: nothing to join)."""
+    n = act.shape[0]
+    for c in prange(n_chunks(n)):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            slot = act[i]
+            shown = 0
+            if bonus_per_behaviour != 0.0:  # 0 x shown adds nothing: no need to count them
+                for b in range(n_behaviours):
+                    if shows(adopted[slot], b):
+                        shown += 1
+            sat = satisfaction[slot]
+            sat += rate_drift * (sat_baseline[slot] + bonus_per_behaviour * shown - sat)
+            satisfaction[slot] = min(max(sat, 0.0), 10.0)

@@ -205,9 +205,77 @@ def test_kernel_caches_are_keyed_by_the_shared_helpers_too():
     # a cached kernel elsewhere must not outlive a change to the helpers it inlines (poisson_at...)
     from sim.modules.needs import _needs_kernel
 
-    stamp = _needs_kernel._cache._impl.locator.get_source_stamp()
-    assert sim.kernels.HELPERS_DIGEST is not None and stamp[1] == sim.kernels.HELPERS_DIGEST
+    for twin in (_needs_kernel.sequential, _needs_kernel.parallel):  # a chunked kernel: both twins
+        stamp = twin._cache._impl.locator.get_source_stamp()
+        assert sim.kernels.HELPERS_DIGEST is not None and stamp[1] == sim.kernels.HELPERS_DIGEST
     with open(sim.kernels.__file__, "rb") as source:
         import hashlib
 
         assert hashlib.sha256(source.read()).hexdigest() == sim.kernels.HELPERS_DIGEST
+
+
+@pytest.fixture
+def parallel_everywhere(monkeypatch):
+    """Chunked kernels on their parallel twins whatever the number of rows, on two threads."""
+    import numba
+
+    threads = numba.get_num_threads()
+    monkeypatch.setattr(sim.kernels, "PARALLEL_MIN_ROWS", 0)
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    yield
+    numba.set_num_threads(threads)
+
+
+def test_parallel_twins_give_the_sequential_numbers_to_the_bit(parallel_everywhere, monkeypatch):
+    """40,000 customers are three chunks: the parallel twins (chunks on two threads, their totals
+    and lists joined in chunk order) and the sequential twins give identical monthly tables, and
+    so does one thread on the parallel twins. Results never depend on the thread count; and the
+    chunks' joined totals are the numpy reference's."""
+    import numba
+
+    overrides = ["population.n_customers=40000", "years=1", "warmup_years=1", "seed=3", "scenario=ebilling_push"]
+    parallel = _run_with(True, overrides, monkeypatch)
+    numba.set_num_threads(1)
+    one_thread = _run_with(True, overrides, monkeypatch)
+    monkeypatch.setattr(sim.kernels, "PARALLEL_MIN_ROWS", 10**9)
+    sequential = _run_with(True, overrides, monkeypatch)
+    assert parallel.equals(sequential) and one_thread.equals(sequential)
+    ref = _run_with(False, overrides, monkeypatch)
+    for col in ref.columns:  # as test_compiled_stages_match_the_numpy_reference, over several chunks
+        a, b = sequential[col].to_numpy(), ref[col].to_numpy()
+        if np.issubdtype(b.dtype, np.integer):
+            assert np.array_equal(a, b), col
+        else:
+            assert np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True), col
+    assert ref["new_churn"].sum() > 0 and ref["new_adopt_ebill"].sum() > 0 and ref["self_service_spills"].sum() > 0
+
+
+@pytest.mark.parametrize("twin", ["sequential", "parallel"])
+def test_the_adoption_screen_lists_every_chunk_in_order_or_says_it_did_not_fit(twin):
+    from sim.kernels import CHUNK
+    from sim.modules.adoption import _screen_kernel
+
+    n = 2 * CHUNK + 1000  # three chunks, the last short
+    act = np.arange(n, dtype=np.int64)[::-1].copy()  # rows in an order unlike the slots'
+    uid = np.arange(n, dtype=np.uint32) * 7
+    keys = np.array([11, 12], dtype=np.uint64)
+    bounds = np.array([0.2, 0.05])
+    adopted = np.zeros(n, dtype=np.uint8)
+    adopted[::3] = 0b10  # every third shows behaviour 1: not screened for it
+    satisfaction = np.linspace(0.0, 10.0, n).astype(np.float32)
+    threshold, ceiling = np.array([2.0, 0.0]), np.array([1.0, 1.0])
+    kernel = getattr(_screen_kernel, twin)
+
+    def screen(per_chunk):
+        rows, which, u = (np.empty(3 * per_chunk, dtype=np.int64), np.empty(3 * per_chunk, dtype=np.int64),
+                          np.empty(3 * per_chunk))
+        k = kernel(act, uid, keys, bounds, adopted, satisfaction, threshold, ceiling, keys, per_chunk, rows, which, u)
+        return k, rows[:max(k, 0)], which[:max(k, 0)], u[:max(k, 0)]
+
+    expected = [(i, b) for i in range(n) for b in range(2)
+                if uniform_at(keys[b], uid[act[i]]) < bounds[b] and not (adopted[act[i]] >> b) & 1
+                and not satisfaction[act[i]] < threshold[b]]
+    k, rows, which, u = screen(2 * CHUNK)
+    assert k == len(expected) and list(zip(rows.tolist(), which.tolist())) == expected
+    assert np.array_equal(u, [uniform_at(keys[b], uid[act[i]]) for i, b in expected])
+    assert screen(100)[0] == -1  # a chunk's pairs did not fit: the caller makes room for all
