@@ -135,10 +135,15 @@ def test_the_real_command_exits_2_naming_the_key(tmp_path, args, key):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_unknown_kernel_choice_is_refused_before_any_work(tmp_path):
+@pytest.mark.parametrize("variable, value, allowed", [
+    ("CXSIM_KERNELS", "fast", "'numpy'"),
+    ("CXSIM_THREADS", "0", "a whole number of threads, 1 or more"),
+    ("CXSIM_THREADS", "two", "a whole number of threads, 1 or more"),
+])
+def test_an_unknown_kernel_choice_is_refused_before_any_work(tmp_path, variable, value, allowed):
     proc = subprocess.run([sys.executable, "-m", "sim", "years=1"], cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "CXSIM_KERNELS": "fast"})
-    assert proc.returncode == 2 and "CXSIM_KERNELS='fast'" in proc.stderr and "'numpy'" in proc.stderr, proc.stderr
+                          env={**os.environ, "PYTHONPATH": str(ROOT), variable: value})
+    assert proc.returncode == 2 and f"{variable}={value!r}" in proc.stderr and allowed in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and list(tmp_path.iterdir()) == []
 
 
