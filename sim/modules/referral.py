@@ -15,7 +15,7 @@ import math
 import numpy as np
 from scipy.special import pdtr, pdtrik
 
-from sim.kernels import COMPILED, kernel, poisson_at, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, kernel, n_chunks, poisson_at, prange, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
 from sim.network import attach_new_nodes, attach_settled_nodes, closure_probability
 from sim.rng import poisson_icdf
@@ -81,26 +81,41 @@ def _poisson_quantile(u: float, lam: float) -> float:
     return float(below if pdtr(below, lam) >= u else k)
 
 
-@kernel
+@chunked
 def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rate, p_zero, key, promoters, referrals):
     """Promoters who refer this month and their referral counts (Poisson, by inversion of their own
     uniform), and the number of detractors, in one pass; returns (referring promoters, detractors).
     Only those who refer are written: the rest of ``promoters`` and ``referrals`` stays untouched,
-    so np.empty leaves it unpaged (half the base are promoters, a few in a hundred refer)."""
-    n_prom = 0
-    n_detractors = 0
-    for i in range(act.shape[0]):
-        slot = act[i]
-        sat = satisfaction[slot]
-        if sat >= promoter_min:
-            count = poisson_at(uniform_at(key, uid[slot]), rate, p_zero)
-            if count > 0:
-                promoters[n_prom] = slot
-                referrals[n_prom] = count
-                n_prom += 1
-        elif sat < detractor_below:
-            n_detractors += 1
-    return n_prom, n_detractors
+    so np.empty leaves it unpaged (half the base are promoters, a few in a hundred refer). Chunks
+    of customers run on several cores, each listing its promoters from its own first row; the
+    lists are joined in chunk order."""
+    n = act.shape[0]
+    listed = np.zeros(n_chunks(n), dtype=np.int64)
+    detractors = np.zeros(n_chunks(n), dtype=np.int64)
+    for c in prange(n_chunks(n)):
+        n_prom = c * CHUNK
+        n_detractors = 0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            slot = act[i]
+            sat = satisfaction[slot]
+            if sat >= promoter_min:
+                count = poisson_at(uniform_at(key, uid[slot]), rate, p_zero)
+                if count > 0:
+                    promoters[n_prom] = slot
+                    referrals[n_prom] = count
+                    n_prom += 1
+            elif sat < detractor_below:
+                n_detractors += 1
+        listed[c] = n_prom - c * CHUNK
+        detractors[c] = n_detractors
+    total, n_detractors = 0, 0
+    for c in range(listed.shape[0]):  # close up the chunks' lists, in chunk order
+        for k in range(c * CHUNK, c * CHUNK + listed[c]):
+            promoters[total] = promoters[k]
+            referrals[total] = referrals[k]
+            total += 1
+        n_detractors += detractors[c]
+    return total, n_detractors
 
 
 class Acquisition:
