@@ -132,11 +132,13 @@ _PARALLEL = threading.Lock()  # one parallel kernel at a time per process, whate
 class Chunked:
     """A chunked kernel's two compiled twins: sequential (``prange`` runs as ``range``) and
     parallel. Both run the same chunked code, so they give the same numbers; the call takes the
-    parallel one when its first argument (the rows it loops over) has at least
-    ``PARALLEL_MIN_ROWS`` entries and numba has more than one thread."""
+    parallel one when its first argument (the rows it loops over) makes at least two of the
+    kernel's chunks (``PARALLEL_MIN_ROWS`` for chunks of ``CHUNK`` rows, in proportion for a kernel
+    whose rows are heavier and its chunks shorter) and numba has more than one thread."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, rows_per_chunk: int = CHUNK):
         self.py_func = fn
+        self.rows_per_chunk = rows_per_chunk
         self.sequential = _compiled(fn, nogil=True)
         # a twin function of its own name: numba's disk cache keys entries by the function's name
         # and signature, not by the compile options, so the two must not share a name
@@ -145,18 +147,21 @@ class Chunked:
         self.parallel = _compiled(twin, nogil=True, parallel=True)
 
     def __call__(self, *args):
-        if len(args[0]) >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1:
+        if len(args[0]) * CHUNK >= PARALLEL_MIN_ROWS * self.rows_per_chunk and numba.get_num_threads() > 1:
             with _PARALLEL:
                 return self.parallel(*args)
         return self.sequential(*args)
 
 
-def chunked(fn):
+def chunked(fn=None, *, rows_per_chunk: int = CHUNK):
     """Compile a kernel that loops over ``n_chunks(len(rows))`` chunks with ``numba.prange`` (see
-    the rules above) into its sequential and parallel twins (``Chunked``); without numba, ``fn``."""
+    the rules above) into its sequential and parallel twins (``Chunked``); without numba, ``fn``.
+    ``@chunked(rows_per_chunk=n)`` for a kernel whose chunks are ``n`` rows (its own constant)."""
+    if fn is None:
+        return lambda f: chunked(f, rows_per_chunk=rows_per_chunk)
     if numba is None:
         return fn
-    return Chunked(fn)
+    return Chunked(fn, rows_per_chunk)
 
 
 def threads_for_this_process(n: int | None) -> None:
