@@ -241,6 +241,18 @@ def n_chunks(n_rows):
 
 
 @inline
+def close_up(counts, region, values):
+    """Move the chunks' lists to the front of ``values`` in chunk order (chunk c listed ``counts[c]``
+    entries from ``c * region`` on); returns how many there are in all."""
+    total = 0
+    for c in range(counts.shape[0]):
+        for k in range(c * region, c * region + counts[c]):
+            values[total] = values[k]
+            total += 1
+    return total
+
+
+@inline
 def shows(bits, b):
     """Whether adoption flags ``bits`` (sim.population: bit b set = shows behaviour b) include b."""
     return (np.int64(bits) >> b) & 1 == 1  # through int64: shifts of every width type alike

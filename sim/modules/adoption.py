@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from sim.kernels import CHUNK, COMPILED, chunked, kernel, n_chunks, prange, shows, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, close_up, kernel, n_chunks, prange, shows, uniform_at
 
 # Relative slack on the upper bound of the adoption probability: far above the few-ulp rounding
 # of the hazard arithmetic, far below anything that would make the screen let everyone through.
@@ -326,16 +326,12 @@ def _screen_kernel(act, uid, keys, bounds, adopted, satisfaction, threshold, cei
             if n < start:
                 break
         found[c] = n - start
-    total = 0
-    for c in range(found.shape[0]):  # close up the chunks' lists, in chunk order
+    for c in range(found.shape[0]):
         if found[c] < 0:
             return -1
-        for k in range(c * per_chunk, c * per_chunk + found[c]):
-            rows[total] = rows[k]
-            which[total] = which[k]
-            draws[total] = draws[k]
-            total += 1
-    return total
+    close_up(found, per_chunk, which)
+    close_up(found, per_chunk, draws)
+    return close_up(found, per_chunk, rows)
 
 
 @kernel

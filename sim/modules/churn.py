@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import CHURN_REASONS
-from sim.kernels import CHUNK, COMPILED, chunked, kernel, n_chunks, prange, shows, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, close_up, kernel, n_chunks, prange, shows, uniform_at
 from sim.population import flag_of
 
 
@@ -250,14 +250,9 @@ def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adop
                 after_failure[n_left] = after
                 n_left += 1
         left_in[c] = n_left - c * CHUNK
-    total = 0
-    for c in range(left_in.shape[0]):  # close up the chunks' lists, in chunk order
-        for k in range(c * CHUNK, c * CHUNK + left_in[c]):
-            rows[total] = rows[k]
-            reason[total] = reason[k]
-            after_failure[total] = after_failure[k]
-            total += 1
-    return total
+    close_up(left_in, CHUNK, reason)
+    close_up(left_in, CHUNK, after_failure)
+    return close_up(left_in, CHUNK, rows)
 
 
 @kernel

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from scipy.special import pdtr, pdtrik
 
-from sim.kernels import CHUNK, COMPILED, chunked, kernel, n_chunks, poisson_at, prange, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, close_up, kernel, n_chunks, poisson_at, prange, uniform_at
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
 from sim.network import attach_new_nodes, attach_settled_nodes, closure_probability
 from sim.rng import poisson_icdf
@@ -108,14 +108,8 @@ def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rat
                 n_detractors += 1
         listed[c] = n_prom - c * CHUNK
         detractors[c] = n_detractors
-    total, n_detractors = 0, 0
-    for c in range(listed.shape[0]):  # close up the chunks' lists, in chunk order
-        for k in range(c * CHUNK, c * CHUNK + listed[c]):
-            promoters[total] = promoters[k]
-            referrals[total] = referrals[k]
-            total += 1
-        n_detractors += detractors[c]
-    return total, n_detractors
+    close_up(listed, CHUNK, referrals)
+    return close_up(listed, CHUNK, promoters), detractors.sum()
 
 
 class Acquisition:
