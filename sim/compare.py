@@ -45,6 +45,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ from scipy.special import (  # not scipy.stats: 0.4 s to import, for three funct
 from sim.config import PopulationConfig
 from sim.results import sealed_run
 from sim.roi import compare_runs
-from sim.run_reader import MonthlyColumns, RunUnreadable
+from sim.run_reader import MonthlyColumns, ReadAhead, RunUnreadable
 from sim.run_reader import read_run as read_run_folder
 from sim.safe_write import (
     OutputError,
@@ -514,7 +515,7 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
         match but its tables do not read as a run."""
         nonlocal n_skipped
         try:
-            return read_run(cr.seeds[seed], cr.months.get(seed))
+            return reads.take((id(cr), seed))
         except RunUnreadable as err:
             n_skipped += 1
             warnings.append(f"not read (incomplete or damaged; a sweep that includes it redoes it): "
@@ -546,32 +547,41 @@ def build_comparison(root: str | Path, cells: Iterable[tuple[str, str]] | None =
         traj = {s: Running() for s in scenarios}
         diff = {s: Running() for s in scenarios if s != baseline}
         all_seeds = sorted(set().union(*(runs[s].seeds for s in scenarios if s in runs)))
-        for seed in all_seeds:
-            b = read_checked(base, seed) if seed in base.seeds else None
-            b_traj = trajectories(b[1]) if b else None
-            b_vals = seed_values(*b) if b else None
-            for s in scenarios:
-                cr = runs.get(s)
-                if cr is None or seed not in cr.seeds:
-                    continue
-                own = s == baseline and b is not None  # the baseline's run, read and reduced above
-                run_read = b if own else read_checked(cr, seed)
-                if run_read is None:
-                    continue
-                summary, monthly = run_read
-                n_read += 1
-                s_traj = b_traj if own else trajectories(monthly)
-                traj[s].add(s_traj)
-                vals = b_vals if own else seed_values(summary, monthly)
-                paired = b is not None and len(monthly) == len(b[1])
-                if paired and s != baseline:
-                    diff[s].add({k: s_traj[k] - b_traj[k] for k in s_traj if k in b_traj})
-                for k, v in vals.items():
-                    bv = b_vals.get(k, math.nan) if paired else math.nan
-                    _seed_row(seed_rows, point, s, seed, k, v, bv, v - bv)
-                if paired:
-                    for k, v in money_values(monthly, b[1]).items():
-                        _seed_row(seed_rows, point, s, seed, k, v, math.nan, v)
+        # the runs in the order the loop below takes them: each seed's baseline, then its scenarios
+        order = [(cr, seed) for seed in all_seeds
+                 for cr in [base] + [runs[s] for s in scenarios if s != baseline and s in runs]
+                 if seed in cr.seeds]
+        reads = ReadAhead([((id(cr), seed), partial(read_run, cr.seeds[seed], cr.months.get(seed)))
+                           for cr, seed in order])
+        try:
+            for seed in all_seeds:
+                b = read_checked(base, seed) if seed in base.seeds else None
+                b_traj = trajectories(b[1]) if b else None
+                b_vals = seed_values(*b) if b else None
+                for s in scenarios:
+                    cr = runs.get(s)
+                    if cr is None or seed not in cr.seeds:
+                        continue
+                    own = s == baseline and b is not None  # the baseline's run, read and reduced above
+                    run_read = b if own else read_checked(cr, seed)
+                    if run_read is None:
+                        continue
+                    summary, monthly = run_read
+                    n_read += 1
+                    s_traj = b_traj if own else trajectories(monthly)
+                    traj[s].add(s_traj)
+                    vals = b_vals if own else seed_values(summary, monthly)
+                    paired = b is not None and len(monthly) == len(b[1])
+                    if paired and s != baseline:
+                        diff[s].add({k: s_traj[k] - b_traj[k] for k in s_traj if k in b_traj})
+                    for k, v in vals.items():
+                        bv = b_vals.get(k, math.nan) if paired else math.nan
+                        _seed_row(seed_rows, point, s, seed, k, v, bv, v - bv)
+                    if paired:
+                        for k, v in money_values(monthly, b[1]).items():
+                            _seed_row(seed_rows, point, s, seed, k, v, math.nan, v)
+        finally:
+            reads.close()
         scope["points"][point] = {s: sorted(runs[s].seeds) for s in scenarios if s in runs}
         say_seeds = ", ".join(f"{s} {len(runs[s].seeds)}" for s in scenarios if s in runs)
         say(f"cxsim-compare: point '{point}': seeds per scenario: {say_seeds}")

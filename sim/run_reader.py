@@ -86,3 +86,39 @@ def read_run(run_dir: str | Path, wanted: Callable[[str], bool] | None = None,
         raise RunUnreadable(f"unreadable ({type(err).__name__}: {err})") from err
     arrays = {name: column.to_numpy() for name, column in zip(table.column_names, table.columns)}
     return summary, MonthlyColumns(arrays, rows)
+
+
+class ReadAhead:
+    """Runs read on a thread or two a few runs ahead of their use, in the order they will be used.
+
+    pyarrow decodes without holding the interpreter, so reading the next runs overlaps with
+    reducing this one. At most ``ahead`` runs are held read but not yet taken, however many are
+    listed; ``take`` returns a run (or raises its read error) in the listed order.
+    """
+
+    def __init__(self, jobs: list[tuple[Any, Callable[[], Any]]], ahead: int = 8, threads: int = 2) -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._waiting = deque(jobs)
+        self._pending: dict[Any, Any] = {}
+        self._ahead = ahead
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cxsim-read")
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._waiting and len(self._pending) < self._ahead:
+            key, read = self._waiting.popleft()
+            self._pending[key] = self._pool.submit(read)
+
+    def take(self, key: Any) -> Any:
+        if key not in self._pending:  # asked out of the listed order: read it now
+            read = next(r for k, r in self._waiting if k == key)
+            self._waiting.remove((key, read))
+            return read()
+        future = self._pending.pop(key)
+        self._fill()
+        return future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

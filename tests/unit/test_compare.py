@@ -338,3 +338,37 @@ def test_a_sealed_run_whose_table_disagrees_with_its_manifest_is_skipped(root, t
     assert any("seed=1" in w and "the manifest says" in w for w in meta["warnings"])
     seeds = pd.read_parquet(out / "seeds.parquet")
     assert sorted(seeds.loc[seeds["scenario"] == "ebilling_push", "seed"].unique()) == [0, 2]
+
+
+def test_runs_read_ahead_come_back_in_order_with_few_held_at_once():
+    import threading
+    import time
+
+    from sim.run_reader import ReadAhead, RunUnreadable
+
+    lock, started, taken = threading.Lock(), [], []
+
+    def read(i):
+        def job():
+            with lock:
+                started.append(i)
+            time.sleep(0.002)
+            if i == 5:
+                raise RunUnreadable("garbled")
+            return i * 10
+        return job
+
+    ahead = ReadAhead([(i, read(i)) for i in range(20)], ahead=3)
+    order = [*range(12), 15, 12, 13, 14, *range(16, 20)]  # 15 asked before its turn
+    try:
+        for n, i in enumerate(order):
+            if i == 5:
+                with pytest.raises(RunUnreadable, match="garbled"):
+                    ahead.take(i)
+                continue
+            taken.append(ahead.take(i))
+            with lock:  # never more than 3 read beyond what was taken
+                assert len(started) <= n + 1 + 3
+        assert taken == [i * 10 for i in order if i != 5]
+    finally:
+        ahead.close()
