@@ -123,9 +123,11 @@ def kernel(fn):
 # share the chunks. 16,384 rows keep a task's data in a core's cache and give a million customers
 # 62 tasks to balance between cores.
 CHUNK = 16384
-# Below this many rows a chunked kernel runs its sequential twin: starting the threads (about
-# 20 us a call) buys nothing for one chunk. Tests lower it to run the parallel twin.
-PARALLEL_MIN_ROWS = 2 * CHUNK
+# Below this many rows a chunked kernel runs its sequential twin. Two threads gain little under
+# four chunks (100k customers: 4% of a run), and the parallel twins compile on their first use
+# (about 14 s after an install), which the default 50,000-agent run should not pay. Tests lower
+# it to run the parallel twins.
+PARALLEL_MIN_ROWS = 4 * CHUNK
 _PARALLEL = threading.Lock()  # one parallel kernel at a time per process, whatever the threading layer
 
 
