@@ -198,7 +198,7 @@ def _app(cfg: DictConfig) -> float:
     from sim.safe_write import OutputError, check_target
     from sim.sweep_progress import line_prefix
 
-    if _in_multirun() and HydraConfig.get().launcher.get("_target_") != BASIC_LAUNCHER:
+    if _in_multirun() and hydra_cfg.launcher.get("_target_") != BASIC_LAUNCHER:
         # a launcher's workers run side by side on the cores already: one thread each
         from sim.kernels import threads_for_this_process
 

@@ -134,9 +134,10 @@ _PARALLEL = threading.Lock()  # one parallel kernel at a time per process, whate
 class Chunked:
     """A chunked kernel's two compiled twins: sequential (``prange`` runs as ``range``) and
     parallel. Both run the same chunked code, so they give the same numbers; the call takes the
-    parallel one when its first argument (the rows it loops over) makes at least two of the
-    kernel's chunks (``PARALLEL_MIN_ROWS`` for chunks of ``CHUNK`` rows, in proportion for a kernel
-    whose rows are heavier and its chunks shorter) and numba has more than one thread."""
+    parallel one when its first argument (the rows it loops over) makes at least
+    ``PARALLEL_MIN_ROWS / CHUNK`` of the kernel's chunks (``PARALLEL_MIN_ROWS`` rows for chunks of
+    ``CHUNK``, fewer for a kernel whose rows are heavier and its chunks shorter) and numba has more
+    than one thread."""
 
     def __init__(self, fn, rows_per_chunk: int = CHUNK):
         self.py_func = fn
@@ -237,9 +238,9 @@ def normal_at(u):
 
 
 @inline
-def n_chunks(n_rows):
-    """How many chunks of ``CHUNK`` rows ``n_rows`` rows make (the last may be shorter)."""
-    return (n_rows + CHUNK - 1) // CHUNK
+def n_chunks(n_rows, rows_per_chunk=CHUNK):
+    """How many chunks of ``rows_per_chunk`` rows ``n_rows`` rows make (the last may be shorter)."""
+    return (n_rows + rows_per_chunk - 1) // rows_per_chunk
 
 
 @inline

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sim import kernels
-from sim.kernels import chunked, inline, kernel, prange, shows
+from sim.kernels import chunked, inline, kernel, n_chunks, prange, shows
 
 _INDEX = np.int64  # slot indices handed out
 _INT32_MAX = np.iinfo(np.int32).max
@@ -719,7 +719,7 @@ def _base_tie_counts_kernel(slots, n_base, indptr, indices, live, flags, columns
     """live_tie_counts over the ties folded into the rows, in chunks of slots on several cores
     (each slot's own row of the counts: nothing to join)."""
     n = slots.shape[0]
-    for c in prange((n + TIE_CHUNK - 1) // TIE_CHUNK):
+    for c in prange(n_chunks(n, TIE_CHUNK)):
         for i in range(c * TIE_CHUNK, min(n, (c + 1) * TIE_CHUNK)):
             s = slots[i]
             if s < n_base:

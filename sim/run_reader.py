@@ -72,18 +72,16 @@ def read_run(run_dir: str | Path, wanted: Callable[[str], bool] | None = None,
     run_dir = Path(run_dir)
     try:
         table_file = pq.ParquetFile(run_dir / "monthly.parquet")
-        rows = table_file.metadata.num_rows
-        if months is not None and rows != months:
-            raise RunUnreadable(f"monthly.parquet has {rows} rows, the manifest says {months} months")
         names = table_file.schema_arrow.names
         columns = [c for c in names if wanted(c)] if wanted is not None else names
         # a run's table is a few hundred rows: pyarrow's thread pool costs more than it saves
         table = table_file.read(columns=columns, use_threads=False)
         summary = json.loads((run_dir / "summary.json").read_text())
-    except RunUnreadable:
-        raise
     except Exception as err:  # truncated or garbled: the run has to be redone
         raise RunUnreadable(f"unreadable ({type(err).__name__}: {err})") from err
+    rows = table_file.metadata.num_rows
+    if months is not None and rows != months:
+        raise RunUnreadable(f"monthly.parquet has {rows} rows, the manifest says {months} months")
     arrays = {name: column.to_numpy() for name, column in zip(table.column_names, table.columns)}
     return summary, MonthlyColumns(arrays, rows)
 
