@@ -18,7 +18,7 @@ from scipy.special import betaincinv
 
 from sim import kernels
 from sim.config import CHURN_REASONS, MAX_BEHAVIOURS, RunConfig  # noqa: F401  (CHURN_REASONS: read from here too)
-from sim.kernels import COMPILED, inline, kernel, normal_at, poisson_at, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, close_up, inline, kernel, n_chunks, normal_at, poisson_at, prange, uniform_at
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
 # The starting base's dispositions: a segment's normal weighted by expected stay, tabulated in this
@@ -492,7 +492,7 @@ def _last_at_or_below(table, guide, scale, x):
     return j
 
 
-@kernel
+@chunked
 def _draw_kernel(uid, keys, seg_cdf, products_lam, products_p0, p_abuser, knots, knots_guide, knots_scale,
                  affinity_table, affinity_slope, affinity_tail, sat_mean, sat_sd, settled, stay_cdf, stay_w,
                  stay_guide, stay_scale, traits, starting, tenure_years,
@@ -500,57 +500,62 @@ def _draw_kernel(uid, keys, seg_cdf, products_lam, products_p0, p_abuser, knots,
                  satisfaction, sat_baseline, rel_sat, rel_price, rel_complaint, tenure_months, contract, adopted,
                  tails):
     """Population._draw_numpy, a customer at a time; returns how many affinity draws fell in the
-    Beta's tails (their rows in ``tails``, for the caller's exact quantile)."""
+    Beta's tails (their rows in ``tails``, in order, for the caller's exact quantile). Chunks of
+    customers run on several cores, each listing its tail rows from its own first row on."""
     n_seg = seg_cdf.shape[0]
     cells = stay_w.shape[1]
     last_knot = knots.shape[0] - 1
-    n_tails = 0
-    for i in range(uid.shape[0]):
-        who = uid[i]
-        u = uniform_at(keys[0], who)
-        k = 0
-        while k < n_seg and seg_cdf[k] <= u:
-            k += 1
-        k = min(k, n_seg - 1)
-        segment[i] = k
-        is_abuser[i] = uniform_at(keys[1], who) < p_abuser
-        products[i] = 1 + poisson_at(uniform_at(keys[2], who), products_lam[k], products_p0[k])
-        u = uniform_at(keys[3], who)
-        if u < affinity_tail or u > 1.0 - affinity_tail:
-            tails[n_tails] = i
-            n_tails += 1
-        elif u >= knots[last_knot]:
-            affinity[i] = affinity_table[k, last_knot]
-        else:
-            j = _last_at_or_below(knots, knots_guide, knots_scale, u)
-            affinity[i] = affinity_table[k, j] if u == knots[j] else \
-                affinity_slope[k, j] * (u - knots[j]) + affinity_table[k, j]
-        u = uniform_at(keys[4], who)
-        if settled:
-            target = u * stay_cdf[k, cells]
-            cell = min(_last_at_or_below(stay_cdf[k], stay_guide[k], stay_scale[k], target), cells - 1)
-            within = min(max((target - stay_cdf[k, cell]) / stay_w[k, cell], 0.0), 1.0)
-            u = (cell + within) / cells
-        sat = min(max(sat_mean[k] + sat_sd[k] * normal_at(u), 0.0), 10.0)
-        satisfaction[i] = sat
-        sat_baseline[i] = sat
-        rel_sat[i] = np.exp(traits[0, 0, k] * normal_at(uniform_at(keys[5], who)) - traits[0, 1, k])
-        rel_price[i] = np.exp(traits[1, 0, k] * normal_at(uniform_at(keys[6], who)) - traits[1, 1, k])
-        rel_complaint[i] = np.exp(traits[2, 0, k] * normal_at(uniform_at(keys[7], who)) - traits[2, 1, k])
-        if starting:
-            years = -np.log1p(-uniform_at(keys[8], who)) * tenure_years[k]
-            tenure_months[i] = np.int32(12 * years)
-        else:
-            tenure_months[i] = 0
-        if has_contracts:
-            u = uniform_at(keys[9], who)
-            ct = 0
-            while ct < contract_cdf.shape[0] and contract_cdf[ct] <= u:
-                ct += 1
-            contract[i] = min(ct, contract_cdf.shape[0] - 1)
-        flags = 0
-        for b in range(p0.shape[0]):
-            if uniform_at(eligibility_keys[b], who) < p0[b]:
-                flags |= 1 << b
-        adopted[i] = flags
-    return n_tails
+    n = uid.shape[0]
+    listed = np.zeros(n_chunks(n), dtype=np.int64)
+    for c in prange(n_chunks(n)):
+        n_tails = c * CHUNK
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            who = uid[i]
+            u = uniform_at(keys[0], who)
+            k = 0
+            while k < n_seg and seg_cdf[k] <= u:
+                k += 1
+            k = min(k, n_seg - 1)
+            segment[i] = k
+            is_abuser[i] = uniform_at(keys[1], who) < p_abuser
+            products[i] = 1 + poisson_at(uniform_at(keys[2], who), products_lam[k], products_p0[k])
+            u = uniform_at(keys[3], who)
+            if u < affinity_tail or u > 1.0 - affinity_tail:
+                tails[n_tails] = i
+                n_tails += 1
+            elif u >= knots[last_knot]:
+                affinity[i] = affinity_table[k, last_knot]
+            else:
+                j = _last_at_or_below(knots, knots_guide, knots_scale, u)
+                affinity[i] = affinity_table[k, j] if u == knots[j] else \
+                    affinity_slope[k, j] * (u - knots[j]) + affinity_table[k, j]
+            u = uniform_at(keys[4], who)
+            if settled:
+                target = u * stay_cdf[k, cells]
+                cell = min(_last_at_or_below(stay_cdf[k], stay_guide[k], stay_scale[k], target), cells - 1)
+                within = min(max((target - stay_cdf[k, cell]) / stay_w[k, cell], 0.0), 1.0)
+                u = (cell + within) / cells
+            sat = min(max(sat_mean[k] + sat_sd[k] * normal_at(u), 0.0), 10.0)
+            satisfaction[i] = sat
+            sat_baseline[i] = sat
+            rel_sat[i] = np.exp(traits[0, 0, k] * normal_at(uniform_at(keys[5], who)) - traits[0, 1, k])
+            rel_price[i] = np.exp(traits[1, 0, k] * normal_at(uniform_at(keys[6], who)) - traits[1, 1, k])
+            rel_complaint[i] = np.exp(traits[2, 0, k] * normal_at(uniform_at(keys[7], who)) - traits[2, 1, k])
+            if starting:
+                years = -np.log1p(-uniform_at(keys[8], who)) * tenure_years[k]
+                tenure_months[i] = np.int32(12 * years)
+            else:
+                tenure_months[i] = 0
+            if has_contracts:
+                u = uniform_at(keys[9], who)
+                ct = 0
+                while ct < contract_cdf.shape[0] and contract_cdf[ct] <= u:
+                    ct += 1
+                contract[i] = min(ct, contract_cdf.shape[0] - 1)
+            flags = 0
+            for b in range(p0.shape[0]):
+                if uniform_at(eligibility_keys[b], who) < p0[b]:
+                    flags |= 1 << b
+            adopted[i] = flags
+        listed[c] = n_tails - c * CHUNK
+    return close_up(listed, CHUNK, tails)
