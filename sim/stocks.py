@@ -95,29 +95,49 @@ def record_stocks_numpy(pop, k: dict[str, Any]) -> None:
 def _stocks_kernel(act, satisfaction, adopted, segment, promoter_min, detractor_below, adopters, per_segment,
                    net, ranks, picked, n_bins):
     """One pass for the counts and sums, a histogram pass and a small sort for the order statistics
-    at ``ranks`` (ascending): exact, without sorting every customer."""
+    at ``ranks`` (ascending): exact, without sorting every customer.
+
+    A customer bumps two tallies, not a counter per behaviour and class: their segment's class
+    (promoter, detractor, passive) and, for flags of a byte, their flag value. Each counter in
+    memory that every customer adds to is a chain of stores and loads; a counter per behaviour
+    made the first pass 9 ms at a million customers, the tallies 5-6 ms. The totals are integer
+    sums of the tallies: the same numbers."""
     n = act.shape[0]
+    n_seg = per_segment.shape[0]
+    n_beh = adopters.shape[0]
     sat_sum = 0.0
-    promoters = 0
-    detractors = 0
     lo, hi = np.inf, -np.inf
+    classes = np.zeros(3 * n_seg, dtype=np.int64)  # per segment: promoters, detractors, passives
+    by_value = adopted.itemsize == 1  # a tally per flag value (256); wider flags: a counter per bit
+    values = np.zeros(256 if by_value else 1, dtype=np.int64)
+    bits = np.zeros(n_beh, dtype=np.int64)
     for i in range(n):
         slot = act[i]
         sat = satisfaction[slot]
         sat_sum += sat
         lo = min(lo, sat)
         hi = max(hi, sat)
-        s = segment[slot]
-        per_segment[s] += 1
-        # counted without branches: promoter or not is a coin toss the CPU cannot predict
-        promoter = np.int64(sat >= promoter_min)
-        detractor = np.int64(sat < detractor_below)
-        promoters += promoter
-        detractors += detractor
-        net[s] += promoter - detractor
+        # without branches: promoter or not is a coin toss the CPU cannot predict
+        cls = 2 - 2 * np.int64(sat >= promoter_min) - np.int64(sat < detractor_below)
+        classes[3 * segment[slot] + cls] += 1
         flags = np.int64(adopted[slot])  # as kernels.shows reads them, without its branch
-        for b in range(adopters.shape[0]):
-            adopters[b] += (flags >> b) & 1
+        if by_value:
+            values[flags] += 1
+        else:
+            for b in range(n_beh):
+                bits[b] += (flags >> b) & 1
+    if by_value:
+        for v in range(256):
+            for b in range(n_beh):
+                bits[b] += values[v] * ((v >> b) & 1)
+    adopters += bits  # the outputs start at zero (record_stocks)
+    promoters = 0
+    detractors = 0
+    for s in range(n_seg):
+        per_segment[s] += classes[3 * s] + classes[3 * s + 1] + classes[3 * s + 2]
+        net[s] += classes[3 * s] - classes[3 * s + 1]
+        promoters += classes[3 * s]
+        detractors += classes[3 * s + 1]
     if n == 0 or ranks.shape[0] == 0:
         return sat_sum, promoters, detractors
     per_unit = n_bins / (hi - lo) if hi > lo else 1.0  # bins are monotone in the value, whatever rounding

@@ -130,30 +130,33 @@ def test_ring_kernel_builds_the_reference_watts_strogatz_graph(n, degree, cluste
 class _Customers:
     """Just what record_stocks reads of a Population."""
 
-    def __init__(self, sat: np.ndarray, rng: np.random.Generator):
+    def __init__(self, sat: np.ndarray, rng: np.random.Generator, n_behaviours: int = 2):
         n = len(sat)
         self.satisfaction = sat
         self.active = rng.random(n) < 0.8
         self.segment = rng.integers(0, 3, n).astype(np.int16)
-        self.adoption = ((rng.random(n) < 0.3) | (rng.random(n) < 0.3) << 1).astype(np.uint8)  # flags of 2 behaviours
+        dtype = sim.population.adoption_dtype(n_behaviours)  # a byte up to 8 behaviours, wider above
+        shows = rng.random((n, n_behaviours)) < rng.uniform(0.05, 0.6, n_behaviours)
+        self.adoption = (shows.astype(np.uint64) << np.arange(n_behaviours, dtype=np.uint64)).sum(axis=1).astype(dtype)
         self.segment_names = ["a", "b", "c"]
-        self.behaviour_names = ["x", "y"]
+        self.behaviour_names = [f"b{j}" for j in range(n_behaviours)]
 
     def shows_matrix(self, slots: np.ndarray) -> np.ndarray:
-        return sim.population.unpacked(self.adoption[slots], 2)
+        return sim.population.unpacked(self.adoption[slots], len(self.behaviour_names))
 
     def active_slots(self) -> np.ndarray:
         return np.flatnonzero(self.active)
 
 
+@pytest.mark.parametrize("n_behaviours", [2, 8, 11])  # flags of a byte (tallied by value) and of two bytes
 @pytest.mark.parametrize("values", ["continuous", "ties", "one", "two", "none", "constant"])
-def test_stocks_kernel_matches_numpy_percentiles_and_counts(values):
+def test_stocks_kernel_matches_numpy_percentiles_and_counts(values, n_behaviours):
     rng = np.random.default_rng(8)
     sat = {"continuous": np.clip(rng.normal(7.5, 1.8, 50_001), 0, 10),
            "ties": rng.integers(0, 11, 9_999).astype(float),  # many equal values across bin edges
            "one": np.array([6.5]), "two": np.array([9.5, 3.0]), "none": np.zeros(0),
            "constant": np.full(1_000, 8.0)}[values]
-    pop = _Customers(sat, rng)
+    pop = _Customers(sat, rng, n_behaviours)
     if values in ("one", "two"):
         pop.active[:] = True
     fast, ref = {}, {}
