@@ -26,6 +26,11 @@ import scipy.sparse as sp
 from sim import kernels
 from sim.kernels import chunked, inline, kernel, n_chunks, prange, shows
 
+try:  # how many ranges of rows _first_fold_kernel splits the starting graph into
+    from numba import get_num_threads
+except ImportError:  # pragma: no cover - numba is a dependency
+    get_num_threads = None
+
 _INDEX = np.int64  # slot indices handed out
 _INT32_MAX = np.iinfo(np.int32).max
 # neighbour_sum counts a boolean vector from its True slots' ties when at most this share is True
@@ -264,7 +269,9 @@ class TieGraph:
         if self._indptr.size < n + 1 or self._indptr.dtype != pointer:
             self._indptr = _grown(self._indptr, self._n_base + 1, int(1.25 * (n + 1)) + 1, pointer)
         indptr, indices = self._indptr, self._indices
-        if kernels.COMPILED:
+        if kernels.COMPILED and used == 0:  # the starting graph: every row is empty, rows in parallel
+            added = _first_fold_kernel(src, dst, n, get_num_threads(), indptr, indices, np.zeros(n + 1, dtype=pointer))
+        elif kernels.COMPILED:
             added = _fold_kernel(indptr, indices, self._n_base, n, src, dst, np.zeros(n + 1, dtype=pointer))
         else:
             keep = src != dst
@@ -598,6 +605,43 @@ def _renumber_kernel(src, dst, m, new_slot):
             dst[kept] = b
             kept += 1
     return kept
+
+
+@chunked
+def _first_fold_kernel(src, dst, n, n_ranges, indptr, indices, extra):
+    """_fold_kernel for a base with no entries yet (the starting graph, half a million ties for
+    100k customers): rows 0..n-1 from ties (src, dst), self-ties dropped, each row's entries in the
+    order its ties came. The rows are split into ``n_ranges`` ranges (the caller gives the thread
+    count); each range reads every tie in order and writes only its own rows' counts and entries,
+    so the layout is the same whatever the split (the ranges need not be fixed, as chunks of a sum
+    must be). ``extra`` is n + 1 zeros to work in. Returns the ties added."""
+    m = src.shape[0]
+    per_range = (n + n_ranges - 1) // n_ranges
+    for part in prange(n_ranges):
+        lo, hi = part * per_range, min(n, (part + 1) * per_range)
+        for e in range(m):
+            a, b = src[e], dst[e]
+            if a != b:
+                if lo <= a < hi:
+                    extra[a] += 1
+                if lo <= b < hi:
+                    extra[b] += 1
+    indptr[0] = 0
+    for r in range(n):  # row starts; extra[r] becomes where row r's next entry goes
+        indptr[r + 1] = indptr[r] + extra[r]
+        extra[r] = indptr[r]
+    for part in prange(n_ranges):
+        lo, hi = part * per_range, min(n, (part + 1) * per_range)
+        for e in range(m):
+            a, b = src[e], dst[e]
+            if a != b:
+                if lo <= a < hi:
+                    indices[extra[a]] = b
+                    extra[a] += 1
+                if lo <= b < hi:
+                    indices[extra[b]] = a
+                    extra[b] += 1
+    return indptr[n] // 2
 
 
 @kernel

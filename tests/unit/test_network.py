@@ -476,3 +476,27 @@ def test_graph_keeps_each_tie_once():
     assert held <= 1.3 * (2 * 4 * g.n_edges + 4 * n)
     src, dst = g.edges()
     assert src.size == g.n_edges and np.all(src != dst)
+
+
+@pytest.mark.parametrize("twin", ["sequential", "parallel"])
+def test_the_starting_graph_is_laid_out_as_a_fold_whatever_the_split(twin):
+    # _first_fold_kernel splits the rows into ranges (the thread count) that each read every tie:
+    # any split must give _fold_kernel's rows, each row's entries in the order its ties came
+    from sim.network import _first_fold_kernel, _fold_kernel
+
+    n = 5_000
+    src, dst = watts_strogatz_edges(n, 8, 0.3, _rng(6))
+    src, dst = src.copy(), dst.copy()
+    src[::37] = dst[::37]  # self-ties: dropped
+    rng = _rng(7)
+    extra_src, extra_dst = rng.integers(0, n, 3_000), rng.integers(0, n, 3_000)  # repeats, any order
+    src = np.concatenate([src, extra_src.astype(src.dtype)])
+    dst = np.concatenate([dst, extra_dst.astype(dst.dtype)])
+    ref_ptr, ref_ind = np.zeros(n + 1, dtype=np.int32), np.zeros(2 * len(src), dtype=np.int32)
+    ref_added = _fold_kernel(ref_ptr, ref_ind, 0, n, src, dst, np.zeros(n + 1, dtype=np.int32))
+    kernel = getattr(_first_fold_kernel, twin)
+    for n_ranges in (1, 2, 3, 7, n + 5):  # more ranges than rows: the last ones are empty
+        ptr, ind = np.zeros(n + 1, dtype=np.int32), np.full(2 * len(src), -1, dtype=np.int32)
+        added = kernel(src, dst, n, n_ranges, ptr, ind, np.zeros(n + 1, dtype=np.int32))
+        assert added == ref_added == np.count_nonzero(src != dst)
+        assert np.array_equal(ptr, ref_ptr) and np.array_equal(ind[: 2 * added], ref_ind[: 2 * added]), n_ranges
