@@ -26,6 +26,7 @@ golden tests allow.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import types
@@ -154,6 +155,17 @@ class Chunked:
             with _PARALLEL:
                 return self.parallel(*args)
         return self.sequential(*args)
+
+
+def room_per_chunk(share: float, n_rows: int) -> int:
+    """Entries to leave each chunk of a kernel that lists some of its rows (leavers, referrers,
+    screened pairs) when a row is listed ``share`` times on average: a chunk's mean, 8 standard
+    deviations above it and 256 more. Lists sized for every row are mostly empty, but numpy asks
+    for huge pages for large arrays, so each chunk's first write pages in 2 MB and the whole array
+    ends up resident (16 B a customer for the referrers' two lists). A kernel whose chunk lists
+    more returns -1 and its caller runs it again with room for every row: the same answer."""
+    expected = share * min(n_rows, CHUNK)
+    return int(expected + 8.0 * math.sqrt(expected) + 256)
 
 
 def chunked(fn=None, *, rows_per_chunk: int = CHUNK):

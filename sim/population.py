@@ -18,7 +18,19 @@ from scipy.special import betaincinv
 
 from sim import kernels
 from sim.config import CHURN_REASONS, MAX_BEHAVIOURS, RunConfig  # noqa: F401  (CHURN_REASONS: read from here too)
-from sim.kernels import CHUNK, COMPILED, chunked, close_up, inline, kernel, n_chunks, normal_at, poisson_at, prange, uniform_at
+from sim.kernels import (
+    CHUNK,
+    COMPILED,
+    chunked,
+    close_up,
+    inline,
+    kernel,
+    n_chunks,
+    normal_at,
+    poisson_at,
+    prange,
+    uniform_at,
+)
 from sim.rng import Streams, normal_icdf, poisson_icdf
 
 # The starting base's dispositions: a segment's normal weighted by expected stay, tabulated in this

@@ -35,7 +35,18 @@ import math
 
 import numpy as np
 
-from sim.kernels import CHUNK, COMPILED, chunked, close_up, kernel, n_chunks, prange, shows, uniform_at
+from sim.kernels import (
+    CHUNK,
+    COMPILED,
+    chunked,
+    close_up,
+    kernel,
+    n_chunks,
+    prange,
+    room_per_chunk,
+    shows,
+    uniform_at,
+)
 
 # Relative slack on the upper bound of the adoption probability: far above the few-ulp rounding
 # of the hazard arithmetic, far below anything that would make the screen let everyone through.
@@ -240,8 +251,7 @@ class Adoption:
         eligible_keys = np.array([pop.eligibility_key(name) for name in self.names], dtype=np.uint64)
         finite = np.where(np.isfinite(bounds), np.clip(bounds, 0.0, 1.0), 1.0)
         # room per chunk of customers: no more pass, on average, than the bounds let through
-        expected = float(finite.sum()) * min(len(act), CHUNK)
-        per_chunk = int(expected + 8.0 * np.sqrt(expected) + 256)
+        per_chunk = room_per_chunk(float(finite.sum()), len(act))
         while True:
             capacity = per_chunk * max(1, -(-len(act) // CHUNK))
             rows = np.empty(capacity, dtype=np.int64)

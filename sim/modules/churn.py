@@ -18,7 +18,18 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import CHURN_REASONS
-from sim.kernels import CHUNK, COMPILED, chunked, close_up, kernel, n_chunks, prange, shows, uniform_at
+from sim.kernels import (
+    CHUNK,
+    COMPILED,
+    chunked,
+    close_up,
+    kernel,
+    n_chunks,
+    prange,
+    room_per_chunk,
+    shows,
+    uniform_at,
+)
 from sim.population import flag_of
 
 
@@ -75,6 +86,11 @@ def contract_multiplier(pop, act: np.ndarray) -> np.ndarray:
     return np.where(term > 0, inside, 1.0)
 
 
+# leavers a chunk of customers has room for, on average (sim.kernels.room_per_chunk): above any
+# month's churn seen here (1-3% a month), and a month beyond it reruns the kernel with room for all
+_LEAVERS_SHARE = 1 / 16
+
+
 class Churn:
     name = "churn"
 
@@ -121,15 +137,28 @@ class Churn:
     def step(self, model, ms) -> None:
         if not COMPILED:
             return self.step_numpy(model, ms)
-        c, pop, streams, act = self.cfg, model.pop, model.streams, ms.act
-        n = len(act)
-        rows = np.empty(n, dtype=np.int64)
-        reason = np.empty(n, dtype=np.int8)
-        after_failure = np.empty(n, dtype=np.bool_)
+        c, pop, act = self.cfg, model.pop, ms.act
         products = pop.products[act]
         per_products = np.power(c.rel_per_extra_product, np.arange(products.max(initial=1) + 1) - 1.0)
         has_contracts = bool(pop.contract_names)
-        n_left = _churn_kernel(
+        per_chunk = room_per_chunk(_LEAVERS_SHARE, len(act))
+        while True:
+            room = per_chunk * max(1, n_chunks(len(act)))
+            rows, reason, after_failure = (np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int8),
+                                           np.empty(room, dtype=np.bool_))
+            n_left = self._leavers(model, ms, per_products, has_contracts, per_chunk, rows, reason, after_failure)
+            if n_left >= 0:
+                break
+            per_chunk = CHUNK  # a chunk lost more than 8 sd above _LEAVERS_SHARE: room for every row
+        rows, reason, after_failure = rows[:n_left], reason[:n_left], after_failure[:n_left]
+        pop.remove(act[rows], ms.month, reason)
+        self._record(ms, reason, int(np.count_nonzero(after_failure)))
+
+    def _leavers(self, model, ms, per_products, has_contracts, per_chunk, rows, reason, after_failure) -> int:
+        """_churn_kernel on this month's customers: how many left (their rows, reasons and whether
+        after a failed recovery, in the arrays given), or -1 if a chunk's list did not fit."""
+        c, pop, streams, act = self.cfg, model.pop, model.streams, ms.act
+        return _churn_kernel(
             act, pop.uid, pop.satisfaction, pop.segment, pop.products, pop.tenure_months, pop.adoption,
             pop.rel_price_sensitivity, pop.recovery_failed_month, pop.contract,
             float(c.sat_service_threshold), float(max(c.sat_service_threshold, 1e-9)), float(c.rate_service_max),
@@ -143,10 +172,7 @@ class Churn:
             int(ms.month), int(self.complaints.dur_failed_recovery_months),
             float(self.complaints.rel_churn_failed_recovery),
             np.uint64(streams.key("churn.event", ms.month)), np.uint64(streams.key("churn.reason", ms.month)),
-            rows, reason, after_failure)
-        rows, reason, after_failure = rows[:n_left], reason[:n_left], after_failure[:n_left]
-        pop.remove(act[rows], ms.month, reason)
-        self._record(ms, reason, int(np.count_nonzero(after_failure)))
+            per_chunk, rows, reason, after_failure)
 
     def _record(self, ms, reason: np.ndarray, after_failed_recovery: int) -> None:
         k = ms.kpis
@@ -181,23 +207,26 @@ def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adop
                   tenure_full_years, tenure_relief, rel_churn_new, new_fade_months, barrier_behaviours,
                   rel_churn, has_contracts, contract_term, contract_in_term, contract_at_renewal, month,
                   failed_recovery_months, rel_failed_recovery, key_event, key_reason,
-                  rows, reason, after_failure):
+                  per_chunk, rows, reason, after_failure):
     """The hazards of Churn.hazards and the draws of Churn.step_numpy, one customer at a time;
-    fills rows/reason/after_failure for the leavers and returns how many left.
+    fills rows/reason/after_failure for the leavers and returns how many left, or -1 if a chunk's
+    ``per_chunk`` entries did not hold its leavers.
 
     Most customers stay, and their uniform shows it before any exp or pow is taken: P(leave) =
     1 - exp(-x) <= x, and x has a cheap upper bound (the service gap's power, the price tilt and
     the new-customer factor at their largest). Only customers whose uniform falls below the bound get the exact
     hazard, computed as the reference computes it. Chunks of customers run on several cores, each
-    listing its leavers in its own rows of the outputs; the lists are joined in chunk order.
+    listing its leavers in its own ``per_chunk`` entries of the outputs; the lists are joined in
+    chunk order.
     """
     tilt_max = max(np.exp(-price_sat_slope * (0.0 - 7.0)), np.exp(-price_sat_slope * (10.0 - 7.0)))
     new_max = max(rel_churn_new, 1.0)
     zero_gap_service = rate_service_max * 0.0 ** service_shape
     n = act.shape[0]
-    left_in = np.zeros(n_chunks(n), dtype=np.int64)  # leavers of each chunk, listed from its first row on
+    left_in = np.zeros(n_chunks(n), dtype=np.int64)  # leavers of each chunk (-1: did not fit)
     for c in prange(n_chunks(n)):
-        n_left = c * CHUNK
+        start = c * per_chunk
+        n_left = start
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             slot = act[i]
             u = uniform_at(key_event, uid[slot])
@@ -244,15 +273,21 @@ def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adop
             if after:
                 barrier = barrier * rel_failed_recovery
             if u < -np.expm1(-raw * barrier):
+                if n_left == start + per_chunk:
+                    n_left = start - 1  # the sign that it did not fit
+                    break
                 u_reason = uniform_at(key_reason, uid[slot]) * raw
                 rows[n_left] = i
                 reason[n_left] = 0 if u_reason < service else (1 if u_reason < service + price else 2)
                 after_failure[n_left] = after
                 n_left += 1
-        left_in[c] = n_left - c * CHUNK
-    close_up(left_in, CHUNK, reason)
-    close_up(left_in, CHUNK, after_failure)
-    return close_up(left_in, CHUNK, rows)
+        left_in[c] = n_left - start
+    for c in range(left_in.shape[0]):
+        if left_in[c] < 0:
+            return -1
+    close_up(left_in, per_chunk, reason)
+    close_up(left_in, per_chunk, after_failure)
+    return close_up(left_in, per_chunk, rows)
 
 
 @kernel

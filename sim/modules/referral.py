@@ -15,7 +15,18 @@ import math
 import numpy as np
 from scipy.special import pdtr, pdtrik
 
-from sim.kernels import CHUNK, COMPILED, chunked, close_up, kernel, n_chunks, poisson_at, prange, uniform_at
+from sim.kernels import (
+    CHUNK,
+    COMPILED,
+    chunked,
+    close_up,
+    kernel,
+    n_chunks,
+    poisson_at,
+    prange,
+    room_per_chunk,
+    uniform_at,
+)
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
 from sim.network import attach_new_nodes, attach_settled_nodes, closure_probability
 from sim.rng import poisson_icdf
@@ -82,18 +93,19 @@ def _poisson_quantile(u: float, lam: float) -> float:
 
 
 @chunked
-def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rate, p_zero, key, promoters, referrals):
+def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rate, p_zero, key, per_chunk,
+                      promoters, referrals):
     """Promoters who refer this month and their referral counts (Poisson, by inversion of their own
-    uniform), and the number of detractors, in one pass; returns (referring promoters, detractors).
-    Only those who refer are written: the rest of ``promoters`` and ``referrals`` stays untouched,
-    so np.empty leaves it unpaged (half the base are promoters, a few in a hundred refer). Chunks
-    of customers run on several cores, each listing its promoters from its own first row; the
-    lists are joined in chunk order."""
+    uniform), and the number of detractors, in one pass; returns (referring promoters, detractors),
+    or -1 referring promoters if a chunk's ``per_chunk`` entries did not hold its list (half the
+    base are promoters, a few in a hundred refer). Chunks of customers run on several cores, each
+    listing its promoters in its own ``per_chunk`` entries; the lists are joined in chunk order."""
     n = act.shape[0]
-    listed = np.zeros(n_chunks(n), dtype=np.int64)
+    listed = np.zeros(n_chunks(n), dtype=np.int64)  # each chunk's referrers (-1: did not fit)
     detractors = np.zeros(n_chunks(n), dtype=np.int64)
     for c in prange(n_chunks(n)):
-        n_prom = c * CHUNK
+        start = c * per_chunk
+        n_prom = start
         n_detractors = 0
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             slot = act[i]
@@ -101,15 +113,21 @@ def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rat
             if sat >= promoter_min:
                 count = poisson_at(uniform_at(key, uid[slot]), rate, p_zero)
                 if count > 0:
+                    if n_prom == start + per_chunk:
+                        n_prom = start - 1  # the sign that it did not fit
+                        break
                     promoters[n_prom] = slot
                     referrals[n_prom] = count
                     n_prom += 1
             elif sat < detractor_below:
                 n_detractors += 1
-        listed[c] = n_prom - c * CHUNK
+        listed[c] = n_prom - start
         detractors[c] = n_detractors
-    close_up(listed, CHUNK, referrals)
-    return close_up(listed, CHUNK, promoters), detractors.sum()
+    for c in range(listed.shape[0]):
+        if listed[c] < 0:
+            return -1, 0
+    close_up(listed, per_chunk, referrals)
+    return close_up(listed, per_chunk, promoters), detractors.sum()
 
 
 class Acquisition:
@@ -122,13 +140,19 @@ class Acquisition:
         cfg, pop, streams, month = self.cfg, model.pop, model.streams, ms.month
         act = pop.active_slots()
         if COMPILED:
-            promoters, referrals = np.empty(len(act), dtype=np.int64), np.empty(len(act), dtype=np.int64)
             rate = float(cfg.rate_referral_promoter)
             # P(0) by numpy's exp over an array, as poisson_icdf computes it in the reference
             p_zero = float(np.exp(-np.full(1, rate))[0])
-            n_prom, n_detractors = _referrals_kernel(
-                act, pop.uid, pop.satisfaction, PROMOTER_MIN, DETRACTOR_BELOW, rate, p_zero,
-                np.uint64(streams.key("acquisition.referral", month)), promoters, referrals)
+            key = np.uint64(streams.key("acquisition.referral", month))
+            per_chunk = room_per_chunk(1.0 - p_zero, len(act))  # at most every customer refers with P(1 - p_zero)
+            while True:
+                room = per_chunk * max(1, n_chunks(len(act)))
+                promoters, referrals = np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int64)
+                n_prom, n_detractors = _referrals_kernel(act, pop.uid, pop.satisfaction, PROMOTER_MIN, DETRACTOR_BELOW,
+                                                         rate, p_zero, key, per_chunk, promoters, referrals)
+                if n_prom >= 0:
+                    break
+                per_chunk = CHUNK  # a chunk listed more than 8 sd above the mean: room for every row
             anchors = np.repeat(promoters[:n_prom], referrals[:n_prom])
             detractor_share = n_detractors / len(act) if len(act) else 0.0
         else:
