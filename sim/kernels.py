@@ -268,6 +268,16 @@ def close_up(counts, region, values):
 
 
 @inline
+def all_fit(listed):
+    """Whether every chunk's list fit in its room (a chunk that ran out of room records -1; see
+    room_per_chunk)."""
+    for c in range(listed.shape[0]):
+        if listed[c] < 0:
+            return False
+    return True
+
+
+@inline
 def shows(bits, b):
     """Whether adoption flags ``bits`` (sim.population: bit b set = shows behaviour b) include b."""
     return (np.int64(bits) >> b) & 1 == 1  # through int64: shifts of every width type alike

@@ -38,6 +38,7 @@ import numpy as np
 from sim.kernels import (
     CHUNK,
     COMPILED,
+    all_fit,
     chunked,
     close_up,
     kernel,
@@ -336,9 +337,8 @@ def _screen_kernel(act, uid, keys, bounds, adopted, satisfaction, threshold, cei
             if n < start:
                 break
         found[c] = n - start
-    for c in range(found.shape[0]):
-        if found[c] < 0:
-            return -1
+    if not all_fit(found):
+        return -1
     close_up(found, per_chunk, which)
     close_up(found, per_chunk, draws)
     return close_up(found, per_chunk, rows)

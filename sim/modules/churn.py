@@ -21,6 +21,7 @@ from sim.config import CHURN_REASONS
 from sim.kernels import (
     CHUNK,
     COMPILED,
+    all_fit,
     chunked,
     close_up,
     kernel,
@@ -282,9 +283,8 @@ def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adop
                 after_failure[n_left] = after
                 n_left += 1
         left_in[c] = n_left - start
-    for c in range(left_in.shape[0]):
-        if left_in[c] < 0:
-            return -1
+    if not all_fit(left_in):
+        return -1
     close_up(left_in, per_chunk, reason)
     close_up(left_in, per_chunk, after_failure)
     return close_up(left_in, per_chunk, rows)

@@ -18,6 +18,7 @@ from scipy.special import pdtr, pdtrik
 from sim.kernels import (
     CHUNK,
     COMPILED,
+    all_fit,
     chunked,
     close_up,
     kernel,
@@ -123,9 +124,8 @@ def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rat
                 n_detractors += 1
         listed[c] = n_prom - start
         detractors[c] = n_detractors
-    for c in range(listed.shape[0]):
-        if listed[c] < 0:
-            return -1, 0
+    if not all_fit(listed):
+        return -1, 0
     close_up(listed, per_chunk, referrals)
     return close_up(listed, per_chunk, promoters), detractors.sum()
 
