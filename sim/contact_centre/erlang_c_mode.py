@@ -22,7 +22,16 @@ from sim.contact_centre.erlang import (
     erlang_c_metrics,
     wait_quantile,
 )
-from sim.kernels import COMPILED, binomial_at, kernel, uniform_at
+from sim.kernels import (
+    CHUNK,
+    COMPILED,
+    binomial_at,
+    chunked,
+    kernel,
+    n_chunks,
+    prange,
+    uniform_at,
+)
 from sim.rng import binomial_icdf
 
 
@@ -118,19 +127,29 @@ class ErlangCContactCentre:
         k["staffing_cost"] = k["agent_hours_rostered"] * cc.cost_per_agent_hour
 
 
-@kernel
+@chunked
 def _repeat_calls_kernel(act, uid, phone_calls, key, p_unresolved, phone_calls_total):
     """Each caller's repeat calls (binomial over their first calls, by their own uniform) into
-    phone_calls_total; returns (callers, first calls, repeat calls)."""
+    phone_calls_total; returns (callers, first calls, repeat calls). Chunks of customers run on
+    several cores, each counting in its own slot; the counts are added in chunk order."""
+    n = act.shape[0]
+    counts = np.zeros((n_chunks(n), 3), dtype=np.int64)  # callers, first calls, repeat calls
+    for c in prange(n_chunks(n)):
+        callers = firsts = repeats = 0  # this chunk's
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            first = phone_calls[i]
+            if first != 0:
+                unresolved = binomial_at(uniform_at(key, uid[act[i]]), first, p_unresolved)
+                phone_calls_total[i] = first + unresolved
+                callers += 1
+                firsts += first
+                repeats += unresolved
+        counts[c, 0], counts[c, 1], counts[c, 2] = callers, firsts, repeats
     n_callers = n_first = n_repeat = 0
-    for i in range(act.shape[0]):
-        first = phone_calls[i]
-        if first != 0:
-            unresolved = binomial_at(uniform_at(key, uid[act[i]]), first, p_unresolved)
-            phone_calls_total[i] = first + unresolved
-            n_callers += 1
-            n_first += first
-            n_repeat += unresolved
+    for c in range(counts.shape[0]):
+        n_callers += counts[c, 0]
+        n_first += counts[c, 1]
+        n_repeat += counts[c, 2]
     return n_callers, n_first, n_repeat
 
 

@@ -22,8 +22,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import COMPILED, inline, kernel, uniform_at
+from sim.kernels import (
+    CHUNK,
+    COMPILED,
+    all_fit,
+    chunked,
+    close_up,
+    inline,
+    kernel,
+    n_chunks,
+    prange,
+    room_per_chunk,
+    uniform_at,
+)
 from sim.modules.satisfaction import DETRACTOR_BELOW
+
+# complainers a chunk of touched customers has room for, on average (sim.kernels.room_per_chunk):
+# above a month's share seen here (well under 1%); a month beyond it reruns the kernel with room for all
+_COMPLAINERS_SHARE = 1 / 16
 
 
 class Complaints:
@@ -59,12 +75,17 @@ class Complaints:
             return
         act, month = ms.act, ms.month
         if COMPILED:
-            rows = np.empty(len(touched), dtype=np.int64)
-            n = _raise_kernel(touched, act, pop.uid, ms.experience, ms.phone_calls, ms.phone_calls_total, ms.needs,
-                              float(c.sat_bad_experience), float(1.0 - c.p_complain_bad_experience),
-                              float(1.0 - c.p_complain_unresolved), 1.0 - self.p_need, bool(self.p_need.any()),
-                              pop.segment, pop.seg_complaint, pop.rel_complaint,
-                              np.uint64(streams.key("complaints.raise", month)), rows)
+            key = np.uint64(streams.key("complaints.raise", month))
+            per_chunk = room_per_chunk(_COMPLAINERS_SHARE, len(touched))
+            while True:
+                rows = np.empty(per_chunk * max(1, n_chunks(len(touched))), dtype=np.int64)
+                n = _raise_kernel(touched, act, pop.uid, ms.experience, ms.phone_calls, ms.phone_calls_total,
+                                  ms.needs, float(c.sat_bad_experience), float(1.0 - c.p_complain_bad_experience),
+                                  float(1.0 - c.p_complain_unresolved), 1.0 - self.p_need, bool(self.p_need.any()),
+                                  pop.segment, pop.seg_complaint, pop.rel_complaint, key, per_chunk, rows)
+                if n >= 0:
+                    break
+                per_chunk = CHUNK  # a chunk listed more than 8 sd above the share: room for every row
             rows = rows[:n]
             self._handle_compiled(model, ms, touched, rows)
             return
@@ -182,29 +203,42 @@ def _power_of_count(x, count):
     return x ** np.float64(count)
 
 
-@kernel
+@chunked
 def _raise_kernel(touched, act, uid, experience, phone_calls, phone_calls_total, needs, sat_bad, keep_bad, keep_unresolved,
-                  keep_need, need_triggers, segment, seg_complaint, rel_complaint, key, rows):
+                  keep_need, need_triggers, segment, seg_complaint, rel_complaint, key, per_chunk, rows):
     """Complaints.step's chance of complaining and its draw, one touched customer at a time
-    (the reference's products in its order); fills ``rows`` with the complainers, returns how many."""
-    n = 0
-    for r in range(touched.shape[0]):
-        i = touched[r]
-        p_none = 1.0
-        if experience[i] < sat_bad:
-            p_none *= keep_bad
-        # x ** 0 is 1 and x ** 1 is x exactly, so the usual counts need no call to pow
-        p_none *= _power_of_count(keep_unresolved, phone_calls_total[i] - phone_calls[i])
-        if need_triggers:
-            keep = 1.0
-            for j in range(keep_need.shape[0]):
-                keep *= _power_of_count(keep_need[j], needs[i, j])
-            p_none *= keep
-        slot = act[i]
-        if uniform_at(key, uid[slot]) < (1.0 - p_none) * seg_complaint[segment[slot]] * rel_complaint[slot]:
-            rows[n] = i
-            n += 1
-    return n
+    (the reference's products in its order); fills ``rows`` with the complainers and returns how
+    many, or -1 if a chunk's ``per_chunk`` entries did not hold its complainers. Chunks of the
+    touched customers run on several cores, each listing its complainers in its own entries; the
+    lists are joined in chunk order."""
+    n_touched = touched.shape[0]
+    listed = np.zeros(n_chunks(n_touched), dtype=np.int64)  # each chunk's complainers (-1: did not fit)
+    for c in prange(n_chunks(n_touched)):
+        start = c * per_chunk
+        n = start
+        for r in range(c * CHUNK, min(n_touched, (c + 1) * CHUNK)):
+            i = touched[r]
+            p_none = 1.0
+            if experience[i] < sat_bad:
+                p_none *= keep_bad
+            # x ** 0 is 1 and x ** 1 is x exactly, so the usual counts need no call to pow
+            p_none *= _power_of_count(keep_unresolved, phone_calls_total[i] - phone_calls[i])
+            if need_triggers:
+                keep = 1.0
+                for j in range(keep_need.shape[0]):
+                    keep *= _power_of_count(keep_need[j], needs[i, j])
+                p_none *= keep
+            slot = act[i]
+            if uniform_at(key, uid[slot]) < (1.0 - p_none) * seg_complaint[segment[slot]] * rel_complaint[slot]:
+                if n == start + per_chunk:
+                    n = start - 1  # the sign that it did not fit
+                    break
+                rows[n] = i
+                n += 1
+        listed[c] = n - start
+    if not all_fit(listed):
+        return -1
+    return close_up(listed, per_chunk, rows)
 
 
 @inline

@@ -21,7 +21,6 @@ from sim.kernels import (
     all_fit,
     chunked,
     close_up,
-    kernel,
     n_chunks,
     poisson_at,
     prange,
@@ -46,9 +45,15 @@ class WordOfMouth:
             return
         act = ms.act
         if COMPILED:
-            speakers = np.empty(len(act), dtype=np.int64)
-            n = _speakers_kernel(act, pop.uid, pop.satisfaction, DETRACTOR_BELOW, float(cfg.p_detractor_speaks),
-                                 np.uint64(model.streams.key("word_of_mouth.speak", ms.month)), speakers)
+            key, p_speaks = np.uint64(model.streams.key("word_of_mouth.speak", ms.month)), float(cfg.p_detractor_speaks)
+            per_chunk = room_per_chunk(p_speaks, len(act))  # at most every customer a detractor who speaks
+            while True:
+                speakers = np.empty(per_chunk * max(1, n_chunks(len(act))), dtype=np.int64)
+                n = _speakers_kernel(act, pop.uid, pop.satisfaction, DETRACTOR_BELOW, p_speaks, key, per_chunk,
+                                     speakers)
+                if n >= 0:
+                    break
+                per_chunk = CHUNK  # a chunk listed more than 8 sd above the mean: room for every row
             heard = model.scratch("word_of_mouth.heard", pop.n_slots, np.int32, 0)
             model.graph.count_ties_to(speakers[:n], heard)
             _hear_kernel(act, heard, pop.satisfaction, float(cfg.sat_word_of_mouth_impact))
@@ -64,25 +69,40 @@ class WordOfMouth:
         ms.kpis["detractors_speaking"] = int(speaking.sum())
 
 
-@kernel
-def _speakers_kernel(act, uid, satisfaction, detractor_below, p_speaks, key, speakers):
-    """Detractors whose uniform says they speak this month, in slot order; returns how many."""
-    n = 0
-    for i in range(act.shape[0]):
-        slot = act[i]
-        if satisfaction[slot] < detractor_below and uniform_at(key, uid[slot]) < p_speaks:
-            speakers[n] = slot
-            n += 1
-    return n
+@chunked
+def _speakers_kernel(act, uid, satisfaction, detractor_below, p_speaks, key, per_chunk, speakers):
+    """Detractors whose uniform says they speak this month, in slot order; returns how many, or -1
+    if a chunk's ``per_chunk`` entries did not hold its speakers. Chunks of customers run on
+    several cores, each listing its speakers in its own entries; the lists are joined in chunk order."""
+    n_rows = act.shape[0]
+    listed = np.zeros(n_chunks(n_rows), dtype=np.int64)  # each chunk's speakers (-1: did not fit)
+    for c in prange(n_chunks(n_rows)):
+        start = c * per_chunk
+        n = start
+        for i in range(c * CHUNK, min(n_rows, (c + 1) * CHUNK)):
+            slot = act[i]
+            if satisfaction[slot] < detractor_below and uniform_at(key, uid[slot]) < p_speaks:
+                if n == start + per_chunk:
+                    n = start - 1  # the sign that it did not fit
+                    break
+                speakers[n] = slot
+                n += 1
+        listed[c] = n - start
+    if not all_fit(listed):
+        return -1
+    return close_up(listed, per_chunk, speakers)
 
 
-@kernel
+@chunked
 def _hear_kernel(act, heard, satisfaction, impact):
-    """Each customer loses impact x (their ties to speaking detractors), floored at 0."""
-    for i in range(act.shape[0]):
-        slot = act[i]
-        if heard[slot] != 0:
-            satisfaction[slot] = max(satisfaction[slot] - impact * heard[slot], 0.0)
+    """Each customer loses impact x (their ties to speaking detractors), floored at 0; in chunks on
+    several cores (each customer's own row: nothing to join)."""
+    n = act.shape[0]
+    for c in prange(n_chunks(n)):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            slot = act[i]
+            if heard[slot] != 0:
+                satisfaction[slot] = max(satisfaction[slot] - impact * heard[slot], 0.0)
 
 
 def _poisson_quantile(u: float, lam: float) -> float:

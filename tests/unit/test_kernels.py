@@ -285,29 +285,31 @@ def test_the_adoption_screen_lists_every_chunk_in_order_or_says_it_did_not_fit(t
 
 
 def test_lists_that_outgrow_their_room_are_made_again_with_room_for_every_row(monkeypatch):
-    """Churn's leavers and the month's referrers are listed in sim.kernels.room_per_chunk entries
-    per chunk of customers; a chunk that lists more makes its kernel return -1 and the stage run it
-    again with room for every row. With room for a single entry a chunk, both stages overflow, and
-    the run is the run with the usual room."""
-    from sim.modules import churn
-    from sim.modules import referral
+    """Churn's leavers, the referrers, the speaking detractors and the complainers are listed in
+    sim.kernels.room_per_chunk entries per chunk of customers; a chunk that lists more makes its
+    kernel return -1 and the stage run it again with room for every row. With room for a single
+    entry a chunk, every one of them overflows, and the run is the run with the usual room."""
+    from sim.modules import churn, complaints, referral
 
     overrides = ["population.n_customers=40000", "years=1", "warmup_years=1", "seed=5"]  # three chunks
     usual = _run_with(True, overrides, monkeypatch)
-    overflowed = {"churn": 0, "referral": 0}
+    lists = {(churn, "_churn_kernel"): 0, (referral, "_referrals_kernel"): 0, (referral, "_speakers_kernel"): 0,
+             (complaints, "_raise_kernel"): 0}
 
-    def counting(module, name, kernel):
+    def counting(module, name):
+        kernel = getattr(module, name)
+
         def call(*args):
             result = kernel(*args)
-            overflowed[name] += (result[0] if isinstance(result, tuple) else result) == -1
+            lists[module, name] += (result[0] if isinstance(result, tuple) else result) == -1
             return result
-        monkeypatch.setattr(module, f"_{name}s_kernel" if name == "referral" else f"_{name}_kernel", call)
+        monkeypatch.setattr(module, name, call)
 
-    counting(churn, "churn", churn._churn_kernel)
-    counting(referral, "referral", referral._referrals_kernel)
-    monkeypatch.setattr(churn, "room_per_chunk", lambda share, n_rows: 1)
-    monkeypatch.setattr(referral, "room_per_chunk", lambda share, n_rows: 1)
+    for module, name in lists:
+        counting(module, name)
+        monkeypatch.setattr(module, "room_per_chunk", lambda share, n_rows: 1)
     tight = _run_with(True, overrides, monkeypatch)
-    assert overflowed["churn"] >= 12 and overflowed["referral"] >= 12  # every month of both years
+    assert all(overflows >= 12 for overflows in lists.values()), lists  # every month of both years
     assert tight.equals(usual)
-    assert usual["new_churn"].sum() > 0 and usual["new_acquired_referred"].sum() > 0
+    for listed in ("new_churn", "new_acquired_referred", "detractors_speaking", "complaints"):
+        assert usual[listed].sum() > 0, listed
