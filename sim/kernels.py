@@ -168,6 +168,18 @@ def room_per_chunk(share: float, n_rows: int) -> int:
     return int(expected + 8.0 * math.sqrt(expected) + 256)
 
 
+def listed_in_room(share: float, n_rows: int, attempt, every_row: int = CHUNK):
+    """What ``attempt(per_chunk, room)`` returns: a listing kernel run with ``per_chunk`` entries a
+    chunk (``room`` in all, for the caller's arrays), first room_per_chunk(share, n_rows) of them,
+    and, if ``attempt`` returns None (a chunk's list did not fit: its kernel returned -1),
+    ``every_row``, as many as a chunk can list. Either way the answer is the same."""
+    for per_chunk in (room_per_chunk(share, n_rows), every_row):
+        result = attempt(per_chunk, per_chunk * max(1, -(-n_rows // CHUNK)))
+        if result is not None:
+            return result
+    raise RuntimeError(f"a chunk listed more than every_row={every_row} entries, as many as it can hold")
+
+
 def chunked(fn=None, *, rows_per_chunk: int = CHUNK):
     """Compile a kernel that loops over ``n_chunks(len(rows))`` chunks with ``numba.prange`` (see
     the rules above) into its sequential and parallel twins (``Chunked``); without numba, ``fn``.

@@ -42,9 +42,9 @@ from sim.kernels import (
     chunked,
     close_up,
     kernel,
+    listed_in_room,
     n_chunks,
     prange,
-    room_per_chunk,
     shows,
     uniform_at,
 )
@@ -252,18 +252,14 @@ class Adoption:
         eligible_keys = np.array([pop.eligibility_key(name) for name in self.names], dtype=np.uint64)
         finite = np.where(np.isfinite(bounds), np.clip(bounds, 0.0, 1.0), 1.0)
         # room per chunk of customers: no more pass, on average, than the bounds let through
-        per_chunk = room_per_chunk(float(finite.sum()), len(act))
-        while True:
-            capacity = per_chunk * max(1, -(-len(act) // CHUNK))
-            rows = np.empty(capacity, dtype=np.int64)
-            which = np.empty(capacity, dtype=np.int64)
-            u = np.empty(capacity)
+
+        def screen(per_chunk, room):
+            rows, which, u = np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int64), np.empty(room)
             n = _screen_kernel(act, pop.uid, keys, bounds, pop.adoption, pop.satisfaction, self.threshold,
                                self.ceiling, eligible_keys, per_chunk, rows, which, u)
-            if n >= 0:
-                break
-            per_chunk = CHUNK * len(self.names)  # more passed than 8 sd above the bound: room for all
-        return rows[:n], which[:n], u[:n]
+            return None if n < 0 else (rows[:n], which[:n], u[:n])
+
+        return listed_in_room(float(finite.sum()), len(act), screen, every_row=CHUNK * len(self.names))
 
     def _screen_numpy(self, model, ms, act, sat, bounds) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The reference _screen must match, a behaviour at a time."""

@@ -25,9 +25,9 @@ from sim.kernels import (
     chunked,
     close_up,
     kernel,
+    listed_in_room,
     n_chunks,
     prange,
-    room_per_chunk,
     shows,
     uniform_at,
 )
@@ -142,16 +142,14 @@ class Churn:
         products = pop.products[act]
         per_products = np.power(c.rel_per_extra_product, np.arange(products.max(initial=1) + 1) - 1.0)
         has_contracts = bool(pop.contract_names)
-        per_chunk = room_per_chunk(_LEAVERS_SHARE, len(act))
-        while True:
-            room = per_chunk * max(1, n_chunks(len(act)))
+
+        def leavers(per_chunk, room):
             rows, reason, after_failure = (np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int8),
                                            np.empty(room, dtype=np.bool_))
             n_left = self._leavers(model, ms, per_products, has_contracts, per_chunk, rows, reason, after_failure)
-            if n_left >= 0:
-                break
-            per_chunk = CHUNK  # a chunk lost more than 8 sd above _LEAVERS_SHARE: room for every row
-        rows, reason, after_failure = rows[:n_left], reason[:n_left], after_failure[:n_left]
+            return None if n_left < 0 else (rows[:n_left], reason[:n_left], after_failure[:n_left])
+
+        rows, reason, after_failure = listed_in_room(_LEAVERS_SHARE, len(act), leavers)
         pop.remove(act[rows], ms.month, reason)
         self._record(ms, reason, int(np.count_nonzero(after_failure)))
 

@@ -30,9 +30,9 @@ from sim.kernels import (
     close_up,
     inline,
     kernel,
+    listed_in_room,
     n_chunks,
     prange,
-    room_per_chunk,
     uniform_at,
 )
 from sim.modules.satisfaction import DETRACTOR_BELOW
@@ -76,17 +76,16 @@ class Complaints:
         act, month = ms.act, ms.month
         if COMPILED:
             key = np.uint64(streams.key("complaints.raise", month))
-            per_chunk = room_per_chunk(_COMPLAINERS_SHARE, len(touched))
-            while True:
-                rows = np.empty(per_chunk * max(1, n_chunks(len(touched))), dtype=np.int64)
+
+            def complainers(per_chunk, room):
+                rows = np.empty(room, dtype=np.int64)
                 n = _raise_kernel(touched, act, pop.uid, ms.experience, ms.phone_calls, ms.phone_calls_total,
                                   ms.needs, float(c.sat_bad_experience), float(1.0 - c.p_complain_bad_experience),
                                   float(1.0 - c.p_complain_unresolved), 1.0 - self.p_need, bool(self.p_need.any()),
                                   pop.segment, pop.seg_complaint, pop.rel_complaint, key, per_chunk, rows)
-                if n >= 0:
-                    break
-                per_chunk = CHUNK  # a chunk listed more than 8 sd above the share: room for every row
-            rows = rows[:n]
+                return None if n < 0 else rows[:n]
+
+            rows = listed_in_room(_COMPLAINERS_SHARE, len(touched), complainers)
             self._handle_compiled(model, ms, touched, rows)
             return
         p_none = np.ones(len(touched))

@@ -21,10 +21,10 @@ from sim.kernels import (
     all_fit,
     chunked,
     close_up,
+    listed_in_room,
     n_chunks,
     poisson_at,
     prange,
-    room_per_chunk,
     uniform_at,
 )
 from sim.modules.satisfaction import DETRACTOR_BELOW, PROMOTER_MIN
@@ -46,16 +46,17 @@ class WordOfMouth:
         act = ms.act
         if COMPILED:
             key, p_speaks = np.uint64(model.streams.key("word_of_mouth.speak", ms.month)), float(cfg.p_detractor_speaks)
-            per_chunk = room_per_chunk(p_speaks, len(act))  # at most every customer a detractor who speaks
-            while True:
-                speakers = np.empty(per_chunk * max(1, n_chunks(len(act))), dtype=np.int64)
+
+            def speaking(per_chunk, room):
+                speakers = np.empty(room, dtype=np.int64)
                 n = _speakers_kernel(act, pop.uid, pop.satisfaction, DETRACTOR_BELOW, p_speaks, key, per_chunk,
                                      speakers)
-                if n >= 0:
-                    break
-                per_chunk = CHUNK  # a chunk listed more than 8 sd above the mean: room for every row
+                return None if n < 0 else speakers[:n]
+
+            speakers = listed_in_room(p_speaks, len(act), speaking)  # at most every customer a detractor who speaks
+            n = len(speakers)
             heard = model.scratch("word_of_mouth.heard", pop.n_slots, np.int32, 0)
-            model.graph.count_ties_to(speakers[:n], heard)
+            model.graph.count_ties_to(speakers, heard)
             _hear_kernel(act, heard, pop.satisfaction, float(cfg.sat_word_of_mouth_impact))
             ms.kpis["detractors_speaking"] = int(n)
             return
@@ -164,16 +165,16 @@ class Acquisition:
             # P(0) by numpy's exp over an array, as poisson_icdf computes it in the reference
             p_zero = float(np.exp(-np.full(1, rate))[0])
             key = np.uint64(streams.key("acquisition.referral", month))
-            per_chunk = room_per_chunk(1.0 - p_zero, len(act))  # at most every customer refers with P(1 - p_zero)
-            while True:
-                room = per_chunk * max(1, n_chunks(len(act)))
+
+            def referring(per_chunk, room):
                 promoters, referrals = np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int64)
                 n_prom, n_detractors = _referrals_kernel(act, pop.uid, pop.satisfaction, PROMOTER_MIN, DETRACTOR_BELOW,
                                                          rate, p_zero, key, per_chunk, promoters, referrals)
-                if n_prom >= 0:
-                    break
-                per_chunk = CHUNK  # a chunk listed more than 8 sd above the mean: room for every row
-            anchors = np.repeat(promoters[:n_prom], referrals[:n_prom])
+                return None if n_prom < 0 else (promoters[:n_prom], referrals[:n_prom], n_detractors)
+
+            # at most every customer refers, with P(1 - p_zero)
+            promoters, referrals, n_detractors = listed_in_room(1.0 - p_zero, len(act), referring)
+            anchors = np.repeat(promoters, referrals)
             detractor_share = n_detractors / len(act) if len(act) else 0.0
         else:
             sat = pop.satisfaction[act].astype(np.float64)
