@@ -174,7 +174,7 @@ def listed_in_room(share: float, n_rows: int, attempt, every_row: int = CHUNK):
     and, if ``attempt`` returns None (a chunk's list did not fit: its kernel returned -1),
     ``every_row``, as many as a chunk can list. Either way the answer is the same."""
     for per_chunk in (room_per_chunk(share, n_rows), every_row):
-        result = attempt(per_chunk, per_chunk * max(1, -(-n_rows // CHUNK)))
+        result = attempt(per_chunk, per_chunk * max(1, n_chunks(n_rows)))
         if result is not None:
             return result
     raise RuntimeError(f"a chunk listed more than every_row={every_row} entries, as many as it can hold")

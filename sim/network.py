@@ -26,11 +26,6 @@ import scipy.sparse as sp
 from sim import kernels
 from sim.kernels import chunked, inline, kernel, n_chunks, prange, shows
 
-try:  # how many ranges of rows _first_fold_kernel splits the starting graph into
-    from numba import get_num_threads
-except ImportError:  # pragma: no cover - numba is a dependency
-    get_num_threads = None
-
 _INDEX = np.int64  # slot indices handed out
 _INT32_MAX = np.iinfo(np.int32).max
 # neighbour_sum counts a boolean vector from its True slots' ties when at most this share is True
@@ -270,7 +265,8 @@ class TieGraph:
             self._indptr = _grown(self._indptr, self._n_base + 1, int(1.25 * (n + 1)) + 1, pointer)
         indptr, indices = self._indptr, self._indices
         if kernels.COMPILED and used == 0:  # the starting graph: every row is empty, rows in parallel
-            added = _first_fold_kernel(src, dst, n, get_num_threads(), indptr, indices, np.zeros(n + 1, dtype=pointer))
+            added = _first_fold_kernel(src, dst, n, kernels.numba.get_num_threads(), indptr, indices,
+                                       np.zeros(n + 1, dtype=pointer))
         elif kernels.COMPILED:
             added = _fold_kernel(indptr, indices, self._n_base, n, src, dst, np.zeros(n + 1, dtype=pointer))
         else:

@@ -30,6 +30,15 @@ _CACHE_SIZE = 64  # distinct points remembered per process (a composition is abo
 hydra_load_sweep_config = None  # Hydra's own, once share_compositions_across_seeds has replaced it
 
 
+def _remember(cache: dict, key: Any, make) -> Any:
+    """``cache[key]``, made by ``make()`` the first time; beyond _CACHE_SIZE entries the oldest goes."""
+    if key not in cache:
+        if len(cache) >= _CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
+
+
 def _seed_free(overrides: list[str]) -> tuple[tuple[str, ...], int] | None:
     """(the overrides with the seed's replaced by a placeholder, the seed), or None when they hold
     no plain ``seed=<integer>`` or more than one way of setting the seed."""
@@ -51,8 +60,8 @@ def _shared_key(master: DictConfig, overrides: list[str]) -> tuple[tuple[Any, ..
 
 def _with_seed(template: DictConfig, master: DictConfig, overrides: list[str], seed: int) -> DictConfig:
     """``template`` (a composition at another seed) as Hydra would compose it with ``overrides``."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     cfg = copy.deepcopy(template)
     cfg.seed = seed
@@ -85,10 +94,8 @@ def share_compositions_across_seeds() -> None:
             return compose(self, master_config, overrides)
         key, seed = shared
         if key not in made:
-            if len(made) >= _CACHE_SIZE:
-                made.pop(next(iter(made)))
-            made[key] = compose(self, master_config, overrides)
-            return copy.deepcopy(made[key])  # the launcher sets the job's number on what it gets
+            # the launcher sets the job's number on what it gets: a copy, the template kept clean
+            return copy.deepcopy(_remember(made, key, lambda: compose(self, master_config, overrides)))
         try:
             return _with_seed(made[key], master_config,
                               [*OmegaConf.to_container(master_config.hydra.overrides.hydra), *overrides], seed)
@@ -112,8 +119,4 @@ def run_config_of(cfg: DictConfig, hydra_cfg: DictConfig, convert) -> RunConfig:
         return convert(cfg)
     key = (hydra_cfg.job.config_name, tuple(hydra_cfg.overrides.hydra), free[0],
            hydra_cfg.runtime.choices.get("scenario"))
-    if key not in _RUN_CONFIGS:
-        if len(_RUN_CONFIGS) >= _CACHE_SIZE:
-            _RUN_CONFIGS.pop(next(iter(_RUN_CONFIGS)))
-        _RUN_CONFIGS[key] = convert(cfg)
-    return dataclasses.replace(_RUN_CONFIGS[key], seed=free[1])
+    return dataclasses.replace(_remember(_RUN_CONFIGS, key, lambda: convert(cfg)), seed=free[1])
