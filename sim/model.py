@@ -170,8 +170,7 @@ class CXModel(mesa.Model):
     def _compact(self) -> None:
         """Close up the rows of churned customers, between two months (nothing is in flight): the
         population, the ties and every stage that keeps slots from one month to the next follow."""
-        new_slot = self.pop.compact()
-        self.graph.renumber(new_slot)
+        new_slot = self.pop.compact(beside=self.graph.renumber)  # the ties follow while the rows close up
         for module in self.stage_modules:
             if hasattr(module, "renumber"):
                 module.renumber(new_slot)

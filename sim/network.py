@@ -34,6 +34,9 @@ _SPARSE_SHARE = 0.125
 # base they are folded into it. A fold moves every row up in place (about 75 ms at 4M ties), a scan
 # of the recent ties costs every month, so a tenth balances the two at a million customers.
 _REFOLD_SHARE = 0.1
+# each slot a query asks about walks all its ties (9 ms for 17,000 slots at 1M): chunks of far
+# fewer slots than a customer stage's
+TIE_CHUNK = 1024
 # closure_probability's estimate counts only the joiner's own triangles; later joiners' random ties
 # dilute them a little, so the share is raised by this much (measured: utility's 0.30 held at
 # 0.296-0.300 over 15 years, telecom's 0.295-0.316, a clustering of 0.1 at 0.10; 1.0 settled 10% low)
@@ -466,7 +469,7 @@ class TieGraph:
         self._refresh_base()
         contacts = np.unique(first)
         with self._positions(contacts) as where:
-            _close_triangles_kernel(first, contacts, self._n_base, *self._base_rows(), *self._recent_ties(), where,
+            _close_triangles_kernel(contacts, first, self._n_base, *self._base_rows(), *self._recent_ties(), where,
                                     live, closing, u_friend, picks)
 
     def _ties_of_compiled(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -507,20 +510,24 @@ def _append_kernel(src, dst, stored_src, stored_dst, m):
     return m
 
 
-@kernel
-def _close_triangles_kernel(first, contacts, n_base, indptr, indices, recent_src, recent_dst, where, live, closing,
+@chunked(rows_per_chunk=TIE_CHUNK)
+def _close_triangles_kernel(contacts, first, n_base, indptr, indices, recent_src, recent_dst, where, live, closing,
                             u_friend, picks):
     """TieGraph.close_triangles: each contact's live friends (``where`` holds each contact's index
     in ``contacts``) counted, listed contact after contact and sorted within each (a lexsort by
-    (contact, friend), as the numpy reference does), then each closing pick drawn from its list."""
+    (contact, friend), as the numpy reference does), then each closing pick drawn from its list.
+    The contacts' rows are read in chunks of contacts on several cores (reads scattered over the
+    whole graph: two cores wait for memory side by side); the recent ties are scanned in order."""
     n_contacts = contacts.shape[0]
+    chunks = n_chunks(n_contacts, TIE_CHUNK)
     start = np.zeros(n_contacts + 1, dtype=np.int64)
-    for c in range(n_contacts):
-        s = contacts[c]
-        if s < n_base:
-            for k in range(indptr[s], indptr[s + 1]):
-                if live[indices[k]]:
-                    start[c + 1] += 1
+    for k in prange(chunks):
+        for c in range(k * TIE_CHUNK, min(n_contacts, (k + 1) * TIE_CHUNK)):
+            s = contacts[c]
+            if s < n_base:
+                for e in range(indptr[s], indptr[s + 1]):
+                    if live[indices[e]]:
+                        start[c + 1] += 1
     for e in range(recent_src.shape[0]):
         a, b = recent_src[e], recent_dst[e]
         if where[a] >= 0 and live[b]:
@@ -531,13 +538,14 @@ def _close_triangles_kernel(first, contacts, n_base, indptr, indices, recent_src
         start[c + 1] += start[c]
     friends = np.empty(start[n_contacts], dtype=np.int64)
     fill = start[:n_contacts].copy()
-    for c in range(n_contacts):
-        s = contacts[c]
-        if s < n_base:
-            for k in range(indptr[s], indptr[s + 1]):
-                if live[indices[k]]:
-                    friends[fill[c]] = indices[k]
-                    fill[c] += 1
+    for k in prange(chunks):
+        for c in range(k * TIE_CHUNK, min(n_contacts, (k + 1) * TIE_CHUNK)):
+            s = contacts[c]
+            if s < n_base:
+                for e in range(indptr[s], indptr[s + 1]):
+                    if live[indices[e]]:
+                        friends[fill[c]] = indices[e]
+                        fill[c] += 1
     for e in range(recent_src.shape[0]):
         a, b = recent_src[e], recent_dst[e]
         if where[a] >= 0 and live[b]:
@@ -546,14 +554,15 @@ def _close_triangles_kernel(first, contacts, n_base, indptr, indices, recent_src
         if where[b] >= 0 and live[a]:
             friends[fill[where[b]]] = a
             fill[where[b]] += 1
-    for c in range(n_contacts):  # insertion sort: a contact has a few dozen friends at most
-        for a in range(start[c] + 1, start[c + 1]):
-            x = friends[a]
-            b = a - 1
-            while b >= start[c] and friends[b] > x:
-                friends[b + 1] = friends[b]
-                b -= 1
-            friends[b + 1] = x
+    for k in prange(chunks):
+        for c in range(k * TIE_CHUNK, min(n_contacts, (k + 1) * TIE_CHUNK)):
+            for f in range(start[c] + 1, start[c + 1]):  # insertion sort: a few dozen friends at most
+                x = friends[f]
+                g = f - 1
+                while g >= start[c] and friends[g] > x:
+                    friends[g + 1] = friends[g]
+                    g -= 1
+                friends[g + 1] = x
     for i in range(first.shape[0]):
         c = where[first[i]]
         count = start[c + 1] - start[c]
@@ -748,10 +757,6 @@ def _count_tie(i, other, mult, live, flags, columns, wants, n_ties, n_shows):
         for j in range(columns.shape[0]):
             if wants[i, j] and shows(flags[other], columns[j]):
                 n_shows[i, j] += mult
-
-
-# each slot asked about walks all its ties (9 ms for 17,000 slots at 1M): chunks of far fewer slots
-TIE_CHUNK = 1024
 
 
 @chunked(rows_per_chunk=TIE_CHUNK)

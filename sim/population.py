@@ -12,6 +12,8 @@ with the years. Arrays grow geometrically, so appending a month's new customers 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import betaincinv
@@ -432,11 +434,14 @@ class Population:
         inactive = self.n_slots - int(np.count_nonzero(self.active))
         return inactive >= max(COMPACT_MIN_ROWS, COMPACT_INACTIVE_SHARE * self.n_slots)
 
-    def compact(self) -> np.ndarray:
+    def compact(self, beside: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
         """Move churned customers' records to ``history`` and close up the active rows in order.
 
         Returns the renumbering: new slot of each old slot, -1 for those moved out. Order is kept,
         so passes over the active customers meet them (and add their figures) in the same order.
+        ``beside(renumbering)``, when given, runs while the rows close up: on a second thread when
+        the compiled stages may use two (the ties following the rows there, say: other arrays, in
+        compiled code that releases the interpreter lock), else first.
         """
         n = self.n_slots
         keep = self.active.copy()
@@ -451,11 +456,23 @@ class Population:
             kept = np.flatnonzero(keep)
             renumber[kept] = np.arange(len(kept))
             n_kept = len(kept)
-        for arr in (*self.cols.values(), self.adopted):
-            if COMPILED:  # in place in one streaming pass: a gather costs 5 ms a column at 1M
-                _close_up_kernel(arr[:n], keep)
-            else:
-                arr[:n_kept] = arr[kept]  # a gather, then the store: safe in place
+        pool = None
+        if beside is not None and COMPILED and kernels.numba.get_num_threads() > 1:
+            pool = ThreadPoolExecutor(max_workers=1)
+            beside_done = pool.submit(beside, renumber)
+        elif beside is not None:
+            beside(renumber)
+        try:
+            for arr in (*self.cols.values(), self.adopted):
+                if COMPILED:  # in place in one streaming pass: a gather costs 5 ms a column at 1M
+                    _close_up_kernel(arr[:n], keep)
+                else:
+                    arr[:n_kept] = arr[kept]  # a gather, then the store: safe in place
+            if pool is not None:
+                beside_done.result()  # raises what ``beside`` raised
+        finally:
+            if pool is not None:
+                pool.shutdown()
         self.n_slots = n_kept
         return renumber
 
@@ -470,6 +487,7 @@ class Population:
         out["active"] = np.concatenate([np.zeros(sum(len(p["uid"]) for p in past), dtype=bool), self.active])
         order = np.argsort(out["uid"], kind="stable")
         return {k: v[order] for k, v in out.items()}
+
 
 
 def _grown(arr: np.ndarray, n_used: int, cap: int) -> np.ndarray:

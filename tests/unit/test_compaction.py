@@ -33,9 +33,9 @@ def _run(overrides, monkeypatch, every_month: bool, compiled: bool = True):
     calls = []
     original = Population.compact
 
-    def counted(self):
+    def counted(self, *args, **kwargs):
         calls.append(self.n_slots)
-        return original(self)
+        return original(self, *args, **kwargs)
 
     with monkeypatch.context() as m:
         if every_month:  # as soon as one row is a churned customer's
@@ -96,3 +96,35 @@ def test_rows_stay_near_the_active_base_over_a_long_run():
     records = model.pop.records()
     assert np.array_equal(records["uid"], np.arange(model.pop.n_ever))  # every customer ever, once
     assert records["active"].sum() == np.count_nonzero(model.pop.active)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_what_follows_the_rows_beside_compaction_sees_the_renumbering_and_its_error_is_raised(threads, monkeypatch):
+    # CXModel._compact has the ties follow on a second thread while the rows close up (with two
+    # threads for the compiled stages) or first (with one): either way they get the renumbering, and
+    # a failure there is the compaction's, not lost on the other thread
+    import sim.kernels
+
+    if sim.kernels.COMPILED:
+        monkeypatch.setattr(sim.kernels.numba, "get_num_threads", lambda: threads)
+    model = CXModel(load_config(SMALL))
+    for _ in range(6):
+        model.step()
+    active = np.flatnonzero(model.pop.active)
+    seen = []
+
+    def follow(new_slot):
+        seen.append(new_slot)
+        model.graph.renumber(new_slot)
+
+    renumbering = model.pop.compact(beside=follow)
+    assert len(seen) == 1 and seen[0] is renumbering
+    assert np.array_equal(renumbering[active], np.arange(len(active)))
+    for _ in range(2):
+        model.step()
+
+    def failing(new_slot):
+        raise RuntimeError("the ties could not follow")
+
+    with pytest.raises(RuntimeError, match="could not follow"):
+        model.pop.compact(beside=failing)

@@ -435,6 +435,38 @@ def test_compiled_closures_pick_the_reference_friends(p_closure, monkeypatch):
     assert np.all(added[5:8, 1:] != 398)  # never the churned friend
 
 
+def test_closures_over_several_chunks_of_contacts_on_both_twins_pick_the_reference_friends(monkeypatch):
+    # 3,000 joiners tied to some 2,600 distinct first contacts: three chunks of TIE_CHUNK contacts,
+    # read on two threads by the parallel twin (forced below its usual size) and by the sequential one
+    import sim.kernels
+    import sim.network
+
+    assert sim.network.TIE_CHUNK == 1024
+
+    def joined():
+        rng = _rng(12)
+        g = TieGraph(6000, *watts_strogatz_edges(6000, 8, 0.2, _rng(5)))
+        g.add_edges(rng.integers(0, 6000, 400), rng.integers(0, 6000, 400))  # recent, not folded
+        active = rng.random(6000) > 0.2
+        anchors = np.where(rng.random(3000) < 0.7, rng.integers(0, 6000, 3000), -1)
+        g.add_nodes(len(anchors))
+        new = np.arange(6000, 6000 + len(anchors))
+        active = np.concatenate([active, np.ones(len(anchors), dtype=bool)])
+        attach_settled_nodes(g, new, anchors, 8, np.flatnonzero(active[:6000]), active, 0.6, _rng(6))
+        return g.edges()
+
+    compiled = sim.kernels.COMPILED
+    answers = []
+    for lowest in (0, 10**9):  # the parallel twin, then the sequential one
+        monkeypatch.setattr(sim.kernels, "PARALLEL_MIN_ROWS", lowest)
+        monkeypatch.setattr(sim.kernels, "COMPILED", compiled)  # the last call left the references on
+        answers.append(_compiled_then_reference(monkeypatch, joined))
+    (par, ref), (seq, _) = answers
+    for got in (par, seq):
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])
+
+
 def test_closure_probability_rises_with_clustering_and_is_zero_without():
     assert closure_probability(8, 0.0) == 0.0 and closure_probability(2, 0.3) <= 1.0
     shares = [closure_probability(8, c) for c in (0.05, 0.1, 0.3, 0.5)]
