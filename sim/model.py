@@ -102,6 +102,7 @@ class CXModel(mesa.Model):
         }
         self.stage_modules = [modules[s.name] for s in STAGES if s.name != "interventions"]
         self.economics = modules["economics"]
+        self.churn_module = modules["churn"]
         self.month = 0  # the clock, counting warm-up months; reported month = month - warm-up
         self.records: list[dict[str, Any]] = []
         self._buffers = MonthBuffers()
@@ -152,6 +153,8 @@ class CXModel(mesa.Model):
                     module.refresh(self)
         for module in self.stage_modules:
             module.step(self, ms)
+            if module is self.churn_module:  # economics' inputs are final: its sums may run beside acquisition
+                self.economics.start(self, ms)
         self.pop.age(ms.act)
         if run_month >= 0:
             record_stocks(self.pop, ms.kpis)

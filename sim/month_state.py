@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,7 @@ class MonthState:
     new_adopters: dict[str, np.ndarray] = field(default_factory=dict)  # behaviour -> slots this month
     joined: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # slots acquired this month
     buffers: MonthBuffers | None = None  # where the arrays below come from (fresh ones without)
+    billing: Any = None  # economics' per-customer sums, when begun beside acquisition (Economics.start)
 
     def __post_init__(self) -> None:
         n = len(self.act)

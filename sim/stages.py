@@ -37,7 +37,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("acquisition", "promoters refer, paid acquisition brings the rest",
           "newcomers join at month end with fresh slots and ties"),
     Stage("economics", "revenue, product cost, cost to serve by category, acquisition and CX spend, at firm scale",
-          "needs the month's contacts, leavers and joiners"),
+          "needs the month's contacts, leavers and joiners (its per-customer sums may run beside "
+          "acquisition, which changes none of their inputs)"),
 )
 
 

@@ -15,10 +15,13 @@ charged the firm's cost per call of the month.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from sim.analytic import lifetime_value, median_lifetime
 from sim.config import CHANNELS
+from sim import kernels
 from sim.kernels import COMPILED, kernel, shows
 from sim.population import flag_of
 
@@ -76,24 +79,47 @@ class Economics:
                        + phone_calls_firm * self.channel_cost[self.phone])
         return phone_total, (phone_total / phone_calls_firm if phone_calls_firm > 0 else 0.0)
 
+    def start(self, model, ms) -> None:
+        """Begin the month's per-customer sums once their inputs are final (churn has run): on a
+        thread of their own when the compiled stages may use two, so acquisition runs beside them.
+        Acquisition changes nothing they read (it adds rows and ties; a column it moves to a larger
+        array keeps its values, and the sums hold the arrays they were given), so they are the sums
+        step would make."""
+        if COMPILED and kernels.numba.get_num_threads() > 1:
+            args, sums = self._billing(model, ms)
+            ms.billing = (_Beside(_economics_kernel, *args, *sums), sums)
+
+    def _billing(self, model, ms) -> tuple[tuple, tuple[np.ndarray, ...]]:
+        """The kernel's inputs, and its outputs at zero: totals (revenue, product cost, truck rolls),
+        counts (abusers, then customers without each cost behaviour), contacts per channel, and by
+        segment margin, cost, leavers and customers."""
+        pop = model.pop
+        n_seg = len(self.seg_margin)
+        _, per_call = self._phone_line(ms.kpis)
+        args = (ms.act, pop.segment, pop.products, pop.is_abuser, pop.churn_month, pop.adoption,
+                pop.seg_revenue_year, pop.seg_product_cost_year, float(self.econ.rel_price_index / 12.0),
+                ms.contacts, ms.phone_calls_total, ms.needs, self.channel_cost, self.phone, per_call,
+                self.truck_rolls_per_need * self.econ.cost_truck_roll, float(self.abuser_monthly_cost),
+                self.cost_behaviour, self.cost_monthly, int(ms.month))
+        sums = (np.zeros(3), np.zeros(1 + len(self.cost_behaviour), dtype=np.int64),
+                np.zeros(len(CHANNELS), dtype=np.int64), np.zeros(n_seg), np.zeros(n_seg),
+                np.zeros(n_seg, dtype=np.int64), np.zeros(n_seg, dtype=np.int64))
+        return args, sums
+
     def step(self, model, ms) -> None:
         if not COMPILED:
             return self.step_numpy(model, ms)
-        pop, k, act = model.pop, ms.kpis, ms.act
+        k = ms.kpis
         w = model.customers_per_agent
-        n_seg = len(self.seg_margin)
-        phone_total, per_call = self._phone_line(k)
-        totals = np.zeros(3)  # revenue, product cost, truck rolls
-        counts = np.zeros(1 + len(self.cost_behaviour), dtype=np.int64)  # abusers, then customers without each
-        seg_margin, seg_cost = np.zeros(n_seg), np.zeros(n_seg)
-        seg_left, seg_n = np.zeros(n_seg, dtype=np.int64), np.zeros(n_seg, dtype=np.int64)
-        contacts = np.zeros(len(CHANNELS), dtype=np.int64)  # per channel, summed by the kernel
-        _economics_kernel(act, pop.segment, pop.products, pop.is_abuser, pop.churn_month, pop.adoption,
-                          pop.seg_revenue_year, pop.seg_product_cost_year, float(self.econ.rel_price_index / 12.0),
-                          ms.contacts, ms.phone_calls_total, ms.needs, self.channel_cost, self.phone, per_call,
-                          self.truck_rolls_per_need * self.econ.cost_truck_roll, float(self.abuser_monthly_cost),
-                          self.cost_behaviour, self.cost_monthly, int(ms.month),
-                          totals, counts, contacts, seg_margin, seg_cost, seg_left, seg_n)
+        phone_total, _ = self._phone_line(k)
+        begun, ms.billing = ms.billing, None
+        if begun is not None:
+            running, sums = begun
+            running.result()
+        else:
+            args, sums = self._billing(model, ms)
+            _economics_kernel(*args, *sums)
+        totals, counts, contacts, seg_margin, seg_cost, seg_left, seg_n = sums
         for c, channel in enumerate(CHANNELS):
             k[f"cost_contacts_{channel}"] = (phone_total if c == self.phone
                                              else float(contacts[c] * self.channel_cost[c]) * w)
@@ -234,6 +260,28 @@ class Economics:
         months_in_year = (1.0 - year_retention) / c if c > 0 else 12.0
         return float(lifetime_value(m * months_in_year, year_retention, self.econ.rate_discount_year,
                                     timing="arrears"))
+
+
+class _Beside:
+    """``fn(*args)`` run on a thread of its own; ``result()`` waits for it and returns what it
+    returned, or raises what it raised."""
+
+    def __init__(self, fn, *args):
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="cxsim-beside", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as error:  # handed to the caller of result()
+            self._error = error
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 @kernel

@@ -253,6 +253,50 @@ def test_parallel_twins_give_the_sequential_numbers_to_the_bit(parallel_everywhe
     assert ref["new_churn"].sum() > 0 and ref["new_adopt_ebill"].sum() > 0 and ref["self_service_spills"].sum() > 0
 
 
+def test_economics_sums_begun_beside_acquisition_are_the_ones_its_step_makes(monkeypatch):
+    """With two threads economics' per-customer sums start once churn has run and finish while
+    acquisition runs; with one they are made in economics' own step. The months are identical."""
+    import numba
+
+    from sim.modules.economics import Economics
+
+    if not sim.kernels.COMPILED or numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs numba and two threads")
+    begun = []
+    start = Economics.start
+
+    def recorded(self, model, ms):
+        start(self, model, ms)
+        begun.append(ms.billing is not None)
+
+    monkeypatch.setattr(Economics, "start", recorded)
+    threads = numba.get_num_threads()
+    overrides = ["population.n_customers=20000", "years=1", "warmup_years=0", "seed=5"]
+    try:
+        numba.set_num_threads(2)
+        beside = _run_with(True, overrides, monkeypatch)
+        assert begun and all(begun)
+        begun.clear()
+        numba.set_num_threads(1)
+        in_step = _run_with(True, overrides, monkeypatch)
+        assert begun and not any(begun)
+    finally:
+        numba.set_num_threads(threads)
+    assert beside.equals(in_step)
+    assert beside["revenue"].gt(0).all() and beside["cost_to_serve"].gt(0).all()
+
+
+def test_what_runs_beside_hands_back_its_error():
+    from sim.modules.economics import _Beside
+
+    def failing(x):
+        raise ValueError(f"no sums for {x}")
+
+    with pytest.raises(ValueError, match="no sums for 3"):
+        _Beside(failing, 3).result()
+    assert _Beside(lambda a, b: a + b, 2, 5).result() == 7
+
+
 @pytest.mark.parametrize("twin", ["sequential", "parallel"])
 def test_the_adoption_screen_lists_every_chunk_in_order_or_says_it_did_not_fit(twin):
     from sim.kernels import CHUNK
