@@ -440,8 +440,9 @@ class Population:
         Returns the renumbering: new slot of each old slot, -1 for those moved out. Order is kept,
         so passes over the active customers meet them (and add their figures) in the same order.
         ``beside(renumbering)``, when given, runs while the rows close up: on a second thread when
-        the compiled stages may use two (the ties following the rows there, say: other arrays, in
-        compiled code that releases the interpreter lock), else first.
+        the compiled stages may use two and there are PARALLEL_MIN_ROWS rows or more (the ties
+        following the rows there, say: other arrays, in compiled code that releases the interpreter
+        lock), else first.
         """
         n = self.n_slots
         keep = self.active.copy()
@@ -457,7 +458,8 @@ class Population:
             renumber[kept] = np.arange(len(kept))
             n_kept = len(kept)
         pool = None
-        if beside is not None and COMPILED and kernels.numba.get_num_threads() > 1:
+        if (beside is not None and COMPILED and n >= kernels.PARALLEL_MIN_ROWS
+                and kernels.numba.get_num_threads() > 1):
             pool = ThreadPoolExecutor(max_workers=1)
             beside_done = pool.submit(beside, renumber)
         elif beside is not None:

@@ -84,8 +84,8 @@ class Economics:
         thread of their own when the compiled stages may use two, so acquisition runs beside them.
         Acquisition changes nothing they read (it adds rows and ties; a column it moves to a larger
         array keeps its values, and the sums hold the arrays they were given), so they are the sums
-        step would make."""
-        if COMPILED and kernels.numba.get_num_threads() > 1:
+        step would make. Below PARALLEL_MIN_ROWS customers a thread costs more than it saves."""
+        if COMPILED and ms.n_act >= kernels.PARALLEL_MIN_ROWS and kernels.numba.get_num_threads() > 1:
             args, sums = self._billing(model, ms)
             ms.billing = (_Beside(_economics_kernel, *args, *sums), sums)
 

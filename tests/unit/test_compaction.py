@@ -9,6 +9,7 @@ that keeps slots from one month to the next (cascade tellers, calls carried into
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -107,18 +108,21 @@ def test_what_follows_the_rows_beside_compaction_sees_the_renumbering_and_its_er
 
     if sim.kernels.COMPILED:
         monkeypatch.setattr(sim.kernels.numba, "get_num_threads", lambda: threads)
+    monkeypatch.setattr(sim.kernels, "PARALLEL_MIN_ROWS", 0)  # a second thread however few the rows
     model = CXModel(load_config(SMALL))
     for _ in range(6):
         model.step()
     active = np.flatnonzero(model.pop.active)
-    seen = []
+    seen, on_main = [], []
 
     def follow(new_slot):
         seen.append(new_slot)
+        on_main.append(threading.current_thread() is threading.main_thread())
         model.graph.renumber(new_slot)
 
     renumbering = model.pop.compact(beside=follow)
     assert len(seen) == 1 and seen[0] is renumbering
+    assert on_main == [threads == 1 or not sim.kernels.COMPILED]
     assert np.array_equal(renumbering[active], np.arange(len(active)))
     for _ in range(2):
         model.step()

@@ -254,8 +254,9 @@ def test_parallel_twins_give_the_sequential_numbers_to_the_bit(parallel_everywhe
 
 
 def test_economics_sums_begun_beside_acquisition_are_the_ones_its_step_makes(monkeypatch):
-    """With two threads economics' per-customer sums start once churn has run and finish while
-    acquisition runs; with one they are made in economics' own step. The months are identical."""
+    """With two threads (and, from PARALLEL_MIN_ROWS customers, here forced lower) economics'
+    per-customer sums start once churn has run and finish while acquisition runs; with one they are
+    made in economics' own step. The months are identical."""
     import numba
 
     from sim.modules.economics import Economics
@@ -274,6 +275,7 @@ def test_economics_sums_begun_beside_acquisition_are_the_ones_its_step_makes(mon
     overrides = ["population.n_customers=20000", "years=1", "warmup_years=0", "seed=5"]
     try:
         numba.set_num_threads(2)
+        monkeypatch.setattr(sim.kernels, "PARALLEL_MIN_ROWS", 0)
         beside = _run_with(True, overrides, monkeypatch)
         assert begun and all(begun)
         begun.clear()
