@@ -9,7 +9,6 @@ that keeps slots from one month to the next (cascade tellers, calls carried into
 from __future__ import annotations
 
 import sys
-import threading
 
 import numpy as np
 import pandas as pd
@@ -101,29 +100,38 @@ def test_rows_stay_near_the_active_base_over_a_long_run():
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_what_follows_the_rows_beside_compaction_sees_the_renumbering_and_its_error_is_raised(threads, monkeypatch):
-    # CXModel._compact has the ties follow on a second thread while the rows close up (with two
-    # threads for the compiled stages) or first (with one): either way they get the renumbering, and
-    # a failure there is the compaction's, not lost on the other thread
+    # CXModel._compact has the ties follow while the rows close up on a second thread (with two
+    # threads for the compiled stages) or after them (with one): either way the ties get the
+    # renumbering and the rows are closed up, and a failure of either is the compaction's
     import sim.kernels
 
     if sim.kernels.COMPILED:
         monkeypatch.setattr(sim.kernels.numba, "get_num_threads", lambda: threads)
     monkeypatch.setattr(sim.kernels, "PARALLEL_MIN_ROWS", 0)  # a second thread however few the rows
+    pools = []
+
+    class Recorded(sim.population.ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            pools.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(sim.population, "ThreadPoolExecutor", Recorded)
     model = CXModel(load_config(SMALL))
     for _ in range(6):
         model.step()
     active = np.flatnonzero(model.pop.active)
-    seen, on_main = [], []
+    uids = model.pop.uid[active].copy()
+    seen = []
 
     def follow(new_slot):
         seen.append(new_slot)
-        on_main.append(threading.current_thread() is threading.main_thread())
         model.graph.renumber(new_slot)
 
     renumbering = model.pop.compact(beside=follow)
     assert len(seen) == 1 and seen[0] is renumbering
-    assert on_main == [threads == 1 or not sim.kernels.COMPILED]
+    assert pools == (["close_up"] if threads == 2 and sim.kernels.COMPILED else [])
     assert np.array_equal(renumbering[active], np.arange(len(active)))
+    assert np.array_equal(model.pop.uid[: len(active)], uids) and model.pop.n_slots == len(active)
     for _ in range(2):
         model.step()
 
