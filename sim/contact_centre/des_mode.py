@@ -111,7 +111,7 @@ from scipy.special import ndtri
 
 from sim.contact_centre import rostered_agents
 from sim.contact_centre.schedule import DAYS_PER_MONTH, Profile, staffing
-from sim.kernels import COMPILED, inline, kernel, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, inline, kernel, n_chunks, prange, uniform_at
 from sim.month_state import MonthBuffers
 
 ISSUE_BITS = 20  # issue key = uid << ISSUE_BITS | i: up to ~1M first contacts per customer-month
@@ -575,7 +575,7 @@ class DESContactCentre:
             keys = np.array([[self._streams.key(f"contact_centre.des.{f}.{j}", int(o)) for o in self._origins]
                              for f in names], dtype=np.uint64).reshape(len(names), len(self._origins))
             drawn = np.empty((len(names), n))
-            _level_uniforms(keys, self._origin_at, self._key, drawn)
+            _level_uniforms(self._key, self._origin_at, keys, drawn)
             u = dict(zip(names, drawn))
         else:
             u = {f: np.empty(n) for f in names}
@@ -1047,10 +1047,13 @@ def _tally_own_calls(row, experience, later, calls_total, summed, offset_sum, to
         touch_sum[i] = np.float64(touch_sum[i]) + (summed[i] + np.float64(offset_sum[i]))
 
 
-@kernel
-def _level_uniforms(stream_keys, origin_at, issue_key, out):
+@chunked
+def _level_uniforms(issue_key, origin_at, stream_keys, out):
     """out[f, i]: the uniform of field f for issue i, from stream_keys[f, origin_at[i]] (the field's
-    stream in the month the issue opened) at the issue's key, as Streams.uniform draws it."""
-    for f in range(stream_keys.shape[0]):
-        for i in range(issue_key.shape[0]):
-            out[f, i] = uniform_at(stream_keys[f, origin_at[i]], issue_key[i])
+    stream in the month the issue opened) at the issue's key, as Streams.uniform draws it; chunks
+    of issues on several cores (each issue's own column: nothing to join)."""
+    n = issue_key.shape[0]
+    for c in prange(n_chunks(n)):
+        for f in range(stream_keys.shape[0]):
+            for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+                out[f, i] = uniform_at(stream_keys[f, origin_at[i]], issue_key[i])

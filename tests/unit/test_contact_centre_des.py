@@ -355,3 +355,28 @@ def test_des_kpis_are_documented_and_a_run_works():
 def test_bad_des_settings_are_rejected(override):
     with pytest.raises(ConfigError):
         load_config(["contact_centre.mode=des", override])
+
+
+def test_an_attempts_uniforms_are_the_streams_on_both_twins_over_several_chunks():
+    # 40,000 issues opened in three months are three chunks: each issue's uniform of each field is
+    # Streams.uniform of that field's stream in its issue's month, on either twin
+    from sim.contact_centre.des_mode import _level_uniforms
+
+    if not sim.kernels.COMPILED:
+        pytest.skip("numba is not installed")
+    streams, months = Streams(7), np.array([3, 4, 5])
+    fields = ["when", "tod", "handle"]
+    keys = np.array([[streams.key(f"contact_centre.des.{f}.1", int(o)) for o in months] for f in fields],
+                    dtype=np.uint64)
+    rng = np.random.default_rng(2)
+    issue_key = rng.integers(0, 2**40, 40_000).astype(np.uint64)
+    origin_at = rng.integers(0, len(months), 40_000)
+    expected = np.empty((len(fields), len(issue_key)))
+    for f, name in enumerate(fields):
+        for o, month in enumerate(months):
+            mine = origin_at == o
+            expected[f, mine] = streams.uniform_numpy(f"contact_centre.des.{name}.1", int(month), issue_key[mine])
+    for twin in (_level_uniforms.sequential, _level_uniforms.parallel):
+        out = np.empty_like(expected)
+        twin(issue_key, origin_at, keys, out)
+        np.testing.assert_array_equal(out, expected)
