@@ -510,6 +510,20 @@ def _append_kernel(src, dst, stored_src, stored_dst, m):
     return m
 
 
+@inline
+def _live_base_friends(s, n_base, indptr, indices, live, out, at, write):
+    """How many of slot s's ties in the base rows go to live slots; with ``write``, those slots
+    too, in row order, from out[at] on."""
+    n = 0
+    if s < n_base:
+        for e in range(indptr[s], indptr[s + 1]):
+            if live[indices[e]]:
+                if write:
+                    out[at + n] = indices[e]
+                n += 1
+    return n
+
+
 @chunked(rows_per_chunk=TIE_CHUNK)
 def _close_triangles_kernel(contacts, first, n_base, indptr, indices, recent_src, recent_dst, where, live, closing,
                             u_friend, picks):
@@ -523,11 +537,7 @@ def _close_triangles_kernel(contacts, first, n_base, indptr, indices, recent_src
     start = np.zeros(n_contacts + 1, dtype=np.int64)
     for k in prange(chunks):
         for c in range(k * TIE_CHUNK, min(n_contacts, (k + 1) * TIE_CHUNK)):
-            s = contacts[c]
-            if s < n_base:
-                for e in range(indptr[s], indptr[s + 1]):
-                    if live[indices[e]]:
-                        start[c + 1] += 1
+            start[c + 1] = _live_base_friends(contacts[c], n_base, indptr, indices, live, start, 0, False)
     for e in range(recent_src.shape[0]):
         a, b = recent_src[e], recent_dst[e]
         if where[a] >= 0 and live[b]:
@@ -540,12 +550,7 @@ def _close_triangles_kernel(contacts, first, n_base, indptr, indices, recent_src
     fill = start[:n_contacts].copy()
     for k in prange(chunks):
         for c in range(k * TIE_CHUNK, min(n_contacts, (k + 1) * TIE_CHUNK)):
-            s = contacts[c]
-            if s < n_base:
-                for e in range(indptr[s], indptr[s + 1]):
-                    if live[indices[e]]:
-                        friends[fill[c]] = indices[e]
-                        fill[c] += 1
+            fill[c] += _live_base_friends(contacts[c], n_base, indptr, indices, live, friends, fill[c], True)
     for e in range(recent_src.shape[0]):
         a, b = recent_src[e], recent_dst[e]
         if where[a] >= 0 and live[b]:
