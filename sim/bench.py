@@ -18,9 +18,9 @@ Columns: customers each agent stands for; wall time of run() alone (imports and 
 composition excluded); agent-months per second (the sum over months of agents active at the
 start of the month, warm-up months counted at the starting number of agents, divided by that
 time), and the same in the loop over months alone (model build and result tables excluded, as
-the references are timed); peak memory per agent (the child's peak resident set size minus its size once imports,
-config and the compiled kernels are loaded, a tiny run loading the kernels first, divided by the
-starting number of agents; small runs show mostly fixed costs there).
+the references are timed); peak memory per agent (the child's peak resident set size minus its
+size once imports, config and the compiled kernels are loaded, a tiny run loading the kernels
+first, divided by the starting number of agents; small runs show mostly fixed costs there).
 
 The references run in fresh processes too, after cxsim: the Mesa slice at 100k agents for 12
 months, Starsim's SIS (when installed) at the largest size for 24 monthly steps. Their rates are

@@ -204,6 +204,29 @@ if numba is not None and THREADS is not None:
     threads_for_this_process(THREADS)
 
 
+class Beside:
+    """``fn(*args)`` run on a thread of its own while the caller goes on (compiled kernels release
+    the interpreter lock, so the two run side by side on two cores); ``result()`` waits for it and
+    returns what it returned, or raises what it raised."""
+
+    def __init__(self, fn, *args):
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="cxsim-beside", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as error:  # handed to the caller of result()
+            self._error = error
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 if numba is not None:
     prange = numba.prange
 else:  # pragma: no cover - without numba the chunked kernels are never called

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import betaincinv
@@ -469,10 +468,11 @@ class Population:
                 and kernels.numba.get_num_threads() > 1):
             # the rows close up on the second thread, which allocates nothing there: memory a thread
             # allocates comes from a heap of its own, kept after it is freed (8 B an agent more at 1M)
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                closing = pool.submit(close_up)
+            closing = kernels.Beside(close_up)
+            try:
                 beside(renumber)
-                closing.result()  # raises what closing up raised
+            finally:
+                closing.result()  # the rows closed up, or what stopped them raised
         else:
             if beside is not None:
                 beside(renumber)

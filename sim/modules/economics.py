@@ -15,14 +15,12 @@ charged the firm's cost per call of the month.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
+from sim import kernels
 from sim.analytic import lifetime_value, median_lifetime
 from sim.config import CHANNELS
-from sim import kernels
-from sim.kernels import COMPILED, kernel, shows
+from sim.kernels import COMPILED, Beside, kernel, shows
 from sim.population import flag_of
 
 
@@ -87,7 +85,7 @@ class Economics:
         step would make. Below PARALLEL_MIN_ROWS customers a thread costs more than it saves."""
         if COMPILED and ms.n_act >= kernels.PARALLEL_MIN_ROWS and kernels.numba.get_num_threads() > 1:
             args, sums = self._billing(model, ms)
-            ms.billing = (_Beside(_economics_kernel, *args, *sums), sums)
+            ms.billing = (Beside(_economics_kernel, *args, *sums), sums)
 
     def _billing(self, model, ms) -> tuple[tuple, tuple[np.ndarray, ...]]:
         """The kernel's inputs, and its outputs at zero: totals (revenue, product cost, truck rolls),
@@ -260,28 +258,6 @@ class Economics:
         months_in_year = (1.0 - year_retention) / c if c > 0 else 12.0
         return float(lifetime_value(m * months_in_year, year_retention, self.econ.rate_discount_year,
                                     timing="arrears"))
-
-
-class _Beside:
-    """``fn(*args)`` run on a thread of its own; ``result()`` waits for it and returns what it
-    returned, or raises what it raised."""
-
-    def __init__(self, fn, *args):
-        self._value, self._error = None, None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), name="cxsim-beside", daemon=True)
-        self._thread.start()
-
-    def _run(self, fn, args) -> None:
-        try:
-            self._value = fn(*args)
-        except BaseException as error:  # handed to the caller of result()
-            self._error = error
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 @kernel

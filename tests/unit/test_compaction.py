@@ -110,12 +110,12 @@ def test_what_follows_the_rows_beside_compaction_sees_the_renumbering_and_its_er
     monkeypatch.setattr(sim.kernels, "PARALLEL_MIN_ROWS", 0)  # a second thread however few the rows
     pools = []
 
-    class Recorded(sim.population.ThreadPoolExecutor):
-        def submit(self, fn, *args, **kwargs):
+    class Recorded(sim.kernels.Beside):
+        def __init__(self, fn, *args):
             pools.append(fn.__name__)
-            return super().submit(fn, *args, **kwargs)
+            super().__init__(fn, *args)
 
-    monkeypatch.setattr(sim.population, "ThreadPoolExecutor", Recorded)
+    monkeypatch.setattr(sim.kernels, "Beside", Recorded)
     model = CXModel(load_config(SMALL))
     for _ in range(6):
         model.step()

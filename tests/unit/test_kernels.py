@@ -289,14 +289,14 @@ def test_economics_sums_begun_beside_acquisition_are_the_ones_its_step_makes(mon
 
 
 def test_what_runs_beside_hands_back_its_error():
-    from sim.modules.economics import _Beside
+    from sim.kernels import Beside
 
     def failing(x):
         raise ValueError(f"no sums for {x}")
 
     with pytest.raises(ValueError, match="no sums for 3"):
-        _Beside(failing, 3).result()
-    assert _Beside(lambda a, b: a + b, 2, 5).result() == 7
+        Beside(failing, 3).result()
+    assert Beside(lambda a, b: a + b, 2, 5).result() == 7
 
 
 @pytest.mark.parametrize("twin", ["sequential", "parallel"])
