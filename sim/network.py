@@ -625,33 +625,34 @@ def _first_fold_kernel(src, dst, n, n_ranges, indptr, indices, extra):
     count); each range reads every tie in order and writes only its own rows' counts and entries,
     so the layout is the same whatever the split (the ranges need not be fixed, as chunks of a sum
     must be). ``extra`` is n + 1 zeros to work in. Returns the ties added."""
-    m = src.shape[0]
     per_range = (n + n_ranges - 1) // n_ranges
     for part in prange(n_ranges):
-        lo, hi = part * per_range, min(n, (part + 1) * per_range)
-        for e in range(m):
-            a, b = src[e], dst[e]
-            if a != b:
-                if lo <= a < hi:
-                    extra[a] += 1
-                if lo <= b < hi:
-                    extra[b] += 1
+        _range_entries(src, dst, part * per_range, min(n, (part + 1) * per_range), extra, indices, False)
     indptr[0] = 0
     for r in range(n):  # row starts; extra[r] becomes where row r's next entry goes
         indptr[r + 1] = indptr[r] + extra[r]
         extra[r] = indptr[r]
     for part in prange(n_ranges):
-        lo, hi = part * per_range, min(n, (part + 1) * per_range)
-        for e in range(m):
-            a, b = src[e], dst[e]
-            if a != b:
-                if lo <= a < hi:
-                    indices[extra[a]] = b
-                    extra[a] += 1
-                if lo <= b < hi:
-                    indices[extra[b]] = a
-                    extra[b] += 1
+        _range_entries(src, dst, part * per_range, min(n, (part + 1) * per_range), extra, indices, True)
     return indptr[n] // 2
+
+
+@inline
+def _range_entries(src, dst, lo, hi, extra, indices, write):
+    """_first_fold_kernel's pass over every tie for rows lo..hi-1 (self-ties dropped): each such
+    row's extra[row] moves on by one per entry; with ``write``, extra[row] is where the entry goes
+    and the tie's other end is written there first."""
+    for e in range(src.shape[0]):
+        a, b = src[e], dst[e]
+        if a != b:
+            if lo <= a < hi:
+                if write:
+                    indices[extra[a]] = b
+                extra[a] += 1
+            if lo <= b < hi:
+                if write:
+                    indices[extra[b]] = a
+                extra[b] += 1
 
 
 @kernel
