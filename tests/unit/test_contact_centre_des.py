@@ -380,3 +380,35 @@ def test_an_attempts_uniforms_are_the_streams_on_both_twins_over_several_chunks(
         out = np.empty_like(expected)
         twin(issue_key, origin_at, keys, out)
         np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_an_attempts_quantities_drawn_in_pieces_are_those_drawn_whole(base_cfg, monkeypatch, compiled):
+    # a month draws attempt j's quantities only for the issues that reach it, a few at a time and
+    # in any order: each entry must be the number a draw of the whole row gives it (so an issue's
+    # handle time, patience and outcomes do not depend on which others asked first)
+    import sim.contact_centre.des_mode as des
+
+    if compiled and not sim.kernels.COMPILED:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(des, "COMPILED", compiled)
+    cfg = _cfg(base_cfg, handle_distribution="lognormal", patience="exponential")
+    centre, _ = _run_month(cfg, np.where(np.arange(3000) % 2 == 0, 2, 0), month=2)
+    n = len(centre._key)
+    everyone = np.arange(n)
+    centre._start_levels()
+    centre._draw(1, everyone)
+    whole = {f: rows[1].copy() for f, rows in centre._table.items()}
+    centre._start_levels()
+    shuffled = np.random.default_rng(5).permutation(n)
+    for piece in (shuffled[: n // 3], shuffled[n // 4: n // 2], shuffled[n // 2:]):  # overlapping
+        centre._draw(1, piece)
+    assert centre._drawn[1].all() and not centre._drawn[0].any()
+    for f, rows in centre._table.items():
+        np.testing.assert_array_equal(rows[1], whole[f], err_msg=f)
+    # a gather over several attempts draws what it lacks and returns each issue's own entry
+    centre._start_levels()
+    iss, j = shuffled[:500], np.arange(500) % 3
+    got = centre._values(iss, j)
+    np.testing.assert_array_equal(got["handle"][j == 1], whole["handle"][iss[j == 1]])
+    assert centre._drawn[0][iss[j == 0]].all() and centre._drawn[2].sum() == (j == 2).sum()
