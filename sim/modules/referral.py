@@ -132,17 +132,18 @@ def _referrals_kernel(act, uid, satisfaction, promoter_min, detractor_below, rat
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             slot = act[i]
             sat = satisfaction[slot]
-            if sat >= promoter_min:
-                count = poisson_at(uniform_at(key, uid[slot]), rate, p_zero)
-                if count > 0:
-                    if n_prom == start + per_chunk:
-                        n_prom = start - 1  # the sign that it did not fit
-                        break
-                    promoters[n_prom] = slot
-                    referrals[n_prom] = count
-                    n_prom += 1
-            elif sat < detractor_below:
-                n_detractors += 1
+            # every row's uniform, and the rare referrer found by one test: whether a customer is a
+            # promoter is a coin toss the processor cannot predict, and a branch on it cost more
+            # than the uniforms it saved (10 ms a 1M month on one core, against 5)
+            u = uniform_at(key, uid[slot])
+            if u >= p_zero and sat >= promoter_min:
+                if n_prom == start + per_chunk:
+                    n_prom = start - 1  # the sign that it did not fit
+                    break
+                promoters[n_prom] = slot
+                referrals[n_prom] = poisson_at(u, rate, p_zero)
+                n_prom += 1
+            n_detractors += sat < detractor_below
         listed[c] = n_prom - start
         detractors[c] = n_detractors
     if not all_fit(listed):
