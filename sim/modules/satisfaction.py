@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import CHUNK, COMPILED, NDTRI_COMPILED, chunked, kernel, n_chunks, normal_at, prange, shows, uniform_at
+from sim.kernels import CHUNK, COMPILED, NDTRI_COMPILED, chunked, n_chunks, normal_at, prange, shows, uniform_at
 from sim.rng import normal_icdf
 
 # NPS classes on the recommend scale: 9-10 promoter, 7-8 passive, 0-6 detractor
@@ -41,7 +41,7 @@ class Satisfaction:
         rows = np.flatnonzero(ms.touch_n != 0)
         experience_sum = _satisfaction_kernel(
             act, rows, ms.touch_sum, ms.touch_n, float(self.policy_effort), float(cfg.sat_experience_noise_sd),
-            np.uint64(model.streams.key("satisfaction.noise", ms.month)), pop.uid, ms.experience,
+            np.uint64(model.streams.key("satisfaction.noise", ms.month)), pop.uid, ms.experience, np.empty(len(rows)),
             pop.satisfaction, pop.expectation, pop.rel_sat_sensitivity, float(cfg.rel_gain), float(cfg.rel_loss),
             float(cfg.rate_expectation_adapt))
         _drift_kernel(act, pop.satisfaction, pop.sat_baseline, pop.adoption, len(pop.behaviour_names),
@@ -75,27 +75,33 @@ class Satisfaction:
         ms.kpis["experience_mean"] = float(experience.mean()) if len(rows) else 0.0  # no touch: 0, never NaN
 
 
-@kernel
+@chunked
 def _satisfaction_kernel(act, rows, touch_sum, touch_n, policy_effort, noise_sd, noise_key, uid, experience_out,
-                         satisfaction, expectation, rel_sensitivity, rel_gain, rel_loss, rate_adapt):
-    """The touched customers' part of Satisfaction.step_numpy one customer at a time (in order: it
-    returns the sum of the month's experiences); _drift_kernel does the rest."""
+                         experience_of_row, satisfaction, expectation, rel_sensitivity, rel_gain, rel_loss, rate_adapt):
+    """The touched customers' part of Satisfaction.step_numpy one customer at a time, in chunks of
+    them on several cores (each customer's own row); returns the sum of the month's experiences,
+    added in row order afterwards from ``experience_of_row`` (float64, as computed: the float32
+    copy kept for the month would round them). _drift_kernel does the rest."""
+    n = rows.shape[0]
+    for c in prange(n_chunks(n)):
+        for r in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            i = rows[r]
+            slot = act[i]
+            experience = touch_sum[i] / touch_n[i]
+            if policy_effort != 0.0:
+                experience = experience - policy_effort
+            if noise_sd > 0:  # scipy's normal quantile (normal_at), so the noise is the reference's to the bit
+                experience = experience + noise_sd * normal_at(uniform_at(noise_key, uid[slot]))
+            experience = min(max(experience, 0.0), 10.0)
+            experience_out[i] = experience
+            experience_of_row[r] = experience
+            gap = experience - expectation[slot]
+            coefficient = rel_gain if gap > 0 else rel_loss
+            satisfaction[slot] += coefficient * rel_sensitivity[slot] * gap
+            expectation[slot] += rate_adapt * gap
     experience_sum = 0.0
-    for r in range(rows.shape[0]):
-        i = rows[r]
-        slot = act[i]
-        experience = touch_sum[i] / touch_n[i]
-        if policy_effort != 0.0:
-            experience = experience - policy_effort
-        if noise_sd > 0:  # scipy's normal quantile (normal_at), so the noise is the reference's to the bit
-            experience = experience + noise_sd * normal_at(uniform_at(noise_key, uid[slot]))
-        experience = min(max(experience, 0.0), 10.0)
-        experience_out[i] = experience
-        experience_sum += experience
-        gap = experience - expectation[slot]
-        coefficient = rel_gain if gap > 0 else rel_loss
-        satisfaction[slot] += coefficient * rel_sensitivity[slot] * gap
-        expectation[slot] += rate_adapt * gap
+    for r in range(n):
+        experience_sum += experience_of_row[r]
     return experience_sum
 
 

@@ -361,3 +361,43 @@ def test_lists_that_outgrow_their_room_are_made_again_with_room_for_every_row(mo
     assert tight.equals(usual)
     for listed in ("new_churn", "new_acquired_referred", "detractors_speaking", "complaints", "new_adopt_ebill"):
         assert usual[listed].sum() > 0, listed
+
+
+def test_satisfaction_kernel_over_several_chunks_is_the_reference_on_both_twins():
+    # 30,000 touched customers are two chunks and part of a third: each twin moves every touched
+    # customer's satisfaction and expectation as Satisfaction.step_numpy does, and returns the sum
+    # of their experiences added in row order (float64), whichever thread computed each row
+    from sim.modules.satisfaction import _satisfaction_kernel
+
+    rng = np.random.default_rng(4)
+    n_slots, n = 90_000, 60_000
+    act = np.sort(rng.choice(n_slots, n, replace=False)).astype(np.int64)
+    touch_n = rng.integers(0, 3, n).astype(np.int32)
+    touch_sum = (rng.random(n) * 10.0 * touch_n).astype(np.float32)
+    rows = np.flatnonzero(touch_n)
+    uid = rng.permutation(n_slots).astype(np.uint32)
+    satisfaction = rng.uniform(0.0, 10.0, n_slots).astype(np.float32)
+    expectation = rng.uniform(0.0, 10.0, n_slots).astype(np.float32)
+    sensitivity = rng.uniform(0.5, 1.5, n_slots).astype(np.float32)
+    streams, effort, sd, gain, loss, adapt = Streams(8), 0.3, 0.7, 0.05, 0.12, 0.1
+    key = np.uint64(streams.key("satisfaction.noise", 4))
+
+    slots = act[rows]
+    experience = touch_sum[rows].astype(np.float64) / touch_n[rows] - effort
+    experience = np.clip(experience + sd * normal_icdf(streams.uniform_numpy("satisfaction.noise", 4, uid[slots])),
+                         0.0, 10.0)
+    gap = experience - expectation[slots].astype(np.float64)
+    want_sat, want_exp = satisfaction.copy(), expectation.copy()
+    want_sat[slots] += np.where(gap > 0, gain, loss) * sensitivity[slots] * gap
+    want_exp[slots] += adapt * gap
+    want_sum = 0.0
+    for x in experience:
+        want_sum += x
+    assert len(rows) > 2 * sim.kernels.CHUNK
+    for twin in (_satisfaction_kernel.sequential, _satisfaction_kernel.parallel):
+        sat, exp, out = satisfaction.copy(), expectation.copy(), np.zeros(n, dtype=np.float32)
+        total = twin(act, rows, touch_sum, touch_n, effort, sd, key, uid, out, np.empty(len(rows)), sat, exp,
+                     sensitivity, gain, loss, adapt)
+        assert total == want_sum
+        assert np.array_equal(sat, want_sat) and np.array_equal(exp, want_exp)
+        assert np.array_equal(out[rows], experience.astype(np.float32)) and not out[touch_n == 0].any()
