@@ -53,6 +53,7 @@ class MonthState:
     joined: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # slots acquired this month
     buffers: MonthBuffers | None = None  # where the arrays below come from (fresh ones without)
     billing: Any = None  # economics' per-customer sums, when begun beside acquisition (Economics.start)
+    _touched: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.act)
@@ -75,3 +76,10 @@ class MonthState:
     @property
     def n_act(self) -> int:
         return len(self.act)
+
+    def touched(self) -> np.ndarray:
+        """The rows with a touch this month, ascending; asked for once the contact centre has run
+        (touch_n is final from then on) by satisfaction and complaints, and found once."""
+        if self._touched is None:
+            self._touched = np.flatnonzero(self.touch_n != 0)
+        return self._touched

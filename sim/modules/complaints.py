@@ -67,7 +67,7 @@ class Complaints:
         c, pop, streams, k = self.cfg, model.pop, model.streams, ms.kpis
         # every trigger comes with a touch, so only touched customers can complain; the chance of
         # no complaint is multiplied over every trigger the customer met this month
-        touched = np.flatnonzero(ms.touch_n != 0)
+        touched = ms.touched()
         experience = ms.experience[touched].astype(np.float64)
         k["customers_bad_experience"] = int(np.count_nonzero(experience < c.sat_bad_experience))
         if not c.enabled:

@@ -38,7 +38,7 @@ class Satisfaction:
         if not (COMPILED and NDTRI_COMPILED):
             return self.step_numpy(model, ms)
         cfg, pop, act = self.cfg, model.pop, ms.act
-        rows = np.flatnonzero(ms.touch_n != 0)
+        rows = ms.touched()
         experience_sum = _satisfaction_kernel(
             act, rows, ms.touch_sum, ms.touch_n, float(self.policy_effort), float(cfg.sat_experience_noise_sd),
             np.uint64(model.streams.key("satisfaction.noise", ms.month)), pop.uid, ms.experience, np.empty(len(rows)),
@@ -53,7 +53,7 @@ class Satisfaction:
         """The reference the kernel must match."""
         cfg, pop = self.cfg, model.pop
         act = ms.act
-        rows = np.flatnonzero(ms.touch_n != 0)
+        rows = ms.touched()
         slots = act[rows]
         experience = ms.touch_sum[rows].astype(np.float64) / ms.touch_n[rows]
         if self.policy_effort:
