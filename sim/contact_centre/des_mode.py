@@ -781,7 +781,7 @@ class DESContactCentre:
             vw = np.full(len(iss), np.nan)
             types = self._day_type[b] if batch else np.full(len(iss), self._day_type[b])
             interval = self.profile.interval_of(tod)
-            for t in np.unique(types[q]):
+            for t in np.flatnonzero(np.bincount(types[q])):  # the day types present, ascending, counted not sorted
                 m = q & (types == t)
                 vw[m] = reps[int(t)].sample(interval[m], vals["vmap"][m])
             ans = q & (np.nan_to_num(vw, nan=np.inf) <= vals["patience"])

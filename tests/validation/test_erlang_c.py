@@ -135,6 +135,21 @@ def test_large_n_is_stable_and_matches_poisson_form():
     assert agents_for_service_level(1950 / 300, 300.0, 20.0, 0.8) > 1950
 
 
+
+def test_agents_for_service_level_is_the_smallest_count_that_meets_the_target():
+    # the search carries Erlang B from one count to the next; the answer must be the definition's,
+    # the first n from the stable ones up whose erlang_c_metrics service level reaches the target
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        rate = float(rng.choice([0.0, rng.uniform(1e-4, 0.05), rng.uniform(0.05, 3.0)]))
+        handle, threshold = float(rng.uniform(30, 900)), float(rng.choice([0.0, rng.uniform(5, 120)]))
+        target = float(rng.uniform(0.05, 0.99))
+        n = math.floor(rate * handle) + 1
+        while erlang_c_metrics(rate, handle, n, threshold).service_level < target:
+            n += 1
+        assert agents_for_service_level(rate, handle, threshold, target) == n, (rate, handle, threshold, target)
+
+
 # ---------------------------------------------------------------- sampling
 
 
