@@ -493,7 +493,6 @@ class Population:
         return {k: v[order] for k, v in out.items()}
 
 
-
 def _grown(arr: np.ndarray, n_used: int, cap: int) -> np.ndarray:
     out = np.zeros(cap, dtype=arr.dtype)
     out[:n_used] = arr[:n_used]

@@ -148,7 +148,7 @@ def agents_for_service_level(
     while True:
         # erlang_c_metrics(lam, h, n, t).service_level, its operations in its order, with B(n)
         # carried from the last n by the recursion's next step instead of rebuilt from one agent:
-        # the same numbers, in O(n) instead of O(n) for every agent added (a month's staffing of
+        # the same numbers, in one O(n) pass instead of one per count tried (a month's staffing of
         # a large centre, thousands of agents' steps per interval, took milliseconds)
         p = n * b / (n - a * (1.0 - b))
         if 1.0 - p * math.exp(-((n - a) / h) * t) >= target:

@@ -228,7 +228,7 @@ def _churn_kernel(act, uid, satisfaction, segment, products, tenure_months, adop
     barrier_of_byte = np.ones((n_bytes, 256))
     for b in barrier_behaviours:
         for value in range(256):
-            if (value >> (b % 8)) & 1 == 1:
+            if shows(value, b % 8):
                 barrier_of_byte[b // 8, value] *= rel_churn[b]
     per_tenure_month = 1.0 / (12.0 * tenure_full_years)
     n = act.shape[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.kernels import CHUNK, COMPILED, chunked, n_chunks, poisson_at, prange, uniform_at
+from sim.kernels import CHUNK, COMPILED, chunked, n_chunks, poisson_at, prange, shows, uniform_at
 from sim.population import flag_of
 from sim.rng import poisson_icdf
 
@@ -138,7 +138,7 @@ def _needs_kernel(act, uid, segment, is_abuser, adopted, mask_behaviour, code_bi
     for k in range(mask_behaviour.shape[0]):
         b = mask_behaviour[k]
         for value in range(256):
-            if (value >> (b % 8)) & 1 == 1:
+            if shows(value, b % 8):
                 mask_of_byte[b // 8, value] |= np.int64(1) << k
     chunk_totals = np.zeros((n_chunks(n), n_needs), dtype=np.int64)  # a chunk's own row: no store shared
     for c in prange(n_chunks(n)):

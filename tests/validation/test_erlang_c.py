@@ -135,7 +135,6 @@ def test_large_n_is_stable_and_matches_poisson_form():
     assert agents_for_service_level(1950 / 300, 300.0, 20.0, 0.8) > 1950
 
 
-
 def test_agents_for_service_level_is_the_smallest_count_that_meets_the_target():
     # the search carries Erlang B from one count to the next; the answer must be the definition's,
     # the first n from the stable ones up whose erlang_c_metrics service level reaches the target
